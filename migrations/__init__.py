@@ -1,0 +1,1 @@
+"""Tortoise migrations of the `models` app; one history for SQLite and MariaDB."""

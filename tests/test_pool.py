@@ -1,0 +1,86 @@
+"""The worker pool: bounded, timed, never drops accepted work, drains on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from workers.pool import PoolBusy, PoolClosed, WorkerPool
+
+
+async def test_jobs_run_and_return_their_results() -> None:
+    pool = WorkerPool(workers=2, queue_size=10, job_timeout_s=5)
+    pool.start()
+
+    async def double(n: int) -> int:
+        await asyncio.sleep(0)
+        return 2 * n
+
+    results = await asyncio.gather(*(pool.run(f"job{n}", lambda n=n: double(n)) for n in range(5)))
+    assert results == [0, 2, 4, 6, 8]
+    await pool.close(grace_s=1)
+    assert pool.stats.succeeded == 5
+
+
+async def test_a_full_queue_refuses_instead_of_dropping() -> None:
+    pool = WorkerPool(workers=1, queue_size=1, job_timeout_s=5)
+    pool.start()
+    release = asyncio.Event()
+    running = pool.submit("blocker", release.wait)
+    await asyncio.sleep(0.01)  # the worker takes the blocker off the queue
+    queued = pool.submit("queued", release.wait)
+    with pytest.raises(PoolBusy):
+        pool.submit("refused", release.wait)
+    release.set()
+    assert await running is True and await queued is True
+    assert pool.stats.refused == 1
+    await pool.close(grace_s=1)
+
+
+async def test_a_slow_job_times_out_and_the_worker_goes_on() -> None:
+    pool = WorkerPool(workers=1, queue_size=5, job_timeout_s=0.05)
+    pool.start()
+    with pytest.raises(TimeoutError, match="longer than"):
+        await pool.run("slow", lambda: asyncio.sleep(1))
+    assert await pool.run("fast", lambda: asyncio.sleep(0, result="ok")) == "ok"
+    await pool.close(grace_s=1)
+
+
+async def test_a_failing_job_does_not_kill_its_worker() -> None:
+    pool = WorkerPool(workers=1, queue_size=5, job_timeout_s=1)
+    pool.start()
+
+    async def boom() -> None:
+        raise ValueError("bad data")
+
+    with pytest.raises(ValueError, match="bad data"):
+        await pool.run("boom", boom)
+    assert await pool.run("after", lambda: asyncio.sleep(0, result=1)) == 1
+    await pool.close(grace_s=1)
+
+
+async def test_shutdown_finishes_accepted_work_then_refuses_new() -> None:
+    pool = WorkerPool(workers=1, queue_size=10, job_timeout_s=5)
+    pool.start()
+    done: list[int] = []
+
+    async def work(n: int) -> None:
+        await asyncio.sleep(0.01)
+        done.append(n)
+
+    futures = [pool.submit(f"w{n}", lambda n=n: work(n)) for n in range(5)]
+    await pool.close(grace_s=5)
+    assert done == [0, 1, 2, 3, 4]
+    assert all(future.done() and future.exception() is None for future in futures)
+    with pytest.raises(PoolClosed):
+        pool.submit("late", lambda: work(9))
+
+
+async def test_work_left_after_the_grace_period_is_failed_not_forgotten() -> None:
+    pool = WorkerPool(workers=1, queue_size=10, job_timeout_s=30)
+    pool.start()
+    futures = [pool.submit(f"slow{n}", lambda: asyncio.sleep(10)) for n in range(3)]
+    await pool.close(grace_s=0.05)
+    assert all(future.done() for future in futures)
+    assert all(isinstance(future.exception(), PoolClosed) for future in futures)

@@ -1,0 +1,5 @@
+import sys
+
+from trackmaster.cli import main
+
+sys.exit(main())

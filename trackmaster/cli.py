@@ -1,0 +1,105 @@
+"""The `trackmaster` console command.
+
+Subcommands import their implementation lazily, so `trackmaster migrate`
+does not load the web app, and this package keeps importing neither web nor
+workers (they are named as import strings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+
+from trackmaster.settings import SettingsError, load_settings
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = load_settings()
+    uvicorn.run(
+        "web.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level=settings.log_level.lower(),
+        # SSE streams end on shutdown by themselves; give the pool its grace.
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from trackmaster import db
+
+    settings = load_settings()
+    applied = asyncio.run(db.migrate(settings))
+    where = db.describe(settings)
+    if applied:
+        print(f"applied {len(applied)} migration(s) to {where}: {', '.join(applied)}")
+    else:
+        print(f"{where} is up to date")
+    return 0
+
+
+def _makemigrations(args: argparse.Namespace) -> int:
+    from trackmaster import db
+
+    names = asyncio.run(db.detect_model_changes(write=not args.check))
+    if args.check:
+        if names:
+            print(f"models changed without a migration; run `trackmaster makemigrations` ({names})")
+            return 1
+        print("migrations match the models")
+        return 0
+    print(f"wrote {', '.join(names)}" if names else "no changes")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trackmaster",
+        description="Check analytics events against the tracking plan, live.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the web app (and its worker pool)")
+    serve.add_argument("--host", help="listen address (default: HOST setting)")
+    serve.add_argument("--port", type=int, help="listen port (default: PORT setting)")
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate.set_defaults(handler=_migrate)
+
+    make = commands.add_parser("makemigrations", help="write a migration for model changes")
+    make.add_argument("--check", action="store_true", help="fail if the models need one")
+    make.set_defaults(handler=_makemigrations)
+
+    for register in EXTRA_COMMANDS:
+        register(commands)
+    return parser
+
+
+# Other modules add subcommands here: a function taking the subparsers object.
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except SettingsError as exc:
+        print(f"trackmaster: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Database connection and schema state: one place that knows SQLite and MariaDB apart.
+
+Migrations are Tortoise's own (`migrations/`), written as database-neutral
+operations, so one history builds the same schema on SQLite and on MariaDB
+(see docs/migrations.md for why not aerich).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+from tortoise.context import TortoiseContext, get_current_context
+from tortoise.migrations.executor import MigrationExecutor
+
+from trackmaster.settings import Settings
+
+log = logging.getLogger(__name__)
+
+APP_LABEL = "models"
+MODEL_MODULES = ["trackmaster.models"]
+MIGRATIONS_MODULE = "migrations"
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database lacks migrations this code needs; the message says what to run."""
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
+    if settings.uses_mysql:
+        connection: dict[str, Any] = {
+            "engine": "tortoise.backends.mysql",
+            "credentials": {
+                "host": settings.db_host,
+                "port": settings.db_port,
+                "user": settings.db_user,
+                "password": settings.db_password,
+                "database": settings.db_name,
+                "charset": "utf8mb4",
+                "minsize": 1,
+                "maxsize": settings.db_pool_size,
+                "connect_timeout": 10,
+            },
+        }
+    else:
+        path = Path(settings.sqlite_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = {
+            "engine": "tortoise.backends.sqlite",
+            # WAL lets page reads go on while the ingest path writes.
+            "credentials": {"file_path": str(path), "journal_mode": "wal"},
+        }
+    return {
+        "connections": {"default": connection},
+        "apps": {
+            APP_LABEL: {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def describe(settings: Settings) -> str:
+    """Where the data lives, for logs and /healthz (never the password)."""
+    if settings.uses_mysql:
+        return (
+            f"mysql://{settings.db_user}@{settings.db_host}:{settings.db_port}/{settings.db_name}"
+        )
+    return f"sqlite://{settings.sqlite_path}"
+
+
+async def pending_migrations(settings: Settings) -> list[str]:
+    """Names of migrations not yet applied to the configured database."""
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(settings))
+        executor = MigrationExecutor(ctx.db("default"), tortoise_config(settings)["apps"])
+        steps = await executor.plan()
+        return [f"{step.migration.app_label}.{step.migration.name}" for step in steps]
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Apply every pending migration; returns the names applied."""
+    applied: list[str] = []
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event.endswith("success") or event == "apply_success":
+            applied.append(f"{app_label}.{name}")
+            log.info("applied migration %s.%s", app_label, name)
+
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(settings))
+        executor = MigrationExecutor(ctx.db("default"), tortoise_config(settings)["apps"])
+        steps = await executor.plan()
+        await executor.migrate(progress=progress)
+        return [f"{step.migration.app_label}.{step.migration.name}" for step in steps]
+
+
+class Database:
+    """The process's ORM connection, opened once by whoever starts first.
+
+    Tortoise keeps its connections in a context; the web app's lifespan runs in
+    another task than its requests, so the context is made the process-wide
+    fallback. When something else (a CLI command, a test) already opened one,
+    the app reuses it and leaves closing to its owner.
+    """
+
+    def __init__(self, context: TortoiseContext, owned: bool) -> None:
+        self.context = context
+        self.owned = owned
+
+    @classmethod
+    async def open(cls, settings: Settings, *, auto_migrate: bool = False) -> Database:
+        existing = get_current_context()
+        if existing is not None and existing.inited:
+            return cls(existing, owned=False)
+        if auto_migrate:
+            await migrate(settings)
+        else:
+            pending = await pending_migrations(settings)
+            if pending:
+                raise SchemaOutOfDate(
+                    f"the database {describe(settings)} is missing {len(pending)} migration(s) "
+                    f"({', '.join(pending)}); run `trackmaster migrate` first"
+                )
+        # Tortoise caches compiled INSERT/DELETE statements by connection name,
+        # not by dialect: a process that opens SQLite and later MariaDB (the
+        # test suite) would send SQLite's SQL to MariaDB without this.
+        EXECUTOR_CACHE.clear()
+        context = TortoiseContext()
+        # Init needs the context current; afterwards every task reaches it
+        # through the global fallback.
+        with context:
+            await context.init(config=tortoise_config(settings), _enable_global_fallback=True)
+        return cls(context, owned=True)
+
+    async def ping(self) -> None:
+        await self.context.db("default").execute_query("SELECT 1")
+
+    async def close(self) -> None:
+        if self.owned:
+            await self.context.close_connections()
+
+
+async def detect_model_changes(*, write: bool) -> list[str]:
+    """Compare the models with the migration history; optionally write the new migration.
+
+    Returns the names of migrations the models need. An empty list means the
+    history builds exactly the models' schema (the test suite insists on it).
+    """
+    from tortoise.migrations.autodetector import MigrationAutodetector
+
+    # No database is touched: the history is read from disk and the models from code.
+    config = {
+        "connections": {"default": "sqlite://:memory:"},
+        "apps": {
+            APP_LABEL: {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+    }
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        assert ctx.apps is not None
+        writers = await MigrationAutodetector(ctx.apps, config["apps"]).changes()
+        if write:
+            for writer in writers:
+                writer.write()
+        return [writer.name for writer in writers]

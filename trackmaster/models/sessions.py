@@ -1,0 +1,200 @@
+"""Realtime test sessions and what they caught.
+
+Storage is compact on purpose: one row per caught event log carrying every
+field's value and verdict as JSON, instead of a row per field (MariaDB takes
+a few thousand bulk inserts a second; a row per field would cut throughput
+tenfold). Current results are derived from the newest log per event and
+platform plus the overrides; coverage rows are written only the first time a
+value is seen.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class SessionStatus(StrEnum):
+    ON = "ON"
+    OFF = "OFF"
+
+
+class Platform(StrEnum):
+    IOS = "iOS"
+    ANDROID = "Android"
+    OTHER = "Other"
+
+
+class Verdict(StrEnum):
+    SUCCESS = "SUCCESS"
+    FAIL = "FAIL"
+    UNCERTAIN = "UNCERTAIN"
+    UNTESTED = "UNTESTED"
+
+
+class TestSession(Model):
+    """A realtime test ("record" in the original API)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    id = fields.IntField(primary_key=True)
+    project = fields.ForeignKeyField(
+        "models.Project", related_name="sessions", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=200, default="")
+    status = fields.CharEnumField(SessionStatus, default=SessionStatus.ON, max_length=8)
+    # "push" (events posted to TrackMaster) or "jet" (pulled from a Jet log filter).
+    source = fields.CharField(max_length=16, default="push")
+    jet_filter_id = fields.CharField(max_length=64, null=True)
+    started_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    stopped_at = fields.DatetimeField(null=True)
+    stop_reason = fields.CharField(max_length=64, default="")
+    created_by = fields.CharField(max_length=150, default="")
+    # Bumped on every change a live page must show; SSE streams resume from it.
+    revision = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "test_session"
+        indexes = (("project_id", "status"), ("status", "expires_at"))
+        ordering = ["-id"]
+
+
+class SessionAccount(Model):
+    id = fields.IntField(primary_key=True)
+    session = fields.ForeignKeyField(
+        "models.TestSession", related_name="accounts", on_delete=fields.CASCADE
+    )
+    account = fields.ForeignKeyField(
+        "models.Account", related_name="session_links", null=True, on_delete=fields.SET_NULL
+    )
+    # Copied so that matching needs no join and survives the account's deletion.
+    user_id = fields.CharField(max_length=128)
+
+    class Meta:
+        table = "session_account"
+        unique_together = (("session", "user_id"),)
+
+
+class SessionEvent(Model):
+    id = fields.IntField(primary_key=True)
+    session = fields.ForeignKeyField(
+        "models.TestSession", related_name="events", on_delete=fields.CASCADE
+    )
+    event = fields.ForeignKeyField(
+        "models.Event", related_name="session_links", on_delete=fields.CASCADE
+    )
+    # Copied: names are unique within a session and are what caught logs match on.
+    name = fields.CharField(max_length=255)
+
+    class Meta:
+        table = "session_event"
+        unique_together = (("session", "name"),)
+
+
+class EventLog(Model):
+    """One event emitted by the app and caught by a session, with its verdicts."""
+
+    id = fields.BigIntField(primary_key=True)
+    session = fields.ForeignKeyField(
+        "models.TestSession", related_name="logs", on_delete=fields.CASCADE
+    )
+    event = fields.ForeignKeyField("models.Event", related_name="logs", on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=255)
+    user_id = fields.CharField(max_length=128)
+    platform = fields.CharEnumField(Platform, max_length=8)
+    # "jet", "collect", "segment", "amplitude": where it came from.
+    source = fields.CharField(max_length=16)
+    # The sender's id for the message (Segment messageId, Jet log id) for de-duplication.
+    message_id = fields.CharField(max_length=128, null=True)
+    # When the app says it happened, and when TrackMaster caught it.
+    sent_at = fields.DatetimeField(null=True)
+    received_at = fields.DatetimeField()
+    # The raw payload, as text: untrusted, shown escaped, never parsed by the browser.
+    payload = fields.TextField()
+    # {field_id: value found or null}, {field_id: [verdict, reason]}.
+    field_values: dict = fields.JSONField(default=dict)
+    verdicts: dict = fields.JSONField(default=dict)
+    cleared = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "event_log"
+        indexes = (("session_id", "cleared", "id"), ("session_id", "event_id", "platform", "id"))
+        unique_together = (("session", "message_id"),)
+        ordering = ["-id"]
+
+
+class CoverageValue(Model):
+    """A value of an enumerated field first seen in a session, per platform."""
+
+    id = fields.BigIntField(primary_key=True)
+    session = fields.ForeignKeyField(
+        "models.TestSession", related_name="coverage", on_delete=fields.CASCADE
+    )
+    field = fields.ForeignKeyField(
+        "models.Field", related_name="coverage", on_delete=fields.CASCADE
+    )
+    platform = fields.CharEnumField(Platform, max_length=8)
+    value = fields.CharField(max_length=255)
+    first_log_id = fields.BigIntField(null=True)
+    first_seen_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "coverage_value"
+        unique_together = (("session", "field", "platform", "value"),)
+
+
+class VerdictOverride(Model):
+    """A tester's hand verdict on a field, or the reset of an event to UNTESTED.
+
+    Kept forever (who, when, why): results show the newest override when it is
+    newer than the newest caught log of that event and platform.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    session = fields.ForeignKeyField(
+        "models.TestSession", related_name="overrides", on_delete=fields.CASCADE
+    )
+    event = fields.ForeignKeyField(
+        "models.Event", related_name="overrides", on_delete=fields.CASCADE
+    )
+    # None with kind "reset": every field of the event.
+    field = fields.ForeignKeyField(
+        "models.Field", related_name="overrides", null=True, on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=16, default="override")  # "override" or "reset"
+    # None: every platform column.
+    platform = fields.CharEnumField(Platform, max_length=8, null=True)
+    verdict = fields.CharEnumField(Verdict, max_length=16)
+    reason = fields.TextField(default="")
+    created_by = fields.CharField(max_length=150, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    # The newest log id of the session when the override was made: results
+    # compare it with the newest log to know which one is more recent.
+    after_log_id = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "verdict_override"
+        indexes = (("session_id", "event_id", "id"),)
+
+
+class UnmatchedEvent(Model):
+    """A small bin of recent events that matched no live session ("why didn't it show?")."""
+
+    id = fields.BigIntField(primary_key=True)
+    project = fields.ForeignKeyField(
+        "models.Project", related_name="unmatched", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=255)
+    user_id = fields.CharField(max_length=128)
+    platform = fields.CharEnumField(Platform, max_length=8)
+    source = fields.CharField(max_length=16)
+    reason = fields.CharField(max_length=255)
+    received_at = fields.DatetimeField()
+    payload = fields.TextField()
+
+    class Meta:
+        table = "unmatched_event"
+        indexes = (("project_id", "id"),)

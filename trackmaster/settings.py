@@ -1,0 +1,279 @@
+"""Every setting of TrackMaster in one registry: name, type, default, help.
+
+Values come from the process environment, then from a `.env` file, then the
+default. A value that does not parse stops start-up with a message naming the
+setting, so a typo in production never turns into a silent default.
+
+`.env.example` and the settings table in the docs are checked against this
+registry by the test suite; add a setting here and in both places.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    cast: Callable[[str], Any]
+    default: Any
+    help: str
+    secret: bool = False
+
+    @property
+    def attr(self) -> str:
+        return self.name.lower()
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected one of true/false, yes/no, on/off, 1/0")
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def cast(raw: str) -> int:
+        value = int(raw.strip())
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return cast
+
+
+def _bounded_float(low: float, high: float) -> Callable[[str], float]:
+    def cast(raw: str) -> float:
+        value = float(raw.strip())
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return cast
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def cast(raw: str) -> str:
+        value = raw.strip().upper()
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    return cast
+
+
+def _http_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value
+
+
+def _redis_url(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        return ""
+    # The original took "host:port"; accept it and make it a URL.
+    if "://" not in value:
+        value = f"redis://{value}"
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must be redis://host:port/db (or host:port)")
+    return value
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+_PORT = _bounded_int(1, 65535)
+
+SETTINGS: tuple[Setting, ...] = (
+    # --- web ---
+    Setting("HOST", _text, "127.0.0.1", "Address the web process listens on."),
+    Setting("PORT", _PORT, 8000, "Port the web process listens on."),
+    Setting(
+        "SECRET_KEY",
+        _text,
+        "",
+        "Key that signs session cookies and CSRF tokens. Empty: a random key per start "
+        "(fine on one machine; set it when you run several web processes).",
+        secret=True,
+    ),
+    Setting("LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "Log level."),
+    Setting(
+        "DEFAULT_PAGE_SIZE", _bounded_int(1, 1000), 20, "Rows per page when a list asks for none."
+    ),
+    Setting("MAX_PAGE_SIZE", _bounded_int(1, 5000), 100, "Largest page a list may ask for."),
+    # --- database ---
+    Setting(
+        "DB_HOST",
+        _text,
+        "",
+        "MySQL/MariaDB host. Empty: the embedded SQLite database at SQLITE_PATH.",
+    ),
+    Setting("DB_PORT", _PORT, 3306, "MySQL/MariaDB port."),
+    Setting("DB_NAME", _text, "trackmaster", "MySQL/MariaDB database name."),
+    Setting("DB_USER", _text, "trackmaster", "MySQL/MariaDB user."),
+    Setting("DB_PASSWORD", _text, "", "MySQL/MariaDB password.", secret=True),
+    Setting(
+        "DB_POOL_SIZE",
+        _bounded_int(1, 200),
+        10,
+        "Largest number of MySQL connections a process opens.",
+    ),
+    Setting(
+        "SQLITE_PATH", _text, "var/trackmaster.sqlite3", "SQLite file used when DB_HOST is empty."
+    ),
+    # --- shared infrastructure ---
+    Setting(
+        "REDIS",
+        _redis_url,
+        "",
+        "Redis URL for locks and the live-update bus across processes. "
+        "Empty: in-process locks and bus (one web process).",
+    ),
+    Setting(
+        "REDIS_PREFIX",
+        _text,
+        "tm:",
+        "Prefix of every Redis key and channel, so that several TrackMasters can share one Redis.",
+    ),
+    Setting(
+        "BROKER",
+        _text,
+        "",
+        "Kafka bootstrap servers (host:port,...) for scheduled plan sync. "
+        "Empty: an in-process scheduler inside the web process.",
+    ),
+    Setting("TOPIC", _text, "pikachu-track", "Kafka topic that carries due plan-sync schedules."),
+    # --- tracking plans ---
+    Setting("JET_URL", _http_url, "", "Base URL of the Jet plan service. Empty: plans from files."),
+    Setting(
+        "JET_TIMEOUT_S", _bounded_float(0.1, 300), 10.0, "Timeout of one Jet request, in seconds."
+    ),
+    # --- realtime sessions ---
+    Setting(
+        "REALTIME_LIMIT",
+        _bounded_int(60, 7 * 24 * 3600),
+        4 * 3600,
+        "Seconds a test session stays live before it stops by itself.",
+    ),
+    # --- worker pool ---
+    Setting("WORKERS", _bounded_int(1, 64), 4, "Worker tasks in the web process's job pool."),
+    Setting(
+        "QUEUE_SIZE", _bounded_int(1, 100_000), 1000, "Jobs the pool queues before it answers 429."
+    ),
+    Setting("JOB_TIMEOUT_S", _bounded_float(0.1, 3600), 30.0, "Timeout of one pool job."),
+    Setting(
+        "SHUTDOWN_GRACE_S",
+        _bounded_float(0, 600),
+        10.0,
+        "On shutdown, seconds to finish running work before it is cancelled.",
+    ),
+    # --- notifications ---
+    Setting("SLACK_WEBHOOK_URL", _http_url, "", "Slack incoming webhook for errors. Empty: none."),
+    Setting(
+        "NOTIFY_WEBHOOK_URL",
+        _http_url,
+        "",
+        "Generic webhook that receives errors as JSON. Empty: none.",
+    ),
+)
+
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Parse a `.env` file: KEY=VALUE lines, `#` comments, optional quotes."""
+    values: dict[str, str] = {}
+    file = Path(path)
+    if not file.is_file():
+        return values
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("export "):
+            stripped = stripped[len("export ") :]
+        key, sep, value = stripped.partition("=")
+        if not sep:
+            raise SettingsError(f"{file}:{number}: expected KEY=VALUE, got {line!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+class Settings:
+    """Typed, read-only view of every setting. Attribute names are lower case."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+
+    def __getattr__(self, attr: str) -> Any:
+        try:
+            return self._values[attr]
+        except KeyError:
+            raise AttributeError(attr) from None
+
+    def replace(self, **changes: Any) -> Settings:
+        unknown = set(changes) - set(self._values)
+        if unknown:
+            raise AttributeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return Settings({**self._values, **changes})
+
+    def as_dict(self, *, reveal_secrets: bool = False) -> dict[str, Any]:
+        shown = {}
+        for setting in SETTINGS:
+            value = self._values[setting.attr]
+            shown[setting.name] = (
+                "***" if setting.secret and value and not reveal_secrets else value
+            )
+        return shown
+
+    @property
+    def uses_mysql(self) -> bool:
+        return bool(self.db_host)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: str | os.PathLike[str] | None = ".env"
+) -> Settings:
+    """Read every setting: environment first, then the `.env` file, then the default."""
+    environ = os.environ if environ is None else environ
+    from_file = read_env_file(env_file) if env_file else {}
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.name, from_file.get(setting.name))
+        if raw is None:
+            values[setting.attr] = setting.default
+            continue
+        try:
+            values[setting.attr] = setting.cast(raw)
+        except ValueError as exc:
+            shown = "***" if setting.secret else repr(raw)
+            raise SettingsError(
+                f"setting {setting.name}={shown} is not valid: {exc} ({setting.help})"
+            ) from None
+    if values["default_page_size"] > values["max_page_size"]:
+        raise SettingsError(
+            f"setting DEFAULT_PAGE_SIZE={values['default_page_size']} is larger than "
+            f"MAX_PAGE_SIZE={values['max_page_size']}"
+        )
+    return Settings(values)
+
+
+def setting(name: str) -> Setting:
+    return _BY_NAME[name]

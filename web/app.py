@@ -1,0 +1,72 @@
+"""The app factory: routes, middleware and a lifespan that owns every connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from trackmaster.runtime import Runtime
+from trackmaster.settings import Settings, load_settings
+from web import health
+from web.errors import EXCEPTION_HANDLERS
+from web.pages import home
+from web.security import SecurityHeadersMiddleware
+from workers import background
+from workers.pool import WorkerPool
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def build_routes() -> list[BaseRoute]:
+    return [
+        *health.routes,
+        *home.routes,
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime = await Runtime.open(settings)
+        pool = WorkerPool(
+            workers=settings.workers,
+            queue_size=settings.queue_size,
+            job_timeout_s=settings.job_timeout_s,
+            notifier=runtime.notifier,
+        )
+        pool.start()
+        app.state.runtime = runtime
+        app.state.pool = pool
+        app.state.shutting_down = asyncio.Event()
+        loops = background.start_all(runtime, pool)
+        log.info("TrackMaster is up on %s", settings.host)
+        try:
+            yield
+        finally:
+            # Streams end first so that browsers reconnect elsewhere, then work drains.
+            app.state.shutting_down.set()
+            await pool.close(settings.shutdown_grace_s)
+            await background.stop_all(loops)
+            await runtime.close()
+
+    app = Starlette(
+        routes=build_routes(),
+        middleware=[Middleware(SecurityHeadersMiddleware)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,65 @@
+"""One error handler for the whole app: JSON for programs, a page for people, a
+fragment for HTMX. Unexpected exceptions become a 500 without leaking internals."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from trackmaster.errors import AppError, NotFound, ServiceUnavailable, TooManyRequests
+from web.negotiation import wants_json
+from web.templating import is_htmx, render
+from workers.pool import PoolBusy, PoolClosed
+
+log = logging.getLogger(__name__)
+
+_FROM_HTTP = {404: NotFound, 429: TooManyRequests}
+
+
+def _as_app_error(exc: Exception) -> AppError:
+    if isinstance(exc, AppError):
+        return exc
+    if isinstance(exc, PoolBusy):
+        return TooManyRequests(
+            "TrackMaster is busy checking events; retry after the delay in Retry-After",
+            retry_after_s=exc.retry_after_s,
+        )
+    if isinstance(exc, PoolClosed):
+        return ServiceUnavailable("TrackMaster is shutting down; retry in a moment")
+    if isinstance(exc, HTTPException):
+        if exc.status_code == 404:
+            return NotFound("no such page or endpoint")
+        error = AppError(exc.detail or "request failed", headers=dict(exc.headers or {}))
+        error.status = exc.status_code
+        error.code = 5 if 400 <= exc.status_code < 500 else 1
+        error.title = exc.detail or "Error"
+        return error
+    return AppError("internal server error; the error was logged")
+
+
+def render_error(request: Request, exc: Exception) -> Response:
+    error = _as_app_error(exc)
+    if error.status >= 500 and not isinstance(exc, AppError | PoolClosed):
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if wants_json(request):
+        return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+    template = "errors/_error.html" if is_htmx(request) else "errors/error.html"
+    return render(
+        request, template, {"error": error}, status_code=error.status, headers=error.headers
+    )
+
+
+async def handle_exception(request: Request, exc: Exception) -> Response:
+    return render_error(request, exc)
+
+
+EXCEPTION_HANDLERS = {
+    Exception: handle_exception,
+    HTTPException: handle_exception,
+    AppError: handle_exception,
+    PoolBusy: handle_exception,
+    PoolClosed: handle_exception,
+}

@@ -1,0 +1,1 @@
+"""Server-rendered pages; HTMX requests get fragments (templates starting with `_`)."""

@@ -1,0 +1,64 @@
+"""Jinja2 rendering: whole pages for browsers, fragments for HTMX requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "never"
+
+
+def _duration(seconds: float | int | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    if hours and minutes:
+        return f"{hours} h {minutes} min"
+    return f"{hours} h" if hours else f"{minutes} min"
+
+
+environment = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    # Every template is HTML; payloads and plan texts are untrusted and must be escaped.
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+environment.filters["when"] = _when
+environment.filters["duration"] = _duration
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """Render `template` with the request, the URL helper and settings in the context."""
+    page = environment.get_template(template)
+    html = page.render(
+        request=request,
+        url_for=lambda name, **params: request.url_for(name, **params).path,
+        settings=request.app.state.settings,
+        csrf_token=request.scope.get("csrf_token", ""),
+        current_user=request.scope.get("user"),
+        **(context or {}),
+    )
+    return HTMLResponse(html, status_code=status_code, headers=headers)

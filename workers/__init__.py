@@ -1,0 +1,2 @@
+"""Background work: the async worker pool (inside the web process), the Jet pull loop,
+and the Kafka producer and consumer (Procfile processes)."""

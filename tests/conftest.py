@@ -23,6 +23,9 @@ from trackmaster import db as database
 from trackmaster.db import Database
 from trackmaster.settings import Settings, load_settings
 
+# Fakes of third parties, as fixtures (fake_jet, ...).
+pytest_plugins = ["tests.fakes.jet"]
+
 BACKENDS = ["sqlite", "mariadb"]
 RUN_ID = uuid.uuid4().hex[:8]
 

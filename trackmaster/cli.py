@@ -61,6 +61,24 @@ def _makemigrations(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> int:
+    from trackmaster import settings_docs
+
+    if args.write_docs:
+        from pathlib import Path
+
+        for path in settings_docs.write_docs(Path.cwd()):
+            print(f"wrote {path}")
+    elif args.env_example:
+        print(settings_docs.env_example(), end="")
+    elif args.markdown:
+        print(settings_docs.markdown_table(), end="")
+    else:
+        for name, value in load_settings().as_dict().items():
+            print(f"{name}={value}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trackmaster",
@@ -79,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     make = commands.add_parser("makemigrations", help="write a migration for model changes")
     make.add_argument("--check", action="store_true", help="fail if the models need one")
     make.set_defaults(handler=_makemigrations)
+
+    show = commands.add_parser("settings", help="print the effective settings (secrets hidden)")
+    show.add_argument("--env-example", action="store_true", help="print .env.example")
+    show.add_argument("--markdown", action="store_true", help="print the docs' settings table")
+    show.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="rewrite .env.example, docs/settings.md and README's table (run in the repo root)",
+    )
+    show.set_defaults(handler=_settings)
 
     for register in EXTRA_COMMANDS:
         register(commands)

@@ -1,0 +1,63 @@
+"""Where caught events come from: every source format parsed into one CaughtEvent.
+
+Parsers are pure (no I/O): they take the decoded JSON body and return a
+`Parsed` list of CaughtEvents, or raise InvalidParams naming what is wrong
+and where (`events[3].event: missing`). No other exception escapes for any
+JSON input. Formats and limits: docs/checks.md.
+
+    collect.parse_collect(body)              POST /collect (generic JSON or raw app logs)
+    segment.parse_segment(body, kind=...)    Segment HTTP API /v1/track, /v1/batch
+    amplitude.parse_amplitude(body)          Amplitude HTTP V2 /2/httpapi
+    jet.parse_jet_log(item)                  one item of Jet's "read logs" answer
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from trackmaster.models import Platform
+from trackmaster.sources._common import (
+    MAX_BATCH_EVENTS,
+    MAX_MESSAGE_ID_CHARS,
+    MAX_NAME_CHARS,
+    MAX_USER_ID_CHARS,
+    Parsed,
+    detect_platform,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CaughtEvent:
+    name: str  # event name
+    user_id: str  # test account id
+    platform: Platform
+    payload: dict  # the JSON object as received (one event), for storage and display
+    source: str  # "jet" | "collect" | "segment" | "amplitude"
+    message_id: str | None  # the sender's id for de-duplication
+    sent_at: datetime | None  # the sender's timestamp if valid (aware UTC), else None
+    project_key: str | None = None  # writeKey / api_key found in the body, if any
+
+    @property
+    def lookup_style(self) -> str:
+        """How checks.find_value searches this payload: "log" (raw app log) or "sdk"."""
+        if self.source == "jet" or (self.source == "collect" and is_log_shape(self.payload)):
+            return "log"
+        return "sdk"
+
+
+def is_log_shape(item: dict) -> bool:
+    """A collect item is a raw app log unless it names its event in a top-level "event" string."""
+    return type(item.get("event")) is not str
+
+
+__all__ = [
+    "MAX_BATCH_EVENTS",
+    "MAX_MESSAGE_ID_CHARS",
+    "MAX_NAME_CHARS",
+    "MAX_USER_ID_CHARS",
+    "CaughtEvent",
+    "Parsed",
+    "detect_platform",
+    "is_log_shape",
+]

@@ -1,0 +1,84 @@
+"""Coverage of enumerated fields: which allowed values a session has seen, per platform."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from trackmaster.checks.verdicts import FieldCheck, FieldRule
+from trackmaster.models import Platform
+
+
+class Coverage:
+    """Which allowed values of each enumerated field a session has seen, per platform.
+
+    Only fields with at least two allowed values are tracked; a value outside
+    the allowed set is not coverage (its check FAILs). Kept in memory and
+    updated incrementally; `restore` rebuilds it from stored CoverageValue rows.
+    """
+
+    __slots__ = ("_allowed", "_seen")
+
+    def __init__(self, rules: Sequence[FieldRule]) -> None:
+        self._allowed: dict[int, tuple[tuple[str, ...], frozenset[str]]] = {
+            r.field_id: (r.allowed, r.allowed_set) for r in rules if len(r.allowed) >= 2
+        }
+        self._seen: dict[tuple[int, Platform], set[str]] = {}
+
+    def tracks(self, field_id: int) -> bool:
+        return field_id in self._allowed
+
+    def add(self, field_id: int, platform: Platform, value: str) -> bool:
+        """True when `value` is allowed and newly seen for this field and platform."""
+        plan = self._allowed.get(field_id)
+        if plan is None or value not in plan[1]:
+            return False
+        seen = self._seen.setdefault((field_id, Platform(platform)), set())
+        if value in seen:
+            return False
+        seen.add(value)
+        return True
+
+    def observe(self, platform: Platform, checks: Iterable[FieldCheck]) -> list[tuple[int, str]]:
+        """Add every found value of one checked event; returns the (field_id, value) newly seen."""
+        return [
+            (c.field_id, c.value)
+            for c in checks
+            if c.value is not None and self.add(c.field_id, platform, c.value)
+        ]
+
+    def seen(self, field_id: int, platform: Platform) -> list[str]:
+        plan = self._allowed.get(field_id)
+        if plan is None:
+            return []
+        seen = self._seen.get((field_id, Platform(platform)), set())
+        return [v for v in plan[0] if v in seen]
+
+    def missing(self, field_id: int, platform: Platform) -> list[str]:
+        plan = self._allowed.get(field_id)
+        if plan is None:
+            return []
+        seen = self._seen.get((field_id, Platform(platform)), set())
+        return [v for v in plan[0] if v not in seen]
+
+    def summary(self, field_id: int, platform: Platform) -> dict:
+        """{"seen", "missing", "covered", "total", "complete"}; total 0 for an untracked field."""
+        seen = self.seen(field_id, platform)
+        missing = self.missing(field_id, platform)
+        total = len(seen) + len(missing)
+        return {
+            "seen": seen,
+            "missing": missing,
+            "covered": len(seen),
+            "total": total,
+            "complete": total > 0 and not missing,
+        }
+
+    @classmethod
+    def restore(
+        cls, rules: Sequence[FieldRule], rows: Iterable[tuple[int, Platform, str]]
+    ) -> Coverage:
+        """Rebuild from stored (field_id, platform, value) rows; skips values no longer allowed."""
+        coverage = cls(rules)
+        for field_id, platform, value in rows:
+            coverage.add(field_id, platform, value)
+        return coverage

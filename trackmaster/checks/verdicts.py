@@ -1,0 +1,89 @@
+"""The verdict on each field of a caught event, with its reason in words (docs/checks.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from trackmaster.checks.lookup import LookupStyle, find_value
+from trackmaster.checks.values import REASON_LIST_VALUES, VALUE_CAP_CHARS, quote, value_text
+from trackmaster.models import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRule:
+    """What the plan expects of one field of an event."""
+
+    field_id: int
+    key: str
+    # Field.values (enum names already); () = no fixed value. Duplicates are dropped, order kept.
+    allowed: tuple[str, ...]
+    allowed_set: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        allowed = tuple(dict.fromkeys(str(v) for v in self.allowed))
+        object.__setattr__(self, "allowed", allowed)
+        object.__setattr__(self, "allowed_set", frozenset(allowed))
+
+
+@dataclass(frozen=True, slots=True)
+class FieldCheck:
+    field_id: int
+    found: bool
+    value: str | None  # value_text of the found value, cut to VALUE_CAP_CHARS; None when not found
+    verdict: Verdict
+    reason: str  # in words: expected, got, what is missing
+
+
+def _allowed_list(allowed: tuple[str, ...]) -> str:
+    shown = ", ".join(quote(v, 40)[1:-1] for v in allowed[:REASON_LIST_VALUES])
+    more = len(allowed) - REASON_LIST_VALUES
+    return f"{shown} (+{more} more)" if more > 0 else shown
+
+
+def check_field(rule: FieldRule, found: bool, value: Any) -> FieldCheck:
+    """The verdict on one field's value, with its reason (the table in docs/checks.md).
+
+    A fixed list of values always decides, even for an id/content field; the
+    key's name only matters when the plan gives no value (then any non-empty
+    value is UNCERTAIN: dynamic, a person must look).
+    """
+    fid = rule.field_id
+    if not found:
+        return FieldCheck(fid, False, None, Verdict.FAIL, "not found")
+    text = value_text(value)
+    stored = text if len(text) <= VALUE_CAP_CHARS else text[:VALUE_CAP_CHARS]
+    allowed = rule.allowed
+    if len(allowed) >= 2:
+        if text in rule.allowed_set:
+            reason = f"{quote(text)} is one of the {len(allowed)} allowed values"
+            return FieldCheck(fid, True, stored, Verdict.SUCCESS, reason)
+        reason = f"got {_got(value, text)}; allowed: {_allowed_list(allowed)}"
+        return FieldCheck(fid, True, stored, Verdict.FAIL, reason)
+    if len(allowed) == 1:
+        if text == allowed[0]:
+            return FieldCheck(fid, True, stored, Verdict.SUCCESS, f"equals {quote(text)}")
+        reason = f"expected {quote(allowed[0])}, got {_got(value, text)}"
+        return FieldCheck(fid, True, stored, Verdict.FAIL, reason)
+    if value is None or text == "":
+        what = "null" if value is None else "an empty string"
+        reason = f"got {what}; expected a value (the plan gives no fixed value)"
+        return FieldCheck(fid, True, stored, Verdict.FAIL, reason)
+    reason = f"dynamic value {quote(text)}; a person must look"
+    return FieldCheck(fid, True, stored, Verdict.UNCERTAIN, reason)
+
+
+def _got(value: Any, text: str) -> str:
+    # A number or boolean where the plan has a string reads differently from the string itself.
+    if value is None:
+        return "null"
+    if type(value) is str:
+        return quote(text)
+    kind = {bool: "boolean", int: "number", float: "number", dict: "object", list: "array"}
+    return f"{quote(text)} ({kind.get(type(value), type(value).__name__)})"
+
+
+def check_event(rules: Sequence[FieldRule], payload: dict, style: LookupStyle) -> list[FieldCheck]:
+    """Every rule checked against one caught event's payload, in the rules' order."""
+    return [check_field(rule, *find_value(payload, rule.key, style)) for rule in rules]

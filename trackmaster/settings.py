@@ -157,6 +157,38 @@ SETTINGS: tuple[Setting, ...] = (
         "Empty: an in-process scheduler inside the web process.",
     ),
     Setting("TOPIC", _text, "pikachu-track", "Kafka topic that carries due plan-sync schedules."),
+    # --- scheduled plan sync ---
+    Setting(
+        "SCHEDULE_SCAN_INTERVAL_S",
+        _bounded_float(0.1, 86400),
+        300.0,
+        "Seconds between two scans for due schedules (the producer, or the in-process scheduler).",
+    ),
+    Setting(
+        "CONSUMER_GROUP",
+        _text,
+        "trackmaster-sync",
+        "Kafka consumer group of the plan-sync consumers; each message goes to one of them.",
+    ),
+    Setting(
+        "SYNC_JOB_TIMEOUT_S",
+        _bounded_float(0.1, 86400),
+        600.0,
+        "Timeout of one scheduled plan sync, in seconds; a sync that takes longer fails.",
+    ),
+    Setting(
+        "SYNC_LOCK_TTL_S",
+        _bounded_float(0, 86400),
+        0.0,
+        "TTL of the per-project sync lock, in seconds; renewed while the sync runs. Must be "
+        "longer than SYNC_JOB_TIMEOUT_S. 0: SYNC_JOB_TIMEOUT_S + 60.",
+    ),
+    Setting(
+        "HEARTBEAT_TTL_S",
+        _bounded_float(1, 3600),
+        30.0,
+        "Seconds a producer or consumer heartbeat stays fresh; `--check` fails after that.",
+    ),
     # --- tracking plans ---
     Setting("JET_URL", _http_url, "", "Base URL of the Jet plan service. Empty: plans from files."),
     Setting(
@@ -272,7 +304,21 @@ def load_settings(
             f"setting DEFAULT_PAGE_SIZE={values['default_page_size']} is larger than "
             f"MAX_PAGE_SIZE={values['max_page_size']}"
         )
+    _check_sync_lock(values)
     return Settings(values)
+
+
+def _check_sync_lock(values: dict[str, Any]) -> None:
+    # A lock that can expire while its sync still runs lets a second consumer start the
+    # same project: the TTL must outlive the job timeout.
+    timeout_s = values["sync_job_timeout_s"]
+    if not values["sync_lock_ttl_s"]:
+        values["sync_lock_ttl_s"] = timeout_s + 60
+    elif values["sync_lock_ttl_s"] <= timeout_s:
+        raise SettingsError(
+            f"setting SYNC_LOCK_TTL_S={values['sync_lock_ttl_s']:g} must be longer than "
+            f"SYNC_JOB_TIMEOUT_S={timeout_s:g}; set it above {timeout_s:g} or to 0 (automatic)"
+        )
 
 
 def setting(name: str) -> Setting:

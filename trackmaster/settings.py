@@ -194,6 +194,31 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "JET_TIMEOUT_S", _bounded_float(0.1, 300), 10.0, "Timeout of one Jet request, in seconds."
     ),
+    Setting(
+        "JET_RETRIES",
+        _bounded_int(0, 10),
+        3,
+        "Retries of a Jet call that timed out or answered 5xx, with a doubling backoff.",
+    ),
+    Setting(
+        "JET_STORY_PAGE_SIZE",
+        _bounded_int(1, 200),
+        15,
+        "Stories per Jet page; without JET_FULL_SYNC a sync reads this many newest stories.",
+    ),
+    Setting(
+        "JET_FULL_SYNC",
+        _bool,
+        False,
+        "Sync every story of a project by paging through Jet (true), or only the "
+        "JET_STORY_PAGE_SIZE most recently updated ones, as the original did (false).",
+    ),
+    Setting(
+        "MAX_UPLOAD_BYTES",
+        _bounded_int(1024, 512 * 1024 * 1024),
+        20 * 1024 * 1024,
+        "Largest plan file (YAML, JSON, CSV) an upload may send, in bytes.",
+    ),
     # --- realtime sessions ---
     Setting(
         "REALTIME_LIMIT",

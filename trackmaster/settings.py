@@ -226,6 +226,39 @@ SETTINGS: tuple[Setting, ...] = (
         4 * 3600,
         "Seconds a test session stays live before it stops by itself.",
     ),
+    Setting(
+        "POLL_INTERVAL_S",
+        _bounded_float(0.05, 60),
+        1.0,
+        "Seconds between two reads of a live session's Jet log filter.",
+    ),
+    Setting(
+        "JET_LEASE_TTL_S",
+        _bounded_float(1, 600),
+        15.0,
+        "Seconds a web process keeps the right to pull a session's Jet logs without renewing it; "
+        "when that process dies, another one takes over after this delay.",
+    ),
+    Setting(
+        "MAX_BODY_BYTES",
+        _bounded_int(1024, 64 * 1024 * 1024),
+        1024 * 1024,
+        "Largest request body the ingest endpoints accept (after gzip is undone), in bytes; "
+        "larger ones get 413.",
+    ),
+    Setting(
+        "MAX_BATCH_EVENTS",
+        _bounded_int(1, 500),
+        500,
+        "Most events one ingest request may carry (413 over it).",
+    ),
+    Setting(
+        "UNMATCHED_KEEP",
+        _bounded_int(0, 10_000),
+        100,
+        "Events that matched no live session kept per project to show why (older ones are "
+        "dropped; all are counted).",
+    ),
     # --- worker pool ---
     Setting("WORKERS", _bounded_int(1, 64), 4, "Worker tasks in the web process's job pool."),
     Setting(

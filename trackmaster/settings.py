@@ -110,6 +110,12 @@ SETTINGS: tuple[Setting, ...] = (
         "(fine on one machine; set it when you run several web processes).",
         secret=True,
     ),
+    Setting(
+        "SESSION_MAX_AGE_S",
+        _bounded_int(300, 90 * 24 * 3600),
+        12 * 3600,
+        "Seconds a login lasts before the user must sign in again.",
+    ),
     Setting("LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "Log level."),
     Setting(
         "DEFAULT_PAGE_SIZE", _bounded_int(1, 1000), 20, "Rows per page when a list asks for none."
@@ -251,6 +257,18 @@ SETTINGS: tuple[Setting, ...] = (
         _bounded_int(1, 500),
         500,
         "Most events one ingest request may carry (413 over it).",
+    ),
+    Setting(
+        "INGEST_RATE_PER_S",
+        _bounded_float(0.01, 1_000_000),
+        200.0,
+        "Events per second one project's write key may send, on average (429 over it).",
+    ),
+    Setting(
+        "INGEST_BURST",
+        _bounded_int(1, 10_000_000),
+        2000,
+        "Events one write key may send at once above its rate (the size of its token bucket).",
     ),
     Setting(
         "UNMATCHED_KEEP",

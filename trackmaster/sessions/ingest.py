@@ -1,0 +1,255 @@
+"""Store caught events: match them to live sessions, check them, write them in one transaction.
+
+One call handles one batch (a request's events, or one Jet poll). The batch
+is checked in memory, then written in a single transaction: the event logs
+(one compact row each, with every field's value and verdict as JSON),
+coverage rows only for values seen for the first time, the unmatched bin and
+counter, and the revision of each touched session. Only after the commit are
+live pages told (bus). A caller that gets a report back knows its events are
+durable; an exception means nothing of the batch was stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from trackmaster.bus import Bus
+from trackmaster.checks import check_event
+from trackmaster.models import Platform
+from trackmaster.sessions import _sql
+from trackmaster.sessions.live import LiveIndex, Target
+from trackmaster.sessions.publish import bump_revisions, publish_safely
+from trackmaster.sources import CaughtEvent
+
+log = logging.getLogger(__name__)
+
+LOG_COLUMNS = (
+    "session_id", "event_id", "name", "user_id", "platform", "source", "message_id",
+    "sent_at", "received_at", "payload", "field_values", "verdicts", "cleared",
+)  # fmt: skip
+UNMATCHED_COLUMNS = (
+    "project_id", "name", "user_id", "platform", "source", "reason", "received_at", "payload",
+)  # fmt: skip
+COVERAGE_COLUMNS = ("session_id", "field_id", "platform", "value", "first_log_id", "first_seen_at")
+
+
+@dataclass
+class IngestReport:
+    received: int = 0
+    stored: int = 0  # event logs written (an event caught by two sessions counts twice)
+    duplicates: int = 0  # already stored for that session (same message id)
+    unmatched: int = 0
+    log_ids: dict[int, list[int]] = field(default_factory=dict)  # per session
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "unmatched": self.unmatched,
+        }
+
+
+@dataclass
+class _Prepared:
+    rows: list[tuple] = field(default_factory=list)
+    row_targets: list[Target] = field(default_factory=list)
+    # Per row: the (field_id, value) pairs this row saw first (coverage).
+    row_coverage: list[list[tuple[int, str]]] = field(default_factory=list)
+    row_platforms: list[Platform] = field(default_factory=list)
+    unmatched: list[tuple] = field(default_factory=list)
+    duplicates: int = 0
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _payload_text(event: CaughtEvent) -> str:
+    try:
+        return _json(event.payload)
+    except TypeError:  # e.g. integers beyond 64 bits: orjson refuses, json does not
+        import json
+
+        return json.dumps(event.payload, ensure_ascii=False)
+
+
+class Ingestor:
+    def __init__(self, index: LiveIndex, bus: Bus, unmatched_keep: int = 100) -> None:
+        self.index = index
+        self.bus = bus
+        self.unmatched_keep = unmatched_keep
+
+    async def ingest(
+        self,
+        project_id: int,
+        events: Sequence[CaughtEvent],
+        *,
+        received_at: datetime | None = None,
+    ) -> IngestReport:
+        received_at = received_at or datetime.now(UTC)
+        report = IngestReport(received=len(events))
+        if not events:
+            return report
+        # A race with a concurrent batch carrying the same message ids makes the
+        # unique index refuse ours; the second try sees theirs and skips them.
+        for attempt in (1, 2):
+            snapshot = await self.index.snapshot(project_id)
+            prepared = self._prepare(snapshot, project_id, events, received_at)
+            prepared.duplicates += await self._drop_stored(prepared)
+            try:
+                return await self._store(project_id, prepared, received_at, report)
+            except IntegrityError:
+                self._forget_coverage(prepared)
+                if attempt == 2:
+                    raise
+            except BaseException:
+                self._forget_coverage(prepared)
+                raise
+        raise AssertionError("unreachable")
+
+    def _prepare(
+        self, snapshot, project_id: int, events: Sequence[CaughtEvent], received_at: datetime
+    ) -> _Prepared:
+        prepared = _Prepared()
+        seen_ids: set[tuple[int, str]] = set()
+        for event in events:
+            targets = snapshot.match(event.user_id, event.name, received_at)
+            platform = Platform(event.platform)
+            payload = None
+            if not targets:
+                payload = _payload_text(event)
+                reason = snapshot.why_unmatched(event.user_id, event.name, received_at)
+                prepared.unmatched.append(
+                    (project_id, event.name, event.user_id, platform.value, event.source,
+                     reason[:255], received_at, payload)
+                )  # fmt: skip
+                continue
+            for target in targets:
+                session = target.session
+                if event.message_id is not None:
+                    key = (session.id, event.message_id)
+                    if key in seen_ids:
+                        prepared.duplicates += 1
+                        continue
+                    seen_ids.add(key)
+                payload = payload or _payload_text(event)
+                checks = check_event(target.plan.rules, event.payload, event.lookup_style)
+                values = {str(c.field_id): c.value for c in checks}
+                verdicts = {str(c.field_id): [c.verdict.value, c.reason] for c in checks}
+                prepared.rows.append(
+                    (session.id, target.plan.event_id, event.name, event.user_id,
+                     platform.value, event.source, event.message_id, event.sent_at,
+                     received_at, payload, _json(values), _json(verdicts), False)
+                )  # fmt: skip
+                prepared.row_targets.append(target)
+                prepared.row_platforms.append(platform)
+                prepared.row_coverage.append(session.coverage.observe(platform, checks))
+        return prepared
+
+    async def _drop_stored(self, prepared: _Prepared) -> int:
+        """Remove rows whose message id the session already stored; returns how many."""
+        keyed = [(row[0], row[6]) for row in prepared.rows if row[6] is not None]
+        if not keyed:
+            return 0
+        from trackmaster.models import EventLog
+
+        session_ids = sorted({s for s, _ in keyed})
+        message_ids = sorted({m for _, m in keyed})
+        stored = set(
+            await EventLog.filter(
+                session_id__in=session_ids, message_id__in=message_ids
+            ).values_list("session_id", "message_id")
+        )
+        if not stored:
+            return 0
+        keep = [i for i, row in enumerate(prepared.rows) if (row[0], row[6]) not in stored]
+        dropped = len(prepared.rows) - len(keep)
+        # Coverage these duplicates "saw" was seen when they were first stored.
+        prepared.rows = [prepared.rows[i] for i in keep]
+        prepared.row_targets = [prepared.row_targets[i] for i in keep]
+        prepared.row_platforms = [prepared.row_platforms[i] for i in keep]
+        prepared.row_coverage = [prepared.row_coverage[i] for i in keep]
+        return dropped
+
+    async def _store(
+        self, project_id: int, prepared: _Prepared, received_at: datetime, report: IngestReport
+    ) -> IngestReport:
+        changed: dict[int, set[tuple[int, int, str]]] = defaultdict(set)
+        async with in_transaction() as conn:
+            ids = await _sql.insert_rows(
+                conn, "event_log", LOG_COLUMNS, prepared.rows, returning_id=True
+            )
+            coverage_rows = []
+            for log_id, row, platform, first_seen in zip(
+                ids, prepared.rows, prepared.row_platforms, prepared.row_coverage, strict=True
+            ):
+                report.log_ids.setdefault(row[0], []).append(log_id)
+                for field_id in orjson.loads(row[10]):
+                    changed[row[0]].add((row[1], int(field_id), platform.value))
+                for field_id, value in first_seen:
+                    coverage_rows.append(
+                        (row[0], field_id, platform.value, value[:255], log_id, received_at)
+                    )
+            # Another process may have stored the same first sighting: keep theirs.
+            await _sql.insert_rows(
+                conn, "coverage_value", COVERAGE_COLUMNS, coverage_rows, ignore_duplicates=True
+            )
+            if prepared.unmatched:
+                await self._bin_unmatched(conn, project_id, prepared.unmatched)
+            # Last, so that the session row stays locked for as short a time as possible.
+            revisions = await bump_revisions(conn, sorted(report.log_ids))
+        report.stored = len(ids)
+        report.duplicates = prepared.duplicates
+        report.unmatched = len(prepared.unmatched)
+        for session_id, log_ids in report.log_ids.items():
+            await publish_safely(
+                self.bus,
+                session_id,
+                {
+                    "type": "logs",
+                    "session": session_id,
+                    "revision": revisions.get(session_id),
+                    "log_ids": log_ids,
+                    "changed": sorted([list(cell) for cell in changed[session_id]]),
+                },
+            )
+        return report
+
+    async def _bin_unmatched(self, conn, project_id: int, rows: list[tuple]) -> None:
+        keep = self.unmatched_keep
+        await conn.execute_query(
+            f"UPDATE {_sql.quote(conn, 'project')} SET unmatched_count = unmatched_count + "
+            f"{_sql.marks(conn, 1)} WHERE id = {_sql.marks(conn, 1)}",
+            [len(rows), project_id],
+        )
+        if keep <= 0:
+            return
+        await _sql.insert_rows(conn, "unmatched_event", UNMATCHED_COLUMNS, rows[-keep:])
+        mark = _sql.marks(conn, 1)
+        _, found = await conn.execute_query(
+            f"SELECT id FROM {_sql.quote(conn, 'unmatched_event')} WHERE project_id = {mark} "
+            f"ORDER BY id DESC LIMIT 1 OFFSET {int(keep) - 1}",
+            [project_id],
+        )
+        if found:
+            oldest_kept = found[0]["id"] if isinstance(found[0], dict) else found[0][0]
+            await conn.execute_query(
+                f"DELETE FROM {_sql.quote(conn, 'unmatched_event')} "
+                f"WHERE project_id = {mark} AND id < {mark}",
+                [project_id, oldest_kept],
+            )
+
+    def _forget_coverage(self, prepared: _Prepared) -> None:
+        # The in-memory coverage already counts values of rows that were not stored.
+        for session_id in {target.session.id for target in prepared.row_targets}:
+            self.index.forget_coverage(session_id)

@@ -1,0 +1,52 @@
+"""Tell live pages what changed: bump the session's revision in the transaction, publish after.
+
+Messages go to the bus channel `session:{id}` (see docs/realtime.md). The
+revision is bumped inside the transaction that made the change, so a page
+that reconnects can ask for everything after the revision it last saw.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from trackmaster.bus import Bus
+from trackmaster.sessions import _sql
+
+log = logging.getLogger(__name__)
+
+
+def channel(session_id: int) -> str:
+    return f"session:{session_id}"
+
+
+async def bump_revisions(conn: BaseDBAsyncClient, session_ids: Sequence[int]) -> dict[int, int]:
+    """Add one to each session's revision; returns the new revisions."""
+    if not session_ids:
+        return {}
+    where = f"id IN {_sql.in_list(conn, session_ids)}"
+    table = _sql.quote(conn, "test_session")
+    await conn.execute_query(
+        f"UPDATE {table} SET revision = revision + 1 WHERE {where}", list(session_ids)
+    )
+    # Our UPDATE holds the rows' locks until commit: this read sees our own bump.
+    _, rows = await conn.execute_query(
+        f"SELECT id, revision FROM {table} WHERE {where}", list(session_ids)
+    )
+    return {
+        int(row["id"] if isinstance(row, dict) else row[0]): int(
+            row["revision"] if isinstance(row, dict) else row[1]
+        )
+        for row in rows
+    }
+
+
+async def publish_safely(bus: Bus, session_id: int, message: dict[str, Any]) -> None:
+    """Publish after a commit; a bus failure must not turn stored work into an error."""
+    try:
+        await bus.publish(channel(session_id), message)
+    except Exception as exc:
+        log.warning("bus: cannot publish to %s: %s", channel(session_id), exc)

@@ -1,0 +1,104 @@
+"""One object per process that ties the realtime parts together: index, ingest, lifecycle.
+
+The web app, the Jet pull loop and the expiry loop share it, so that a start
+or stop in this process refreshes the live index the ingest path matches on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise.functions import Count
+
+from trackmaster.models import EventLog, SessionAccount, SessionEvent, TestSession, UnmatchedEvent
+from trackmaster.runtime import Runtime
+from trackmaster.sessions.ingest import Ingestor
+from trackmaster.sessions.lifecycle import JetFactory, Lifecycle
+from trackmaster.sessions.live import LiveIndex
+from trackmaster.sessions.results import session_json
+
+
+def default_jet_factory(settings: Any) -> JetFactory | None:
+    if not settings.jet_url:
+        return None
+    from trackmaster.plan.jet import JetClient
+
+    return lambda: JetClient.from_settings(settings)
+
+
+class Realtime:
+    def __init__(self, runtime: Runtime, jet: JetFactory | None = None) -> None:
+        settings = runtime.settings
+        self.runtime = runtime
+        self.bus = runtime.bus
+        self.index = LiveIndex()
+        self.ingestor = Ingestor(self.index, runtime.bus, settings.unmatched_keep)
+        self.jet = jet if jet is not None else default_jet_factory(settings)
+        self.lifecycle = Lifecycle(
+            self.index,
+            runtime.bus,
+            limit_s=settings.realtime_limit,
+            jet=self.jet,
+            notify=runtime.notifier.notify,
+        )
+
+
+def realtime_for(runtime: Runtime) -> Realtime:
+    """The process's Realtime, made on first use and kept on its Runtime (same lifetime)."""
+    existing = getattr(runtime, "_realtime", None)
+    if existing is None:
+        existing = Realtime(runtime)
+        runtime._realtime = existing  # type: ignore[attr-defined]
+    return existing
+
+
+async def list_sessions(
+    project_id: int | None, status: str | None, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Sessions newest first, each with its numbers of accounts, events and logs."""
+    query = TestSession.all()
+    if project_id is not None:
+        query = query.filter(project_id=project_id)
+    if status is not None:
+        query = query.filter(status=status)
+    total = await query.count()
+    sessions = await query.order_by("-id").offset(offset).limit(limit)
+    ids = [s.id for s in sessions]
+    counts: dict[str, dict[int, int]] = {}
+    for name, model in (("accounts", SessionAccount), ("events", SessionEvent), ("logs", EventLog)):
+        rows = (
+            await model.filter(session_id__in=ids)
+            .group_by("session_id")
+            .annotate(n=Count("id"))
+            .values_list("session_id", "n")
+            if ids
+            else []
+        )
+        counts[name] = dict(rows)
+    return [
+        session_json(s, {name: counts[name].get(s.id, 0) for name in counts}) for s in sessions
+    ], total
+
+
+async def list_unmatched(project_id: int, offset: int, limit: int) -> tuple[list[dict], int]:
+    query = UnmatchedEvent.filter(project_id=project_id)
+    total = await query.count()
+    rows = (
+        await query.order_by("-id")
+        .offset(offset)
+        .limit(limit)
+        .values("id", "name", "user_id", "platform", "source", "reason", "received_at", "payload")
+    )
+    return [
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "userId": row["user_id"],
+            "platform": str(row["platform"]),
+            "source": row["source"],
+            "reason": row["reason"],
+            "receivedAt": row["received_at"].isoformat(),
+            "payload": row["payload"],
+        }
+        for row in rows
+    ], total

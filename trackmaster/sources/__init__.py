@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from trackmaster.checks.lookup import LookupStyle
 from trackmaster.models import Platform
 from trackmaster.sources._common import (
     MAX_BATCH_EVENTS,
@@ -39,7 +40,7 @@ class CaughtEvent:
     project_key: str | None = None  # writeKey / api_key found in the body, if any
 
     @property
-    def lookup_style(self) -> str:
+    def lookup_style(self) -> LookupStyle:
         """How checks.find_value searches this payload: "log" (raw app log) or "sdk"."""
         if self.source == "jet" or (self.source == "collect" and is_log_shape(self.payload)):
             return "log"

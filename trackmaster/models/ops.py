@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from tortoise import fields
 from tortoise.models import Model
+
+# A scheduled run writes "running" when it starts and "ok"/"failed" when it ends; a
+# consumer stopped mid-run leaves "running" (killed) or "interrupted" (SIGTERM).
+UNFINISHED_OUTCOMES = frozenset({"running", "interrupted"})
 
 DEFAULT_SYNC_INTERVAL_S = 3 * 3600
 MIN_SYNC_INTERVAL_S = 3600
@@ -43,13 +49,26 @@ class Schedule(Model):
     enabled = fields.BooleanField(default=False)
     interval_s = fields.IntField(default=DEFAULT_SYNC_INTERVAL_S)
     last_run_at = fields.DatetimeField(null=True)
-    last_outcome = fields.CharField(max_length=16, default="")  # "", ok, failed
+    last_outcome = fields.CharField(max_length=16, default="")  # "", running, ok, failed, ...
     last_error = fields.TextField(default="")
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "schedule"
         indexes = (("enabled", "last_run_at"),)
+
+    @property
+    def next_due_at(self) -> datetime | None:
+        """When the next sync is due: None while off; the last run time plus the interval.
+
+        A run that started and never finished ("running" or "interrupted") is due again
+        as soon as its lock is free; see trackmaster/schedule/due.py.
+        """
+        if not self.enabled:
+            return None
+        if self.last_run_at is None or self.last_outcome in UNFINISHED_OUTCOMES:
+            return self.last_run_at or self.updated_at
+        return self.last_run_at + timedelta(seconds=self.interval_s)
 
 
 class User(Model):

@@ -15,7 +15,8 @@ from starlette.staticfiles import StaticFiles
 
 from trackmaster.runtime import Runtime
 from trackmaster.settings import Settings, load_settings
-from web import health
+from web import health, ingest
+from web.api import realtime as realtime_api
 from web.errors import EXCEPTION_HANDLERS
 from web.pages import home
 from web.security import SecurityHeadersMiddleware
@@ -31,6 +32,8 @@ def build_routes() -> list[BaseRoute]:
     return [
         *health.routes,
         *home.routes,
+        *ingest.routes,
+        *realtime_api.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

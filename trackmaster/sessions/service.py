@@ -63,21 +63,25 @@ async def list_sessions(
         query = query.filter(status=status)
     total = await query.count()
     sessions = await query.order_by("-id").offset(offset).limit(limit)
-    ids = [s.id for s in sessions]
-    counts: dict[str, dict[int, int]] = {}
+    counts = await session_counts([s.id for s in sessions])
+    return [session_json(s, counts[s.id]) for s in sessions], total
+
+
+async def session_counts(ids: list[int]) -> dict[int, dict[str, int]]:
+    """{session id: {"accounts", "events", "logs"}} in three grouped queries."""
+    counts: dict[int, dict[str, int]] = {i: {"accounts": 0, "events": 0, "logs": 0} for i in ids}
+    if not ids:
+        return counts
     for name, model in (("accounts", SessionAccount), ("events", SessionEvent), ("logs", EventLog)):
         rows = (
             await model.filter(session_id__in=ids)
             .group_by("session_id")
             .annotate(n=Count("id"))
             .values_list("session_id", "n")
-            if ids
-            else []
         )
-        counts[name] = dict(rows)
-    return [
-        session_json(s, {name: counts[name].get(s.id, 0) for name in counts}) for s in sessions
-    ], total
+        for session_id, n in rows:
+            counts[session_id][name] = n
+    return counts
 
 
 async def list_unmatched(project_id: int, offset: int, limit: int) -> tuple[list[dict], int]:

@@ -1,0 +1,1 @@
+"""The JSON API under /api/v2, one module per area."""

@@ -277,6 +277,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Events that matched no live session kept per project to show why (older ones are "
         "dropped; all are counted).",
     ),
+    Setting(
+        "SSE_PING_S",
+        _bounded_float(0.1, 300),
+        15.0,
+        "Seconds between keep-alive pings on a live session page's event stream (proxies close "
+        "idle connections; keep it below their idle timeout).",
+    ),
     # --- worker pool ---
     Setting("WORKERS", _bounded_int(1, 64), 4, "Worker tasks in the web process's job pool."),
     Setting(

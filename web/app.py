@@ -17,8 +17,9 @@ from trackmaster.runtime import Runtime
 from trackmaster.settings import Settings, load_settings
 from web import health, ingest
 from web.api import realtime as realtime_api
+from web.auth import AuthMiddleware, Guard
 from web.errors import EXCEPTION_HANDLERS
-from web.pages import home
+from web.pages import admin, home, login
 from web.security import SecurityHeadersMiddleware
 from workers import background
 from workers.pool import WorkerPool
@@ -32,6 +33,8 @@ def build_routes() -> list[BaseRoute]:
     return [
         *health.routes,
         *home.routes,
+        *login.routes,
+        *admin.routes,
         *ingest.routes,
         *realtime_api.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
@@ -40,6 +43,7 @@ def build_routes() -> list[BaseRoute]:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
+    guard = Guard(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -64,12 +68,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await pool.close(settings.shutdown_grace_s)
             await background.stop_all(loops)
             await runtime.close()
+            await guard.close()
 
     app = Starlette(
         routes=build_routes(),
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        # Security headers go on every answer, refusals of the auth middleware included.
+        middleware=[
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(AuthMiddleware, guard=guard),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.guard = guard
     return app

@@ -1,0 +1,109 @@
+"""Helpers for access-control tests: users of each role, real logins over HTTP, CSRF tokens.
+
+Persona names follow the roles: vera the viewer, tess the tester, ada the admin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+import httpx
+
+from tests.support.servers import RunningServer
+from trackmaster.auth import tokens, users
+from trackmaster.settings import Settings
+
+PASSWORD = "correct horse battery staple"
+PERSONAS = {"viewer": "vera", "tester": "tess", "admin": "ada"}
+
+
+class _PageTokens(HTMLParser):
+    """The CSRF token a page hands out: on <body hx-headers> and in hidden form fields."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.header_token: str | None = None
+        self.field_tokens: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "body" and values.get("hx-headers:inherited"):
+            self.header_token = json.loads(values["hx-headers:inherited"] or "{}").get(
+                "X-CSRF-Token"
+            )
+        if tag == "input" and values.get("name") == "csrf_token":
+            self.field_tokens.append(values.get("value") or "")
+
+
+def page_tokens(html: str) -> _PageTokens:
+    parser = _PageTokens()
+    parser.feed(html)
+    return parser
+
+
+async def csrf_token(client: httpx.AsyncClient, path: str = "/login") -> str:
+    response = await client.get(path)
+    assert response.status_code == 200, (path, response.status_code, response.text[:300])
+    token = page_tokens(response.text).header_token
+    assert token, f"{path} hands out no CSRF token"
+    return token
+
+
+def secured(settings: Settings) -> Settings:
+    """The same database, but bound (by setting) to every interface: login is required."""
+    return settings.replace(host="0.0.0.0")
+
+
+async def create_personas() -> dict[str, str]:
+    """One user per role; returns role -> username."""
+    for role, name in PERSONAS.items():
+        await users.create_user(name, PASSWORD, role, actor="test")
+    return dict(PERSONAS)
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> str:
+    """Sign `client` in through the login form; returns the CSRF token of the new session."""
+    token = await csrf_token(client, "/login")
+    response = await client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token, "next": "/"},
+        headers={"Origin": str(client.base_url).rstrip("/")},
+    )
+    assert response.status_code == 303, (response.status_code, response.text[:500])
+    return await csrf_token(client, "/")
+
+
+@dataclass
+class Browser:
+    """An httpx client that behaves like a signed-in browser: cookies, Origin, CSRF header."""
+
+    http: httpx.AsyncClient
+    token: str
+
+    @property
+    def origin(self) -> dict[str, str]:
+        return {"Origin": str(self.http.base_url).rstrip("/")}
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {**self.origin, "X-CSRF-Token": self.token, **extra}
+
+
+@contextlib.asynccontextmanager
+async def browser_for(server: RunningServer, username: str | None) -> AsyncIterator[Browser]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        if username is None:
+            token = await csrf_token(http, "/login")
+        else:
+            token = await login(http, username)
+        yield Browser(http, token)
+
+
+async def api_token_for(username: str, name: str = "tests") -> str:
+    from trackmaster.models import User
+
+    user = await User.get(username=username)
+    return (await tokens.create_token(user, name, actor="test")).plaintext

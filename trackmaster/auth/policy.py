@@ -1,0 +1,121 @@
+"""Who may do what: ordered rules of method + path pattern -> the access a request needs.
+
+The first matching rule decides. Reads need a viewer, the tester's work (live
+sessions, test accounts, verdict overrides) a tester, and every other write
+an admin; a write no rule names falls to the last rule, admin: deny by
+default, so a new endpoint is never open by accident. Ingest endpoints are
+not for people: they authenticate with the project's write key.
+
+Patterns: `{name}` is one path segment; a trailing `/**` matches the path
+itself and everything below it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+from trackmaster.auth.roles import Role
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ANY = frozenset({"*"})
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class Access(Enum):
+    PUBLIC = "anyone"
+    WRITE_KEY = "project write key"
+    VIEWER = "viewer"
+    TESTER = "tester"
+    ADMIN = "admin"
+
+    @property
+    def role(self) -> Role | None:
+        return Role[self.name] if self.name in Role.__members__ else None
+
+
+@dataclass(frozen=True)
+class Rule:
+    methods: frozenset[str]
+    pattern: str
+    access: Access
+    why: str
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", _compile(self.pattern))
+
+    def matches(self, method: str, path: str) -> bool:
+        if "*" not in self.methods and method not in self.methods:
+            return False
+        return self.regex.fullmatch(path) is not None
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    subtree = pattern.endswith("/**")
+    base = pattern[:-3] if subtree else pattern
+    parts = []
+    for piece in re.split(r"(\{[^}/]+\})", base):
+        if piece.startswith("{") and piece.endswith("}"):
+            parts.append(r"[^/]+")
+        else:
+            parts.append(re.escape(piece))
+    body = "".join(parts)
+    return re.compile(body + r"(?:/.*)?" if subtree else body)
+
+
+def _rule(methods: frozenset[str] | str, pattern: str, access: Access, why: str) -> Rule:
+    if isinstance(methods, str):
+        methods = frozenset({methods})
+    return Rule(methods, pattern, access, why)
+
+
+_READ = SAFE_METHODS
+_TESTER_WORK = "a tester's work: live sessions, test accounts, verdict overrides"
+
+RULES: tuple[Rule, ...] = (
+    # --- public: health, assets, the login page ---
+    _rule(_READ, "/ping", Access.PUBLIC, "liveness"),
+    _rule(_READ, "/api/v2/ping", Access.PUBLIC, "liveness, as the original API had it"),
+    _rule(_READ, "/healthz", Access.PUBLIC, "readiness for load balancers"),
+    _rule(_READ, "/static/**", Access.PUBLIC, "stylesheets and our own scripts"),
+    _rule(_READ | {"POST"}, "/login", Access.PUBLIC, "signing in"),
+    # --- ingest from apps and SDKs: the project's write key, never a user ---
+    _rule(ANY, "/collect/**", Access.WRITE_KEY, "events from apps"),
+    _rule(ANY, "/v1/**", Access.WRITE_KEY, "Segment-compatible ingest"),
+    _rule(ANY, "/2/**", Access.WRITE_KEY, "Amplitude-compatible ingest"),
+    # --- administration: even reading it is for admins (tokens, users, the audit log) ---
+    _rule(ANY, "/admin/**", Access.ADMIN, "users, API tokens, the audit log"),
+    # --- reading ---
+    _rule(_READ, "/**", Access.VIEWER, "reading plans, sessions and results"),
+    # --- any signed-in user ---
+    _rule("POST", "/logout", Access.VIEWER, "signing out"),
+    # --- the tester's work ---
+    _rule(UNSAFE, "/api/v2/realTime/**", Access.TESTER, _TESTER_WORK),
+    _rule(UNSAFE, "/api/v2/accounts/**", Access.TESTER, _TESTER_WORK),
+    _rule(UNSAFE, "/sessions/**", Access.TESTER, _TESTER_WORK),
+    _rule(UNSAFE, "/projects/{project}/sessions/**", Access.TESTER, _TESTER_WORK),
+    _rule(UNSAFE, "/projects/{project}/accounts/**", Access.TESTER, _TESTER_WORK),
+    _rule(UNSAFE, "/accounts/**", Access.TESTER, _TESTER_WORK),
+    # --- everything else that changes state: plans, sync, schedules, users, tokens, keys ---
+    _rule(ANY, "/**", Access.ADMIN, "any other change (deny by default)"),
+)
+
+
+def decide(method: str, path: str, rules: tuple[Rule, ...] = RULES) -> Rule:
+    """The rule that governs `method path` (the last rule matches everything)."""
+    method = method.upper()
+    for rule in rules:
+        if rule.matches(method, path):
+            return rule
+    raise LookupError(f"no rule for {method} {path}")  # unreachable with RULES
+
+
+def markdown_table(rules: tuple[Rule, ...] = RULES) -> str:
+    """The policy as a Markdown table, for docs/security.md."""
+    lines = ["| methods | path | who | why |", "| --- | --- | --- | --- |"]
+    for rule in rules:
+        methods = "any" if "*" in rule.methods else ", ".join(sorted(rule.methods))
+        lines.append(f"| {methods} | `{rule.pattern}` | {rule.access.value} | {rule.why} |")
+    return "\n".join(lines) + "\n"

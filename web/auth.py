@@ -1,0 +1,359 @@
+"""Who is asking, may they, and did their browser mean it: one ASGI middleware.
+
+For every HTTP request, in this order:
+
+1. The policy (trackmaster/auth/policy.py) names the access the request needs.
+   Ingest endpoints (project write key) pass straight through: no cookies,
+   no user, no CSRF; they authenticate themselves.
+2. The user: an `Authorization: Bearer tm_...` API token, else the signed
+   session cookie, else, when HOST is a loopback address and no user exists
+   yet, the built-in local admin (so the embedded default stays one command).
+3. Anonymous on a protected path: 401 JSON for programs, a redirect to
+   /login for pages. Too small a role: 403 naming the role needed.
+4. CSRF on unsafe methods coming from a browser (a session cookie, or an
+   Origin / Referer / Sec-Fetch-Site header): a same-origin Origin and the
+   token (header X-CSRF-Token or form field csrf_token). API-token requests
+   are exempt (a browser cannot attach the header cross-site), and so are
+   cookie-less programs in local-admin mode (nothing of theirs to forge).
+
+The user lands in `scope["user"]` (a Principal), the token in
+`scope["csrf_token"]`, and the actor of the audit log in a context variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import redis.asyncio as aioredis
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from trackmaster.auth import audit, tokens
+from trackmaster.auth.policy import SAFE_METHODS, Access, decide
+from trackmaster.auth.signing import Signer, is_nonce, new_nonce, password_fingerprint
+from trackmaster.auth.throttle import LoginThrottle, make_login_throttle
+from trackmaster.auth.users import LOCAL_ADMIN, Principal, principal_of
+from trackmaster.errors import Forbidden, PayloadTooLarge, Unauthorized
+from trackmaster.models import User
+from trackmaster.ratelimit import RateLimiter, make_ratelimiter
+from trackmaster.settings import Settings
+from web.errors import render_error
+from web.negotiation import wants_json
+from web.templating import is_htmx
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "tm_session"
+NONCE_COOKIE = "tm_csrf"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+# Whether any user exists only changes when the first one is made; a short cache
+# spares a query per request in local mode and bounds how long a stale answer lives.
+USERS_EXIST_CACHE_S = 2.0
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Guard:
+    """What access control holds for the app's lifetime: keys, throttles, rate limits."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.signer = Signer(settings.secret_key, settings.session_max_age_s)
+        self.local_mode = is_loopback(settings.host)
+        self.redis: aioredis.Redis | None = (
+            aioredis.from_url(settings.redis, socket_connect_timeout=2) if settings.redis else None
+        )
+        self.login_throttle: LoginThrottle = make_login_throttle(self.redis, settings.redis_prefix)
+        self.ingest_rate: RateLimiter = make_ratelimiter(
+            self.redis, settings.redis_prefix, settings.ingest_rate_per_s, settings.ingest_burst
+        )
+        self.form_limit_bytes = max(settings.max_body_bytes, settings.max_upload_bytes) + 65536
+        self._users_exist: tuple[bool, float] = (False, 0.0)
+
+    async def users_exist(self) -> bool:
+        known, checked_at = self._users_exist
+        if known or (checked_at and time.monotonic() - checked_at < USERS_EXIST_CACHE_S):
+            return known
+        exists = await User.exists()
+        self._users_exist = (exists, time.monotonic())
+        return exists
+
+    def users_changed(self) -> None:
+        self._users_exist = (False, 0.0)
+
+    def session_cookie(self, user: User, *, secure: bool) -> str:
+        value = self.signer.dump_session(user.id, user.password_hash)
+        return _cookie(SESSION_COOKIE, value, self.settings.session_max_age_s, secure)
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+def guard_of(request: Request) -> Guard:
+    return request.app.state.guard
+
+
+def _cookie(name: str, value: str, max_age_s: int | None, secure: bool) -> str:
+    parts = [f"{name}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    if max_age_s is not None:
+        parts.append(f"Max-Age={max_age_s}")
+    if secure:
+        parts.append("Secure")
+    return "; ".join(parts)
+
+
+def expired_cookie(name: str) -> str:
+    return f"{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+
+
+def _cookies(headers: Headers) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(headers.get("cookie", ""))
+    except Exception:  # a malformed Cookie header is as good as none
+        return {}
+    return {key: morsel.value for key, morsel in jar.items()}
+
+
+def login_url(request: Request) -> str:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if is_htmx(request):
+        current = urlsplit(request.headers.get("hx-current-url", ""))
+        target = current.path + (f"?{current.query}" if current.query else "") or "/"
+    return "/login?next=" + quote(target, safe="")
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, guard: Guard) -> None:
+        self.app = app
+        self.guard = guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        rule = decide(method, scope["path"])
+        if rule.access is Access.WRITE_KEY:
+            await self.app(scope, receive, send)
+            return
+
+        request = Request(scope)
+        cookies = _cookies(request.headers)
+        principal, binding, set_cookies = await self._identify(request, cookies)
+        scope["user"] = principal
+        scope["csrf_token"] = self.guard.signer.csrf_token(binding)
+        send = _with_cookies(send, set_cookies)
+        actor = audit.set_actor(principal.username if principal else "anonymous")
+        try:
+            refusal = self._refusal(request, rule.access, principal)
+            # API tokens ride in a header no other site can make a browser send: no CSRF.
+            by_token = principal is not None and principal.via == "token"
+            if refusal is None and method not in SAFE_METHODS and not by_token:
+                refusal, receive = await self._csrf(request, receive, cookies, binding)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+        finally:
+            audit.reset_actor(actor)
+
+    async def _identify(
+        self, request: Request, cookies: dict[str, str]
+    ) -> tuple[Principal | None, str, list[str]]:
+        """(who, the CSRF binding, cookies to set) for this request."""
+        set_cookies: list[str] = []
+        authorization = request.headers.get("authorization", "")
+        if authorization[:7].lower() == "bearer ":
+            user = await tokens.resolve_token(authorization[7:].strip())
+            # A bad token never falls back to cookies: the caller meant the token.
+            return (principal_of(user, "token") if user else None), new_nonce(), set_cookies
+
+        raw_session = cookies.get(SESSION_COOKIE)
+        if raw_session:
+            session = self.guard.signer.load_session(raw_session)
+            user = await User.get_or_none(id=session.user_id) if session else None
+            if (
+                session
+                and user
+                and not user.disabled
+                and password_fingerprint(user.password_hash) == session.password_fingerprint
+            ):
+                return principal_of(user, "session"), "s:" + session.session_id, set_cookies
+            set_cookies.append(expired_cookie(SESSION_COOKIE))
+
+        nonce = cookies.get(NONCE_COOKIE, "")
+        if not is_nonce(nonce):
+            nonce = new_nonce()
+            set_cookies.append(_cookie(NONCE_COOKIE, nonce, None, request.url.scheme == "https"))
+        principal = None
+        if self.guard.local_mode and not await self.guard.users_exist():
+            principal = LOCAL_ADMIN
+        return principal, "n:" + nonce, set_cookies
+
+    def _refusal(
+        self, request: Request, access: Access, principal: Principal | None
+    ) -> Response | None:
+        needed = access.role
+        if needed is None:  # public
+            return None
+        if principal is None:
+            if request.headers.get("authorization"):
+                error = Unauthorized(
+                    "the API token is not valid (unknown, revoked or its user is disabled)"
+                )
+                return render_error(request, error)
+            if wants_json(request):
+                response = render_error(
+                    request,
+                    Unauthorized(
+                        "sign in first: send `Authorization: Bearer <API token>` "
+                        "(an admin creates tokens under /admin/tokens)"
+                    ),
+                )
+                response.headers["WWW-Authenticate"] = 'Bearer realm="trackmaster"'
+                return response
+            if is_htmx(request):
+                response = render_error(
+                    request, Unauthorized("your login has ended; sign in again")
+                )
+                response.headers["HX-Redirect"] = login_url(request)
+                return response
+            if request.method in SAFE_METHODS:
+                return RedirectResponse(login_url(request), status_code=303)
+            return render_error(request, Unauthorized("sign in first"))
+        if not principal.can(needed):
+            return render_error(
+                request,
+                Forbidden(
+                    f"this needs the {needed.label} role; you are signed in as "
+                    f"{principal.username} ({principal.role.label}). Ask an admin for access."
+                ),
+            )
+        return None
+
+    async def _csrf(
+        self, request: Request, receive: Receive, cookies: dict[str, str], binding: str
+    ) -> tuple[Response | None, Receive]:
+        """A refusal when a browser's unsafe request lacks proof it came from our pages."""
+        headers = request.headers
+        origin = headers.get("origin")
+        from_browser = (
+            SESSION_COOKIE in cookies
+            or origin is not None
+            or "referer" in headers
+            or "sec-fetch-site" in headers
+        )
+        if not from_browser:
+            return None, receive
+        if origin is not None and not _same_origin(origin, headers.get("host", "")):
+            return _csrf_refusal(
+                request, f"the request came from another site ({origin[:100]})"
+            ), receive
+        if headers.get("sec-fetch-site") == "cross-site":
+            return _csrf_refusal(request, "the request came from another site"), receive
+        token = headers.get(CSRF_HEADER)
+        if token is None and headers.get("content-type", "").startswith(_FORM_TYPES):
+            try:
+                token, receive = await _form_field(
+                    request, receive, CSRF_FIELD, self.guard.form_limit_bytes
+                )
+            except PayloadTooLarge as exc:
+                return render_error(request, exc), receive
+        if not self.guard.signer.csrf_ok(binding[:200], token or ""):
+            return (
+                _csrf_refusal(
+                    request,
+                    "the form's security token is missing or out of date; reload the page and "
+                    "try again",
+                ),
+                receive,
+            )
+        return None, receive
+
+
+def _same_origin(origin: str, host: str) -> bool:
+    parts = urlsplit(origin)
+    return parts.scheme in {"http", "https"} and bool(host) and parts.netloc.lower() == host.lower()
+
+
+def _csrf_refusal(request: Request, why: str) -> Response:
+    return render_error(request, Forbidden(f"refused (CSRF protection): {why}"))
+
+
+def _with_cookies(send: Send, set_cookies: list[str]) -> Send:
+    if not set_cookies:
+        return send
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            headers += [(b"set-cookie", cookie.encode("latin-1")) for cookie in set_cookies]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
+
+
+async def _form_field(
+    request: Request, receive: Receive, name: str, limit_bytes: int
+) -> tuple[str | None, Receive]:
+    """Read one form field and hand back a receive that replays the whole body downstream."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit_bytes:
+            raise PayloadTooLarge(f"the form is larger than {limit_bytes} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    replay = _replaying(body, receive)
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        try:
+            form = await Request(request.scope, _replaying(body, receive)).form()
+        except Exception:  # malformed multipart: no token found; the handler never sees it
+            return None, replay
+        try:
+            value = form.get(name)
+        finally:
+            await form.close()
+        return (value if isinstance(value, str) else None), replay
+    for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        if key == name:
+            return value, replay
+    return None, replay
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # then http.disconnect, as the server says
+
+    return replay

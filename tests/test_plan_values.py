@@ -38,3 +38,12 @@ def test_enum_ids_become_names_and_repeats_go() -> None:
 def test_no_values_means_no_fixed_value() -> None:
     assert expected_values([]) == []
     assert expected_values(["", " | "]) == []
+
+
+@pytest.mark.parametrize(
+    "value", ["plain", "a/b", "1,000", "x|y", "back\\slash", "https://e.com/a,b", "a\\/b", "单/个"]
+)
+def test_escaped_values_read_back_as_one_value(value: str) -> None:
+    from trackmaster.plan.values import escape_value
+
+    assert split_alternatives(escape_value(value)) == [value]

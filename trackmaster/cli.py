@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.set_defaults(handler=_settings)
 
+    from trackmaster.plan import commands as plan_commands
+
+    plan_commands.register(commands)
     from trackmaster.auth import commands as auth_commands
 
     auth_commands.register(commands)

@@ -22,7 +22,14 @@ from tortoise.models import Model
 
 from trackmaster.models import EnumType, EnumValue, Event, Field, Project, Story
 from trackmaster.plan.diff import Diff
-from trackmaster.plan.snapshot import PlanEnumType, PlanEvent, PlanField, PlanSnapshot, PlanStory
+from trackmaster.plan.snapshot import (
+    PlanEnumType,
+    PlanEnumValue,
+    PlanEvent,
+    PlanField,
+    PlanSnapshot,
+    PlanStory,
+)
 from trackmaster.plan.values import expected_values
 
 BATCH = 500
@@ -170,6 +177,9 @@ class _Applier:
     # --- enum types and values ---------------------------------------------------------
 
     async def _enum_types(self) -> None:
+        if self.snapshot.keeps_enum_types:
+            await self._known_enum_types()
+            return
         rows = await _rows(EnumType, ("id", "jet_id", "name", "status"), project_id=self.project.id)
         pairs = _match(self.snapshot.enum_types, rows, lambda t: t.name, "name")
         claimed = {row["id"] for _, row in pairs if row}
@@ -189,6 +199,30 @@ class _Applier:
             elif changes := self._reconcile("enum_type", item.name, row, wanted):
                 await EnumType.filter(id=row["id"]).update(**changes)
             await self._enum_values(item, row["id"])
+
+    async def _known_enum_types(self) -> None:
+        """Resolve field types against the project's enum types as they are."""
+        enum_types = await EnumType.filter(project_id=self.project.id).prefetch_related("values")
+        for enum_type in enum_types:
+            self._remember(
+                PlanEnumType(
+                    name=enum_type.name,
+                    ext_id=enum_type.jet_id,
+                    values=[PlanEnumValue(v.name, v.jet_id) for v in enum_type.values],
+                ),
+                enum_type.id,
+            )
+
+    def _remember(self, item: PlanEnumType, enum_type_id: int) -> None:
+        ref = _EnumRef(
+            enum_type_id,
+            item.name,
+            {value.ext_id: value.name for value in item.values if value.ext_id},
+        )
+        # Fields name their type by Jet id or, in files, by name.
+        if item.ext_id:
+            self.enum_by_ref[item.ext_id] = ref
+        self.enum_by_ref.setdefault(item.name, ref)
 
     async def _enum_values(self, item: PlanEnumType, enum_type_id: int) -> None:
         rows = await _rows(
@@ -220,15 +254,7 @@ class _Applier:
             elif changes := self._reconcile("enum_value", value.name, row, wanted, item.name):
                 updates[row["id"]] = changes
         await _write(EnumValue, new, updates)
-        ref = _EnumRef(
-            enum_type_id,
-            item.name,
-            {value.ext_id: value.name for value in item.values if value.ext_id},
-        )
-        # Fields name their type by Jet id or, in files, by name.
-        if item.ext_id:
-            self.enum_by_ref[item.ext_id] = ref
-        self.enum_by_ref.setdefault(item.name, ref)
+        self._remember(item, enum_type_id)
 
     # --- stories, events, fields -------------------------------------------------------
 

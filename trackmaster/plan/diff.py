@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 KINDS = ("project", "enum_type", "enum_value", "story", "event", "field")
+PLURALS = {
+    "project": "projects", "enum_type": "enum types", "enum_value": "enum values",
+    "story": "stories", "event": "events", "field": "fields",
+}  # fmt: skip
 ACTIONS = ("created", "updated", "removed")
 # A first sync of a big plan creates 100,000 rows; the run keeps counts of all, names of some.
 MAX_ITEMS = 300
@@ -62,6 +66,6 @@ def summarize(diff: dict[str, Any]) -> str:
         for kind in KINDS:
             count = (diff.get(action) or {}).get(kind, 0)
             if count:
-                label = kind.replace("_", " ")
-                parts.append(f"{count} {label}{'' if count == 1 else 's'} {action}")
+                label = kind.replace("_", " ") if count == 1 else PLURALS[kind]
+                parts.append(f"{count} {label} {action}")
     return ", ".join(parts) if parts else "no change"

@@ -62,6 +62,8 @@ class PlanSnapshot:
     # True: the snapshot is the whole plan, so stories missing from it left the plan.
     # False (Jet's "N most recent stories"): stories missing from it are left alone.
     complete: bool = True
+    # True when the source cannot describe enum types (CSV): the project keeps its own.
+    keeps_enum_types: bool = False
 
     def count(self) -> dict[str, int]:
         events = [event for story in self.stories for event in story.events]

@@ -25,6 +25,7 @@ from trackmaster.models import AuditEntry, Project, SyncRun
 from trackmaster.plan import progress as live_progress
 from trackmaster.plan.apply import Progress, apply_snapshot
 from trackmaster.plan.diff import Diff, summarize
+from trackmaster.plan.files import read_plan
 from trackmaster.plan.jet import JetClient, JetError
 from trackmaster.plan.snapshot import PlanSnapshot, snapshot_problems
 
@@ -199,3 +200,17 @@ async def import_snapshot(
         return snapshot
 
     return await run_sync(project, fetch, source="file", trigger=trigger, started_by=started_by)
+
+
+async def import_plan_file(
+    project: Project,
+    content: bytes,
+    filename: str,
+    *,
+    fmt: str | None = None,
+    trigger: str = "upload",
+    started_by: str = "",
+) -> SyncRun:
+    """Read a plan file (raises PlanFileError naming each problem) and apply it as a run."""
+    snapshot = read_plan(content, filename, fmt)
+    return await import_snapshot(project, snapshot, trigger=trigger, started_by=started_by)

@@ -49,3 +49,9 @@ def expected_values(
         for part in split_alternatives(str(raw)):
             seen.setdefault(names.get(part, part), None)
     return list(seen)
+
+
+def escape_value(value: str) -> str:
+    """Write one allowed value so that `split_alternatives` reads it back as that one value."""
+    specials = "\\" + SEPARATORS + ("" if "://" in value else SLASH)
+    return "".join(f"\\{char}" if char in specials else char for char in value)

@@ -1,0 +1,172 @@
+"""Console commands for plans: import-plan, export-plan, sync-plan and demo.
+
+Each handler opens the database itself (the embedded SQLite one migrates
+itself, as `serve` does) and imports its implementation lazily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from trackmaster.settings import load_settings
+
+
+class _Failed(Exception):
+    """The command failed; the reason was printed."""
+
+
+def _run(work: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run `work(settings)` with the database open; an AppError is printed and raises _Failed."""
+    from trackmaster.db import Database
+    from trackmaster.errors import AppError
+
+    settings = load_settings()
+
+    async def main() -> Any:
+        database = await Database.open(settings, auto_migrate=not settings.uses_mysql)
+        try:
+            return await work(settings)
+        except AppError as exc:
+            print(f"trackmaster: {exc.msg}", file=sys.stderr)
+            for item in exc.details if isinstance(exc.details, list) else []:
+                print(f"  - {_problem(item)}", file=sys.stderr)
+            raise _Failed from None
+        finally:
+            await database.close()
+
+    return asyncio.run(main())
+
+
+def _exit_code(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except _Failed:
+            return 1
+
+    return run
+
+
+def _problem(item: Any) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    place = ", ".join(f"{unit} {item[unit]}" for unit in ("line", "row") if item.get(unit))
+    path = item.get("path", "")
+    prefix = " ".join(part for part in (place, path) if part)
+    return f"{prefix}: {item['error']}" if prefix else str(item.get("error"))
+
+
+def _report(run: Any) -> int:
+    from trackmaster.plan.diff import summarize
+
+    if run.status != "ok":
+        print(f"trackmaster: sync run #{run.id} failed: {run.error}", file=sys.stderr)
+        return 1
+    print(f"run #{run.id}: {summarize(run.diff)}")
+    return 0
+
+
+def _import_plan(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"trackmaster: no such file: {path}", file=sys.stderr)
+        return 1
+    settings = load_settings()
+    if path.stat().st_size > settings.max_upload_bytes:
+        print(
+            f"trackmaster: {path} is {path.stat().st_size} bytes; "
+            f"MAX_UPLOAD_BYTES allows {settings.max_upload_bytes}",
+            file=sys.stderr,
+        )
+        return 1
+    content = path.read_bytes()
+
+    async def work(settings: Any) -> int:
+        from trackmaster.plan.projects import find_project
+        from trackmaster.plan.sync import import_plan_file
+
+        project = await find_project(args.project, create=args.create)
+        run = await import_plan_file(project, content, path.name, fmt=args.format, trigger="cli")
+        print(f"project #{project.id} {project.name!r}")
+        return _report(run)
+
+    return _run(work)
+
+
+def _export_plan(args: argparse.Namespace) -> int:
+    async def work(settings: Any) -> str:
+        from trackmaster.plan.export import export_plan
+        from trackmaster.plan.projects import find_project
+
+        return await export_plan(await find_project(args.project), args.format)
+
+    text = _run(work)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _sync_plan(args: argparse.Namespace) -> int:
+    async def work(settings: Any) -> int:
+        from trackmaster.plan.jet import JetClient
+        from trackmaster.plan.projects import find_project
+        from trackmaster.plan.sync import sync_project_from_jet
+
+        project = await find_project(args.project)
+        async with JetClient.from_settings(settings) as jet:
+            run = await sync_project_from_jet(project, jet, trigger="cli", full=args.full)
+        return _report(run)
+
+    return _run(work)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    async def work(settings: Any) -> int:
+        from trackmaster.plan.demo import ensure_demo
+
+        project, run = await ensure_demo()
+        print(f"demo project #{project.id} {project.name!r}")
+        return _report(run)
+
+    return _run(work)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    imports = commands.add_parser(
+        "import-plan", help="import a plan file (YAML, JSON or CSV) into a project"
+    )
+    imports.add_argument("file", help="the plan file; its format comes from .yaml/.json/.csv")
+    imports.add_argument("--project", required=True, help="the project's id or name")
+    imports.add_argument(
+        "--create", action="store_true", help="create the project when no project has that name"
+    )
+    imports.add_argument("--format", choices=["yaml", "json", "csv"], help="override the format")
+    imports.set_defaults(handler=_exit_code(_import_plan))
+
+    exports = commands.add_parser("export-plan", help="write a project's plan as a plan file")
+    exports.add_argument("--project", required=True, help="the project's id or name")
+    exports.add_argument("--format", choices=["yaml", "json", "csv"], default="yaml")
+    exports.add_argument("--output", "-o", help="write to this file (default: standard output)")
+    exports.set_defaults(handler=_exit_code(_export_plan))
+
+    syncs = commands.add_parser("sync-plan", help="sync a project's plan from Jet now")
+    syncs.add_argument("--project", required=True, help="the project's id or name")
+    syncs.add_argument(
+        "--full",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="page through every story (default: the JET_FULL_SYNC setting)",
+    )
+    syncs.set_defaults(handler=_exit_code(_sync_plan))
+
+    demo = commands.add_parser(
+        "demo", help='create (or refresh) the "Demo app" project from examples/plan.yaml'
+    )
+    demo.set_defaults(handler=_exit_code(_demo))

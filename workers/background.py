@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from trackmaster.runtime import Runtime
+from workers import expiry, jet_pull
 from workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,8 @@ BackgroundLoop = Callable[[Runtime, WorkerPool], Awaitable[None]]
 
 # Filled by the modules that own each loop (see web.app.create_app).
 LOOPS: list[tuple[str, BackgroundLoop]] = []
+LOOPS.append(("session-expiry", expiry.run))
+LOOPS.append(("jet-pull", jet_pull.run))
 
 
 async def _guarded(name: str, loop: BackgroundLoop, runtime: Runtime, pool: WorkerPool) -> None:

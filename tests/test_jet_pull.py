@@ -1,0 +1,164 @@
+"""Jet pull end to end against the fake Jet: the filter, store then clear, failures keep logs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+import pytest
+
+from tests.conftest import running_app
+from tests.support.realtime import make_plan, play_log
+from trackmaster.models import EventLog, Platform, TestSession
+
+API = "/api/v2/realTime"
+
+
+async def eventually(check, timeout_s: float = 5.0):
+    """Wait until `check()` is truthy; fail with the last value after `timeout_s`."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        value = await check()
+        if value or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def jet_plan(db, fake_jet):
+    jet_project = fake_jet.add_project("video")
+    plan = await make_plan(jet_id=jet_project["id"])
+    plan.jet_project_id = jet_project["id"]
+    return plan
+
+
+def jet_settings(settings, fake_jet, **more):
+    return settings.replace(jet_url=fake_jet.url, poll_interval_s=0.1, **more)
+
+
+@contextlib.asynccontextmanager
+async def jet_app(settings, fake_jet):
+    """TrackMaster pointed at the fake Jet, and an HTTP client for it."""
+    async with (
+        running_app(jet_settings(settings, fake_jet)) as server,
+        httpx.AsyncClient(base_url=server.url) as http,
+    ):
+        yield http
+
+
+async def start_jet_session(http, plan, **extra) -> httpx.Response:
+    body = {"project": plan.project.id, "accounts": ["alice-42"], "events": [plan.play.id]}
+    return await http.post(f"{API}/start", json=body | extra)
+
+
+async def _rename_event_log(settings, to: str, back: str) -> None:
+    from tortoise import connections
+
+    conn = connections.get("default")
+    if settings.uses_mysql:
+        await conn.execute_script(f"RENAME TABLE `{back}` TO `{to}`")
+    else:
+        await conn.execute_script(f'ALTER TABLE "{back}" RENAME TO "{to}"')
+
+
+async def test_pull_stores_then_clears_and_stop_sets_the_filter_stopped(
+    jet_plan, fake_jet, settings
+) -> None:
+    async with jet_app(settings, fake_jet) as http:
+        answer = await start_jet_session(http, jet_plan, accounts=["alice-42", "bob-7"])
+        assert answer.status_code == 201, answer.text
+        session = answer.json()
+        assert session["source"] == "jet"
+        jet_filter = fake_jet.filters[session["jetFilterId"]]
+        assert jet_filter["status"] == "RECORDING"
+        assert jet_filter["events"] == ["play_click"]
+        assert sorted(jet_filter["userIds"]) == ["alice-42", "bob-7"]
+
+        caught = fake_jet.emit(jet_plan.jet_project_id, "alice-42", "play_click",
+                               play_log(page="player", os="Android"))  # fmt: skip
+        assert caught == 1
+        stored = await eventually(lambda: EventLog.filter(session_id=session["id"]).count())
+        assert stored == 1
+        await eventually(lambda: asyncio.sleep(0, not jet_filter["logs"]))
+        assert jet_filter["logs"] == []
+        log = await EventLog.get(session_id=session["id"])
+        assert (log.source, log.platform, log.user_id) == ("jet", Platform.ANDROID, "alice-42")
+        page = str(jet_plan.f("event_info.current_page_name"))
+        assert log.verdicts[page][0] == "SUCCESS"
+        # The clear came after the read that fetched the log.
+        calls = [r.call for r in fake_jet.requests if r.call in ("logs", "clear_logs")]
+        assert calls.index("clear_logs") > calls.index("logs")
+
+        answer = await http.post(f"{API}/stop", params={"record": session["id"]})
+        assert answer.json()["status"] == "OFF"
+        assert jet_filter["status"] == "STOPPED"
+        assert jet_filter["events"] == ["play_click"]  # STOPPED keeps what it held
+
+
+async def test_a_failed_store_clears_nothing_and_the_next_round_stores(
+    jet_plan, fake_jet, settings
+) -> None:
+    async with jet_app(settings, fake_jet) as http:
+        answer = await start_jet_session(http, jet_plan)
+        session = answer.json()
+        jet_filter = fake_jet.filters[session["jetFilterId"]]
+        await _rename_event_log(settings, "event_log_away", "event_log")
+        try:
+            fake_jet.emit(jet_plan.jet_project_id, "alice-42", "play_click", play_log())
+            polls = len(fake_jet.calls("logs"))
+            await eventually(lambda: asyncio.sleep(0, len(fake_jet.calls("logs")) >= polls + 3))
+            assert len(jet_filter["logs"]) == 1  # still in Jet: nothing was stored
+            assert fake_jet.calls("clear_logs") == []
+        finally:
+            await _rename_event_log(settings, "event_log", "event_log_away")
+        assert await eventually(lambda: EventLog.filter(session_id=session["id"]).count()) == 1
+        await eventually(lambda: asyncio.sleep(0, not jet_filter["logs"]))
+        assert jet_filter["logs"] == []
+
+
+async def test_jet_failures_do_not_stop_the_puller(jet_plan, fake_jet, settings) -> None:
+    async with jet_app(settings, fake_jet) as http:
+        answer = await start_jet_session(http, jet_plan)
+        session = answer.json()
+        fake_jet.fail("logs", 503, times=3)
+        fake_jet.fail("clear_logs", 500, times=1)
+        fake_jet.emit(jet_plan.jet_project_id, "alice-42", "play_click", play_log())
+        jet_filter = fake_jet.filters[session["jetFilterId"]]
+        jet_filter["logs"].append(
+            {"id": "broken", "event": "play_click", "filter": jet_filter["id"],
+             "userId": "alice-42", "log": "{not json"}
+        )  # fmt: skip
+        assert await eventually(lambda: EventLog.filter(session_id=session["id"]).count()) == 1
+        await eventually(lambda: asyncio.sleep(0, not jet_filter["logs"]))
+        assert jet_filter["logs"] == []
+        # The log stored before the failed clear was read again, and not stored twice.
+        assert await EventLog.filter(session_id=session["id"]).count() == 1
+
+
+async def test_jet_refusing_the_filter_stores_no_session(jet_plan, fake_jet, settings) -> None:
+    fake_jet.fail("create_filter", 500, times=10)
+    async with jet_app(settings, fake_jet) as http:
+        answer = await start_jet_session(http, jet_plan)
+    assert answer.status_code == 502, answer.text
+    assert "Jet" in answer.json()["msg"]
+    assert await TestSession.all().count() == 0
+
+
+async def test_sessions_stop_by_themselves_at_their_time_limit(jet_plan, fake_jet, settings):
+    async with jet_app(settings, fake_jet) as http:
+        answer = await start_jet_session(http, jet_plan, limitS=0.3)
+        session = answer.json()
+
+        async def stopped():
+            found = await TestSession.get(id=session["id"])
+            return found if found.status == "OFF" else None
+
+        found = await eventually(stopped, timeout_s=5)
+        assert found and found.stop_reason == "time limit"
+        jet_filter = fake_jet.filters[session["jetFilterId"]]
+        # The filter is set STOPPED right after the stop commits.
+        await eventually(lambda: asyncio.sleep(0, jet_filter["status"] == "STOPPED"))
+        assert jet_filter["status"] == "STOPPED"
+        listed = await http.get(f"{API}/sessions", params={"status": "OFF"})
+        assert listed.json()["data"][0]["stopReason"] == "time limit"

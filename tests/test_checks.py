@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from tests.support.json_strategies import json_objects, json_values
 from trackmaster.checks import (
+    CACHED_CHECKS_PER_RULE,
     VALUE_CAP_CHARS,
     Coverage,
     FieldCheck,
@@ -296,6 +297,23 @@ def test_rule_takes_a_list_and_keeps_plan_order_without_duplicates() -> None:
     field_rule = FieldRule(1, "k", ["b", "a", "b"])  # type: ignore[arg-type]
     assert field_rule.allowed == ("b", "a")
     assert field_rule == FieldRule(1, "k", ("b", "a"))
+
+
+def test_a_rule_reused_for_many_events_gives_the_same_checks_as_a_fresh_one() -> None:
+    # Rules keep the checks they made (enumerations repeat); the type is part of the key.
+    reused = rule(("1", "2"))
+    values = [1, "1", 1.0, True, "3", 3, None, "1", 1] + [f"v{i}" for i in range(400)]
+    for value in values * 2:
+        assert check_field(reused, True, value) == check_field(rule(("1", "2")), True, value)
+    assert check_field(reused, True, "3").reason == "got '3'; allowed: 1, 2"
+    assert check_field(reused, True, 3).reason == "got '3' (number); allowed: 1, 2"
+    assert len(reused.cache) == CACHED_CHECKS_PER_RULE  # bounded however many values arrive
+
+
+def test_long_values_are_not_kept_by_the_rule() -> None:
+    reused = rule(("a", "b"))
+    check_field(reused, True, "z" * 201)
+    assert reused.cache == {}
 
 
 def test_check_event_on_the_raw_log_of_the_domain() -> None:

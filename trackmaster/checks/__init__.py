@@ -11,16 +11,23 @@ comparison. The rules are written out, with examples, in docs/checks.md.
 """
 
 from trackmaster.checks.coverage import Coverage
-from trackmaster.checks.lookup import LookupStyle, find_value, key_parts
+from trackmaster.checks.lookup import LookupStyle, find_parts, find_value, key_parts
 from trackmaster.checks.values import (
     REASON_QUOTE_CHARS,
     VALUE_CAP_CHARS,
     quote,
     value_text,
 )
-from trackmaster.checks.verdicts import FieldCheck, FieldRule, check_event, check_field
+from trackmaster.checks.verdicts import (
+    CACHED_CHECKS_PER_RULE,
+    FieldCheck,
+    FieldRule,
+    check_event,
+    check_field,
+)
 
 __all__ = [
+    "CACHED_CHECKS_PER_RULE",
     "REASON_QUOTE_CHARS",
     "VALUE_CAP_CHARS",
     "Coverage",
@@ -29,6 +36,7 @@ __all__ = [
     "LookupStyle",
     "check_event",
     "check_field",
+    "find_parts",
     "find_value",
     "key_parts",
     "quote",

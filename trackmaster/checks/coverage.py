@@ -32,7 +32,8 @@ class Coverage:
         plan = self._allowed.get(field_id)
         if plan is None or value not in plan[1]:
             return False
-        seen = self._seen.setdefault((field_id, Platform(platform)), set())
+        # Platform is a StrEnum: a stored "iOS" and Platform.IOS are the same key.
+        seen = self._seen.setdefault((field_id, platform), set())
         if value in seen:
             return False
         seen.add(value)
@@ -40,24 +41,25 @@ class Coverage:
 
     def observe(self, platform: Platform, checks: Iterable[FieldCheck]) -> list[tuple[int, str]]:
         """Add every found value of one checked event; returns the (field_id, value) newly seen."""
+        tracked = self._allowed
         return [
             (c.field_id, c.value)
             for c in checks
-            if c.value is not None and self.add(c.field_id, platform, c.value)
+            if c.field_id in tracked and c.found and self.add(c.field_id, platform, c.value)
         ]
 
     def seen(self, field_id: int, platform: Platform) -> list[str]:
         plan = self._allowed.get(field_id)
         if plan is None:
             return []
-        seen = self._seen.get((field_id, Platform(platform)), set())
+        seen = self._seen.get((field_id, platform), set())
         return [v for v in plan[0] if v in seen]
 
     def missing(self, field_id: int, platform: Platform) -> list[str]:
         plan = self._allowed.get(field_id)
         if plan is None:
             return []
-        seen = self._seen.get((field_id, Platform(platform)), set())
+        seen = self._seen.get((field_id, platform), set())
         return [v for v in plan[0] if v not in seen]
 
     def summary(self, field_id: int, platform: Platform) -> dict:

@@ -75,7 +75,13 @@ def find_value(payload: dict, key: str, style: LookupStyle) -> tuple[bool, Any]:
     """
     if type(payload) is not dict or not key:
         return False, None
-    parts = key_parts(key)
+    return find_parts(payload, key_parts(key), style)
+
+
+def find_parts(payload: dict, parts: tuple[str, ...], style: LookupStyle) -> tuple[bool, Any]:
+    """find_value with the key already split by key_parts (a FieldRule keeps it split)."""
+    if type(payload) is not dict:
+        return False, None
     if style == "sdk":
         for section in _SDK_ORDER:
             inner = payload if section is None else payload.get(section)

@@ -6,9 +6,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trackmaster.checks.lookup import LookupStyle, find_value
-from trackmaster.checks.values import REASON_LIST_VALUES, VALUE_CAP_CHARS, quote, value_text
+from trackmaster.checks.lookup import LookupStyle, find_parts, key_parts
+from trackmaster.checks.values import (
+    REASON_LIST_VALUES,
+    REASON_QUOTE_CHARS,
+    VALUE_CAP_CHARS,
+    quote,
+    value_text,
+)
 from trackmaster.models import Verdict
+
+# Checks of enumerated and fixed fields repeat (the same few values over and
+# over), and a FieldCheck is immutable: each rule keeps the ones it made, up
+# to this many, instead of building the same reason again for every event.
+CACHED_CHECKS_PER_RULE = 256
+_CACHED_TEXT_CHARS = 200
+_KINDS = {bool: "boolean", int: "number", float: "number", dict: "object", list: "array"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,11 +33,19 @@ class FieldRule:
     # Field.values (enum names already); () = no fixed value. Duplicates are dropped, order kept.
     allowed: tuple[str, ...]
     allowed_set: frozenset[str] = field(init=False, repr=False, compare=False)
+    parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    not_found: FieldCheck = field(init=False, repr=False, compare=False)
+    # (type of the value, its text) -> the check made for it; see CACHED_CHECKS_PER_RULE.
+    cache: dict[tuple[type, str], FieldCheck] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         allowed = tuple(dict.fromkeys(str(v) for v in self.allowed))
         object.__setattr__(self, "allowed", allowed)
         object.__setattr__(self, "allowed_set", frozenset(allowed))
+        object.__setattr__(self, "parts", key_parts(self.key) if self.key else ())
+        not_found = FieldCheck(self.field_id, False, None, Verdict.FAIL, "not found")
+        object.__setattr__(self, "not_found", not_found)
+        object.__setattr__(self, "cache", {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +70,28 @@ def check_field(rule: FieldRule, found: bool, value: Any) -> FieldCheck:
     key's name only matters when the plan gives no value (then any non-empty
     value is UNCERTAIN: dynamic, a person must look).
     """
+    return _check_found(rule, value) if found else rule.not_found
+
+
+def _check_found(rule: FieldRule, value: Any) -> FieldCheck:
+    text = value if type(value) is str else value_text(value)
+    if not rule.allowed:
+        if text and value is not None and len(text) <= REASON_QUOTE_CHARS:
+            # The most common case of all (ids, titles): no quoting or cutting needed.
+            reason = f"dynamic value '{text}'; a person must look"
+            return FieldCheck(rule.field_id, True, text, Verdict.UNCERTAIN, reason)
+        return _judge(rule, value, text)
+    key = (type(value), text)
+    check = rule.cache.get(key)
+    if check is None:
+        check = _judge(rule, value, text)
+        if len(text) <= _CACHED_TEXT_CHARS and len(rule.cache) < CACHED_CHECKS_PER_RULE:
+            rule.cache[key] = check
+    return check
+
+
+def _judge(rule: FieldRule, value: Any, text: str) -> FieldCheck:
     fid = rule.field_id
-    if not found:
-        return FieldCheck(fid, False, None, Verdict.FAIL, "not found")
-    text = value_text(value)
     stored = text if len(text) <= VALUE_CAP_CHARS else text[:VALUE_CAP_CHARS]
     allowed = rule.allowed
     if len(allowed) >= 2:
@@ -80,10 +119,16 @@ def _got(value: Any, text: str) -> str:
         return "null"
     if type(value) is str:
         return quote(text)
-    kind = {bool: "boolean", int: "number", float: "number", dict: "object", list: "array"}
-    return f"{quote(text)} ({kind.get(type(value), type(value).__name__)})"
+    return f"{quote(text)} ({_KINDS.get(type(value), type(value).__name__)})"
 
 
 def check_event(rules: Sequence[FieldRule], payload: dict, style: LookupStyle) -> list[FieldCheck]:
     """Every rule checked against one caught event's payload, in the rules' order."""
-    return [check_field(rule, *find_value(payload, rule.key, style)) for rule in rules]
+    if type(payload) is not dict:
+        return [rule.not_found for rule in rules]
+    checks = []
+    append = checks.append
+    for rule in rules:
+        found, value = find_parts(payload, rule.parts, style) if rule.parts else (False, None)
+        append(_check_found(rule, value) if found else rule.not_found)
+    return checks

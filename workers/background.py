@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from trackmaster.runtime import Runtime
-from workers import expiry, jet_pull
+from workers import expiry, jet_pull, scheduler
 from workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,8 @@ BackgroundLoop = Callable[[Runtime, WorkerPool], Awaitable[None]]
 LOOPS: list[tuple[str, BackgroundLoop]] = []
 LOOPS.append(("session-expiry", expiry.run))
 LOOPS.append(("jet-pull", jet_pull.run))
+# Scheduled plan sync without BROKER (returns at once when BROKER is set).
+LOOPS.append(("plan-scheduler", scheduler.scheduler_loop))
 
 
 async def _guarded(name: str, loop: BackgroundLoop, runtime: Runtime, pool: WorkerPool) -> None:

@@ -1,0 +1,215 @@
+"""The consumer (Procfile `consumer`): one member of a Kafka consumer group that syncs
+the projects it is told about, one at a time, each under its Redis lock.
+
+Delivery is at least once: the offset is committed after the work, so a consumer
+killed mid-job leaves its message to the next member, and a duplicate is a no-op
+(the schedule, re-read under the lock, is no longer due). A message that cannot
+be read is logged, committed and skipped, never retried into a crash loop.
+SIGTERM: stop taking messages, give the running sync SHUTDOWN_GRACE_S to finish,
+then cancel it (recorded as interrupted; its lock is released) and leave the group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from trackmaster.locks import Locks, make_locks
+from trackmaster.notify import Notifier
+from trackmaster.schedule import (
+    JobResult,
+    MalformedMessage,
+    ScheduleMessage,
+    SyncFn,
+    jet_sync,
+    run_scheduled_sync,
+)
+from trackmaster.schedule.heartbeat import Heartbeat
+from trackmaster.settings import Settings
+from workers import process
+
+log = logging.getLogger(__name__)
+
+BROKER_ERRORS = (KafkaError, OSError, TimeoutError)
+POLL_TIMEOUT_MS = 500
+
+
+class Consumer:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        locks: Locks,
+        notifier: Notifier,
+        sync: SyncFn,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
+        self.settings = settings
+        self.locks = locks
+        self.notifier = notifier
+        self.sync = sync
+        self.heartbeat = heartbeat
+        self._kafka: AIOKafkaConsumer | None = None
+
+    def _make_kafka(self) -> AIOKafkaConsumer:
+        settings = self.settings
+        # Kafka drops a member that does not poll within this interval and hands its
+        # partitions to another: it must outlast the longest job plus the shutdown grace.
+        max_poll_ms = int((settings.sync_job_timeout_s + settings.shutdown_grace_s + 60) * 1000)
+        return AIOKafkaConsumer(
+            settings.topic,
+            bootstrap_servers=settings.broker,
+            group_id=settings.consumer_group,
+            enable_auto_commit=False,
+            # A new group reads what was published before it joined; every message is
+            # re-checked under the lock, so an old one is harmless.
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=max_poll_ms,
+        )
+
+    async def handle(self, record: ConsumerRecord) -> JobResult | None:
+        """Run one message's job; None when the message is malformed (logged)."""
+        where = f"{record.topic}[{record.partition}]@{record.offset}"
+        try:
+            message = ScheduleMessage.decode(record.value)
+        except MalformedMessage as exc:
+            log.warning("%s: skipped a malformed message: %s", where, exc)
+            return None
+        try:
+            result = await run_scheduled_sync(
+                message.project_id,
+                locks=self.locks,
+                sync=self.sync,
+                lock_ttl_s=self.settings.sync_lock_ttl_s,
+                job_timeout_s=self.settings.sync_job_timeout_s,
+                notifier=self.notifier,
+            )
+        except asyncio.CancelledError:
+            log.warning("%s: project %s: interrupted by shutdown", where, message.project_id)
+            raise
+        except Exception as exc:
+            # The database is away, or a bug: report, skip; the producer publishes it again.
+            log.exception("%s: project %s: the job failed", where, message.project_id)
+            await self.notifier.notify(
+                "scheduled plan sync crashed", f"project {message.project_id}: {exc!r}"
+            )
+            return JobResult(message.project_id, "error", repr(exc))
+        log.info("%s: %s", where, result.line())
+        return result
+
+    async def _commit(self, kafka: AIOKafkaConsumer, record: ConsumerRecord) -> None:
+        partition = TopicPartition(record.topic, record.partition)
+        try:
+            await kafka.commit({partition: record.offset + 1})
+        except (CommitFailedError, *BROKER_ERRORS) as exc:
+            # The group moved on (rebalance) or the broker is away: the message will be
+            # delivered again, and the job is idempotent.
+            log.warning("could not commit %s@%s: %s", partition, record.offset, exc)
+
+    async def _start(self, stop: asyncio.Event) -> AIOKafkaConsumer | None:
+        backoff = process.Backoff()
+        while not stop.is_set():
+            kafka = self._make_kafka()
+            try:
+                await kafka.start()
+                return kafka
+            except BROKER_ERRORS as exc:
+                delay_s = backoff.next()
+                log.warning("broker unreachable (%s), retrying in %g s", exc, delay_s)
+                self._beat(f"broker unreachable: {exc}", ok=False)
+                await kafka.stop()
+                await process.sleep_or_stop(stop, delay_s)
+        return None
+
+    async def run(self, stop: asyncio.Event) -> int:
+        kafka = await self._start(stop)
+        if kafka is None:
+            return 0
+        self._kafka = kafka
+        log.info(
+            "consumer up: group %s, topic %s on %s",
+            self.settings.consumer_group, self.settings.topic, self.settings.broker,
+        )  # fmt: skip
+        try:
+            while not stop.is_set():
+                self._beat("waiting for messages")
+                try:
+                    batch = await kafka.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=1)
+                except BROKER_ERRORS as exc:
+                    log.warning("broker unreachable (%s), retrying in 1 s", exc)
+                    self._beat(f"broker unreachable: {exc}", ok=False)
+                    await process.sleep_or_stop(stop, 1)
+                    continue
+                for records in batch.values():
+                    for record in records:
+                        if not await self._work(kafka, record, stop):
+                            return 0
+        finally:
+            self._kafka = None
+            await kafka.stop()
+        return 0
+
+    async def _work(self, kafka: AIOKafkaConsumer, record: ConsumerRecord, stop) -> bool:
+        """Handle and commit one record; False when shutdown abandoned it (not committed)."""
+        self._beat(f"handling {record.topic}[{record.partition}]@{record.offset}")
+        job = asyncio.create_task(self.handle(record))
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({job, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not job.done():
+                grace_s = self.settings.shutdown_grace_s
+                log.info("stopping: the running sync has %g s to finish", grace_s)
+                done, _ = await asyncio.wait({job}, timeout=grace_s)
+                if not done:
+                    job.cancel()
+                    await asyncio.gather(job, return_exceptions=True)
+                    # Not committed: the message goes to the next member of the group.
+                    return False
+        finally:
+            stopping.cancel()
+        await self._commit(kafka, record)
+        return True
+
+    def _beat(self, state: str, *, ok: bool = True) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.set(state, ok=ok)
+
+
+async def run(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
+    if not settings.broker:
+        log.error("BROKER is not set: the web process schedules syncs itself; nothing to do")
+        return 2
+    database = await process.open_database(settings)
+    locks = make_locks(settings.redis, settings.redis_prefix)
+    heartbeat = Heartbeat("consumer", settings)
+    beating = asyncio.create_task(heartbeat.run())
+    consumer = Consumer(
+        settings,
+        locks=locks,
+        notifier=Notifier(settings.slack_webhook_url, settings.notify_webhook_url),
+        sync=jet_sync(settings),
+        heartbeat=heartbeat,
+    )
+    if not settings.redis:
+        log.warning("REDIS is not set: locks are per process; run a single consumer")
+    try:
+        return await consumer.run(stop)
+    finally:
+        beating.cancel()
+        await asyncio.gather(beating, return_exceptions=True)
+        await heartbeat.close()
+        await locks.close()
+        await database.close()
+        log.info("consumer stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return process.main("consumer", "Sync the plans of due projects from Kafka.", run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

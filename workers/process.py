@@ -1,0 +1,96 @@
+"""What the Procfile worker processes (producer, consumer) share: start-up, signals,
+the database, and a backoff for a broker that is away."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+from trackmaster.db import Database
+from trackmaster.schedule.heartbeat import check_main
+from trackmaster.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger(__name__)
+
+
+class Backoff:
+    """1, 2, 4 ... seconds up to `max_s`; `reset()` after a success."""
+
+    def __init__(self, first_s: float = 1.0, max_s: float = 30.0) -> None:
+        self.first_s, self.max_s = first_s, max_s
+        self._next_s = first_s
+
+    def next(self) -> float:
+        delay_s = self._next_s
+        self._next_s = min(self._next_s * 2, self.max_s)
+        return delay_s
+
+    def reset(self) -> None:
+        self._next_s = self.first_s
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait `seconds` unless `stop` is set first; True when stopping."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    return stop.is_set()
+
+
+def install_stop_signals(stop: asyncio.Event, name: str) -> None:
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        log.info("%s: %s received, stopping", name, signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
+async def open_database(settings: Settings) -> Database:
+    # Like the web process: SQLite migrates itself, a shared MySQL is migrated on purpose.
+    return await Database.open(settings, auto_migrate=not settings.uses_mysql)
+
+
+def main(
+    name: str,
+    description: str,
+    run: Callable[[Settings, argparse.Namespace, asyncio.Event], Awaitable[int]],
+    argv: list[str] | None = None,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> int:
+    """Parse arguments, read settings, then `--check` or run until SIGTERM."""
+    parser = argparse.ArgumentParser(prog=f"python -m workers.{name}", description=description)
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 when a running process on this host has a fresh, healthy heartbeat",
+    )
+    if add_arguments:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        return check_main(name, settings)
+    logging.basicConfig(
+        level=settings.log_level,
+        format=f"%(asctime)s %(levelname)s {name}: %(message)s",
+    )
+    # aiokafka logs every failed reconnect at ERROR with a traceback; our own line says it.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+    async def run_until_stopped() -> int:
+        stop = asyncio.Event()
+        install_stop_signals(stop, name)
+        return await run(settings, args, stop)
+
+    return asyncio.run(run_until_stopped())

@@ -6,3 +6,131 @@ document.addEventListener("htmx:confirm", (event) => {
   const message = event.target.closest("[data-confirm]")?.dataset.confirm;
   if (message && !window.confirm(message)) event.preventDefault();
 });
+
+// --- Live session pages (templates/sessions/) -------------------------------------------
+// The SSE stream swaps cells, counts, coverage rows and log rows in place; one observer
+// keeps what depends on them right: log rows deduped and windowed, filters re-applied,
+// changed cells flashed. Nothing here is needed for the page to be correct without JS.
+
+// Start page: a story's box chooses all its events; it stays ticked only while all are.
+document.addEventListener("change", (event) => {
+  const box = event.target;
+  if (!(box instanceof HTMLInputElement)) return;
+  const form = box.form;
+  if (!form) return;
+  if (box.dataset.selectAll) {
+    form.querySelectorAll(`[data-story-event="${CSS.escape(box.dataset.selectAll)}"]`)
+      .forEach((each) => { if (!each.closest("[hidden]")) each.checked = box.checked; });
+  } else if (box.dataset.storyEvent) {
+    const story = box.dataset.storyEvent;
+    const all = [...form.querySelectorAll(`[data-story-event="${CSS.escape(story)}"]`)];
+    const storyBox = form.querySelector(`[data-select-all="${CSS.escape(story)}"]`);
+    if (storyBox) {
+      storyBox.checked = all.every((each) => each.checked);
+      storyBox.indeterminate = !storyBox.checked && all.some((each) => each.checked);
+    }
+  }
+});
+
+// Start page: filter stories and events as you type (the GET form does it without JS).
+function filterChooser(input) {
+  const form = document.querySelector(input.dataset.filterEvents);
+  if (!form) return;
+  const needle = input.value.trim().toLowerCase();
+  form.querySelectorAll("fieldset.story").forEach((story) => {
+    const storyName = story.querySelector("legend")?.textContent.toLowerCase() ?? "";
+    const storyMatches = !needle || storyName.includes(needle);
+    let shown = 0;
+    story.querySelectorAll("label.event").forEach((label) => {
+      const show = storyMatches || label.dataset.name.includes(needle);
+      label.hidden = !show;
+      if (show) shown += 1;
+    });
+    story.hidden = shown === 0;
+  });
+}
+
+// Session page: filter the matrix by field key or event name, and optionally show only problems.
+function filterMatrix() {
+  const input = document.querySelector("[data-filter='#matrix']");
+  const onlyProblems = document.querySelector("[data-only-problems='#matrix']")?.checked;
+  const needle = (input?.value ?? "").trim().toLowerCase();
+  document.querySelectorAll("#matrix tbody.event-block").forEach((block) => {
+    const eventMatches = !needle || block.dataset.event.toLowerCase().includes(needle);
+    let shown = 0;
+    block.querySelectorAll("tr.field-row").forEach((row) => {
+      const keyMatches = eventMatches || row.dataset.key.toLowerCase().includes(needle);
+      const problem = !onlyProblems || row.querySelector(".cell:not([data-verdict='SUCCESS'])");
+      row.hidden = !(keyMatches && problem);
+      if (!row.hidden) shown += 1;
+    });
+    block.hidden = shown === 0 && !(eventMatches && !onlyProblems);
+  });
+}
+
+document.addEventListener("input", (event) => {
+  const target = event.target;
+  if (target.matches?.("[data-filter-events]")) filterChooser(target);
+  if (target.matches?.("[data-filter='#matrix']")) filterMatrix();
+});
+document.addEventListener("change", (event) => {
+  if (event.target.matches?.("[data-only-problems]")) filterMatrix();
+});
+
+// Session page: keep the live log list to its window, without duplicates, newest first.
+function tidyLogs(list) {
+  const seen = new Set();
+  list.querySelectorAll(":scope > article.log").forEach((row) => {
+    if (seen.has(row.id)) row.remove(); else seen.add(row.id);
+  });
+  const rows = list.querySelectorAll(":scope > article.log");
+  if (rows.length) list.querySelector(":scope > .empty-logs")?.remove();
+  const windowSize = Number(list.dataset.window || 50);
+  if (rows.length > windowSize) {
+    [...rows].slice(windowSize).forEach((row) => row.remove());
+    // "Older events" now starts below the last row kept, so nothing falls in between.
+    const older = document.getElementById("older-logs");
+    const kept = list.querySelectorAll(":scope > article.log");
+    if (older) {
+      older.querySelector("input[name=before]").value = kept[kept.length - 1].dataset.logId;
+      older.hidden = false;
+    }
+  }
+}
+
+const FLASH_MS = 1500;
+function watchLivePage() {
+  let filterQueued = false;
+  new MutationObserver((mutations) => {
+    let logsChanged = false;
+    for (const mutation of mutations) {
+      for (const node of mutation.addedNodes) {
+        if (!(node instanceof HTMLElement)) continue;
+        if (node.classList.contains("cell") || node.classList.contains("cov-row")) {
+          node.classList.add("fresh");
+          setTimeout(() => node.classList.remove("fresh"), FLASH_MS);
+        }
+        if (node.matches("article.log") || node.id === "logs") logsChanged = true;
+      }
+    }
+    const list = document.getElementById("log-list");
+    if (logsChanged && list) tidyLogs(list);
+    if (!filterQueued) {
+      filterQueued = true;
+      requestAnimationFrame(() => { filterQueued = false; filterMatrix(); });
+    }
+  }).observe(document.getElementById("main"), { childList: true, subtree: true });
+}
+
+// The connection line says when the stream is down; the next message overwrites it.
+document.addEventListener("htmx:sse:error", (event) => {
+  const live = event.target.closest?.("#live");
+  if (live) { live.classList.add("offline"); live.textContent = "connection lost, reconnecting…"; }
+});
+document.addEventListener("htmx:sse:after:message", (event) => {
+  event.target.closest?.("#live")?.classList.remove("offline");
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  if (document.getElementById("live")) watchLivePage();
+});

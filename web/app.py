@@ -15,11 +15,11 @@ from starlette.staticfiles import StaticFiles
 
 from trackmaster.runtime import Runtime
 from trackmaster.settings import Settings, load_settings
-from web import health, ingest
+from web import health, ingest, streams
 from web.api import realtime as realtime_api
 from web.auth import AuthMiddleware, Guard
 from web.errors import EXCEPTION_HANDLERS
-from web.pages import admin, home, login
+from web.pages import admin, home, login, sessions
 from web.security import SecurityHeadersMiddleware
 from workers import background
 from workers.pool import WorkerPool
@@ -37,6 +37,8 @@ def build_routes() -> list[BaseRoute]:
         *admin.routes,
         *ingest.routes,
         *realtime_api.routes,
+        *sessions.routes,
+        *streams.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

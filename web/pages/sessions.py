@@ -1,0 +1,440 @@
+"""Live test pages: start a session, the sessions list, the session page and its controls.
+
+Every URL renders a whole page; HTMX requests get the fragment. Every
+control is a form that works as a plain POST answered by a redirect, and
+through htmx (answered by the fragment it changes). The session page is
+kept current by its SSE stream (web/streams.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from trackmaster.errors import AppError, InvalidParams, NotFound, field_error
+from trackmaster.models import (
+    Account,
+    EventLog,
+    Project,
+    SessionAccount,
+    SessionEvent,
+    Story,
+    TestSession,
+)
+from trackmaster.sessions import actions
+from trackmaster.sessions.service import list_sessions, realtime_for
+from web import session_fragments as fragments
+from web.pager import page_from
+from web.session_view import (
+    PLATFORMS,
+    VERDICTS,
+    get_session,
+    load_logs,
+    load_snapshot,
+    log_view,
+    session_accounts,
+)
+from web.templating import is_htmx, render
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _actor(request: Request) -> str:
+    return str(getattr(request.scope.get("user"), "username", "") or "")
+
+
+def _ids(form: FormData, name: str) -> list[int]:
+    raw = [value for value in form.getlist(name) if str(value).strip()]
+    try:
+        return [int(str(value)) for value in raw]
+    except ValueError:
+        raise field_error(name, f"must be ids (numbers), got {', '.join(map(repr, raw))}") from None
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise field_error(name, f"must be a whole number, got {raw!r}") from None
+
+
+def _back_to(session_id: int) -> RedirectResponse:
+    return RedirectResponse(f"/sessions/{session_id}", status_code=303)
+
+
+def _realtime(request: Request):
+    return realtime_for(request.app.state.runtime)
+
+
+# --- the sessions list -------------------------------------------------------------------
+
+
+async def sessions_list(request: Request) -> Response:
+    project_id = _int_param(request, "project")
+    page = page_from(request)
+    rows, total = await list_sessions(project_id, None, page.offset, page.page_size)
+    projects = {p.id: p for p in await Project.all()}
+    context = {
+        "sessions": rows,
+        "projects": projects,
+        "project": projects.get(project_id) if project_id is not None else None,
+        "page": page,
+        "total": total,
+        "pages": max(1, -(-total // page.page_size)),
+    }
+    template = "sessions/_list.html" if is_htmx(request) else "sessions/list.html"
+    return render(request, template, context)
+
+
+# --- starting and changing a session -----------------------------------------------------
+
+
+async def _choices(project: Project, query: str) -> dict[str, Any]:
+    """The project's accounts, and its stories with their events, filtered by `query`."""
+    accounts = await Account.filter(project_id=project.id).order_by("id")
+    stories = []
+    needle = query.strip().lower()
+    for story in await Story.filter(
+        project_id=project.id, removed_at__isnull=True
+    ).prefetch_related("events"):
+        events = sorted(
+            (e for e in story.events if e.removed_at is None), key=lambda e: (e.name, e.id)
+        )
+        if needle and needle not in story.name.lower():
+            events = [e for e in events if needle in e.name.lower()]
+        if events:
+            stories.append({"story": story, "events": events})
+    return {"accounts": accounts, "stories": stories, "q": query}
+
+
+async def _project(project_id: int) -> Project:
+    project = await Project.get_or_none(id=project_id)
+    if project is None:
+        raise NotFound(f"project {project_id} does not exist")
+    return project
+
+
+async def _chooser(
+    request: Request,
+    project: Project,
+    *,
+    session: TestSession | None = None,
+    chosen: dict[str, set] | None = None,
+    error: AppError | None = None,
+    name: str = "",
+) -> Response:
+    context = await _choices(project, request.query_params.get("q", ""))
+    context.update(
+        project=project,
+        session=session,
+        chosen=chosen or {"accounts": set(), "events": set(), "stories": set()},
+        error=error,
+        name=name,
+    )
+    status = error.status if error else 200
+    template = "sessions/_chooser.html" if is_htmx(request) else "sessions/new.html"
+    return render(request, template, context, status_code=status)
+
+
+async def new_session_page(request: Request) -> Response:
+    project = await _project(request.path_params["project_id"])
+    return await _chooser(request, project)
+
+
+def _chosen(form: FormData) -> dict[str, set]:
+    chosen: dict[str, set] = {}
+    for name in ("accounts", "events", "stories"):
+        try:
+            chosen[name] = set(_ids(form, name))
+        except InvalidParams:
+            chosen[name] = set()
+    return chosen
+
+
+async def start_session(request: Request) -> Response:
+    project = await _project(request.path_params["project_id"])
+    form = await request.form()
+    name = str(form.get("name") or "").strip()
+    try:
+        session = await _realtime(request).lifecycle.start(
+            project.id,
+            _ids(form, "accounts"),
+            _ids(form, "events"),
+            _ids(form, "stories") or None,
+            name=name,
+            source="push" if form.get("source") == "push" else None,
+            created_by=_actor(request),
+        )
+    except InvalidParams as exc:
+        return await _chooser(request, project, chosen=_chosen(form), error=exc, name=name)
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Location": f"/sessions/{session.id}"})
+    return _back_to(session.id)
+
+
+async def edit_session_page(request: Request) -> Response:
+    session = await get_session(request.path_params["session_id"])
+    chosen = {
+        "accounts": set(
+            await SessionAccount.filter(session_id=session.id).values_list("account_id", flat=True)
+        ),
+        "events": set(
+            await SessionEvent.filter(session_id=session.id).values_list("event_id", flat=True)
+        ),
+        "stories": set(),
+    }
+    return await _chooser(request, session.project, session=session, chosen=chosen)
+
+
+async def update_session(request: Request) -> Response:
+    session = await get_session(request.path_params["session_id"])
+    form = await request.form()
+    try:
+        await _realtime(request).lifecycle.update(
+            session.id,
+            _ids(form, "accounts"),
+            _ids(form, "events"),
+            _ids(form, "stories") or None,
+        )
+    except InvalidParams as exc:
+        return await _chooser(
+            request, session.project, session=session, chosen=_chosen(form), error=exc
+        )
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Location": f"/sessions/{session.id}"})
+    return _back_to(session.id)
+
+
+# --- the session page --------------------------------------------------------------------
+
+
+async def session_page(request: Request) -> Response:
+    session = await get_session(request.path_params["session_id"])
+    # The revision first, then the data: the stream resumes after this revision, and anything
+    # newer that the data already shows is sent again (swaps are idempotent; log rows deduped).
+    revision = session.revision
+    snapshot = await load_snapshot(session)
+    logs, has_older = await load_logs(session.id, snapshot.plan)
+    return render(
+        request,
+        "sessions/session.html",
+        {
+            "session": session,
+            "session_id": session.id,
+            "revision": revision,
+            "accounts": await session_accounts(session.id),
+            "plan": snapshot.plan,
+            "cells": snapshot.cells,
+            "counts": snapshot.counts,
+            "coverage": snapshot.coverage,
+            "logs": logs,
+            "has_older": has_older,
+            "before": None,
+            "window": fragments.LOGS_PER_PAGE,
+            "platforms": PLATFORMS,
+            "verdicts": VERDICTS,
+        },
+    )
+
+
+async def logs_window(request: Request) -> Response:
+    session = await get_session(request.path_params["session_id"])
+    before = _int_param(request, "before")
+    snapshot = await load_snapshot(session)
+    logs, has_older = await load_logs(session.id, snapshot.plan, before=before)
+    context = {
+        "session_id": session.id,
+        "logs": logs,
+        "has_older": has_older,
+        "before": before,
+        "window": fragments.LOGS_PER_PAGE,
+    }
+    template = "sessions/_logs.html" if is_htmx(request) else "sessions/logs_page.html"
+    return render(request, template, context)
+
+
+async def log_page(request: Request) -> Response:
+    session = await get_session(request.path_params["session_id"])
+    row = (
+        await EventLog.filter(session_id=session.id, id=request.path_params["log_id"])
+        .values("id", "name", "user_id", "platform", "source", "received_at", "payload",
+                "verdicts", "field_values")
+    )  # fmt: skip
+    if not row:
+        raise NotFound(f"session {session.id} has no caught event {request.path_params['log_id']}")
+    snapshot = await load_snapshot(session)
+    keys = {str(f.id): f.key for e in snapshot.plan.events for f in e.fields}
+    values = row[0]["field_values"] or {}
+    fields = [
+        (keys.get(fid, f"field {fid} (no longer watched)"), values.get(fid), got[0], got[1])
+        for fid, got in (row[0]["verdicts"] or {}).items()
+    ]
+    view = log_view(row[0], keys)
+    return render(
+        request,
+        "sessions/log.html",
+        {"session": session, "log": view, "fields": fields, "payload": view.payload_pretty},
+    )
+
+
+async def _inspector_context(session: TestSession, event_id: int, field_id: int, platform: str):
+    if platform not in PLATFORMS:
+        raise field_error("platform", f"must be one of {', '.join(PLATFORMS)}, got {platform!r}")
+    snapshot = await load_snapshot(session)
+    event = snapshot.plan.event(event_id)
+    plan_field = snapshot.plan.field(field_id)
+    cell = snapshot.cells.get((event_id, field_id, platform))
+    if event is None or plan_field is None or cell is None:
+        raise NotFound(f"session {session.id} does not watch field {field_id} of event {event_id}")
+    value = None
+    if cell.log_id is not None and cell.source == "log":
+        found = await EventLog.filter(id=cell.log_id).values_list("field_values", flat=True)
+        value = (found[0] or {}).get(str(field_id)) if found else None
+    return {
+        "session_id": session.id,
+        "event": event,
+        "field": plan_field,
+        "cell": cell,
+        "value": value,
+        "verdicts": VERDICTS,
+    }
+
+
+async def cell_page(request: Request) -> Response:
+    session = await get_session(request.path_params["session_id"])
+    p = request.path_params
+    context = await _inspector_context(session, p["event_id"], p["field_id"], p["platform"])
+    template = "sessions/_inspector.html" if is_htmx(request) else "sessions/cell.html"
+    return render(request, template, context)
+
+
+# --- controls ----------------------------------------------------------------------------
+
+
+async def stop_session(request: Request) -> Response:
+    session = await get_session(request.path_params["session_id"])
+    stopped = await _realtime(request).lifecycle.stop(
+        session.id, "stopped by a tester", _actor(request)
+    )
+    if is_htmx(request):
+        return render(request, "sessions/_controls.html", {"session": stopped})
+    return _back_to(session.id)
+
+
+async def clear_logs(request: Request) -> Response:
+    session = await get_session(request.path_params["session_id"])
+    await actions.clear_logs(_realtime(request).bus, session, _actor(request))
+    if is_htmx(request):
+        return render(
+            request,
+            "sessions/_logs.html",
+            {"session_id": session.id, "logs": [], "has_older": False, "before": None,
+             "window": fragments.LOGS_PER_PAGE},
+        )  # fmt: skip
+    return _back_to(session.id)
+
+
+async def override_verdict(request: Request) -> Response:
+    session = await get_session(request.path_params["session_id"])
+    form = await request.form()
+    event_id, field_id = _ids(form, "event")[:1], _ids(form, "field")[:1]
+    if not event_id or not field_id:
+        raise field_error("field", "choose the event and field to override")
+    platform = str(form.get("platform") or "")
+    verdict = str(form.get("verdict") or "")
+    reason = str(form.get("reason") or "").strip()
+    try:
+        if not reason:
+            raise field_error("reason", "say why you override the verdict (it is kept with it)")
+        platforms = PLATFORMS if platform == "all" else (platform,)
+        await actions.override_fields(
+            _realtime(request).bus,
+            session,
+            [{"id": field_id[0], "results": dict.fromkeys(platforms, verdict), "reason": reason}],
+            _actor(request),
+        )
+    except InvalidParams as exc:
+        if not is_htmx(request):
+            raise
+        shown = platform if platform in PLATFORMS else PLATFORMS[0]
+        context = await _inspector_context(session, event_id[0], field_id[0], shown)
+        context.update(error=exc.msg, reason=reason)
+        return render(request, "sessions/_inspector.html", context, status_code=exc.status)
+    if not is_htmx(request):
+        return _back_to(session.id)
+    shown = platform if platform in PLATFORMS else PLATFORMS[0]
+    context = await _inspector_context(session, event_id[0], field_id[0], shown)
+    context["saved"] = f"Saved: {verdict} ({'all platforms' if platform == 'all' else platform})."
+    html = render(request, "sessions/_inspector.html", context).body.decode()
+    # The cells change on this page at once; the stream tells every other page.
+    snapshot = await load_snapshot(session)
+    for p in platforms:
+        cell = snapshot.cells.get((event_id[0], field_id[0], p))
+        if cell is not None:
+            html += fragments.partial(cell.dom_id, fragments.cell_html(session.id, cell))
+    return Response(html, media_type="text/html")
+
+
+async def reset_event(request: Request) -> Response:
+    session = await get_session(request.path_params["session_id"])
+    form = await request.form()
+    await actions.reset_event(
+        _realtime(request).bus,
+        session,
+        request.path_params["event_id"],
+        str(form.get("reason") or "reset from the session page"),
+        _actor(request),
+    )
+    if is_htmx(request):
+        return Response(status_code=204)
+    return _back_to(session.id)
+
+
+routes = [
+    Route("/sessions", sessions_list, methods=["GET"], name="sessions"),
+    Route(
+        "/projects/{project_id:int}/sessions/new",
+        new_session_page,
+        methods=["GET"],
+        name="new_session",
+    ),
+    Route(
+        "/projects/{project_id:int}/sessions", start_session, methods=["POST"], name="start_session"
+    ),
+    Route("/sessions/{session_id:int}", session_page, methods=["GET"], name="session"),
+    Route(
+        "/sessions/{session_id:int}/edit", edit_session_page, methods=["GET"], name="edit_session"
+    ),
+    Route("/sessions/{session_id:int}/edit", update_session, methods=["POST"]),
+    Route("/sessions/{session_id:int}/logs", logs_window, methods=["GET"], name="session_logs"),
+    Route(
+        "/sessions/{session_id:int}/logs/{log_id:int}",
+        log_page,
+        methods=["GET"],
+        name="session_log",
+    ),
+    Route(
+        "/sessions/{session_id:int}/cells/{event_id:int}/{field_id:int}/{platform}",
+        cell_page,
+        methods=["GET"],
+        name="session_cell",
+    ),
+    Route("/sessions/{session_id:int}/stop", stop_session, methods=["POST"], name="stop_session"),
+    Route("/sessions/{session_id:int}/clear", clear_logs, methods=["POST"], name="clear_logs"),
+    Route(
+        "/sessions/{session_id:int}/override", override_verdict, methods=["POST"], name="override"
+    ),
+    Route(
+        "/sessions/{session_id:int}/events/{event_id:int}/reset",
+        reset_event,
+        methods=["POST"],
+        name="reset_event",
+    ),
+]

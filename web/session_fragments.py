@@ -1,0 +1,145 @@
+"""The HTML a live session page receives: partials, and the updates that wrap them.
+
+Rendered without a request, because a stream renders each update once for
+every browser watching the session in this process. Every piece is a
+template of templates/sessions/ (autoescaped); an update wraps pieces in
+`<hx-partial hx-target="#id" hx-swap="...">` so that htmx 4 swaps each into
+its place (unnamed SSE messages only: htmx 4 does not swap named ones).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from trackmaster.models import TestSession
+from web.session_view import (
+    LOGS_PER_PAGE,
+    PLATFORMS,
+    VERDICTS,
+    Cell,
+    CoverageRow,
+    LogView,
+    Snapshot,
+)
+from web.templating import environment
+
+
+def piece(template: str, **context: Any) -> str:
+    context.setdefault("platforms", PLATFORMS)
+    context.setdefault("verdicts", VERDICTS)
+    context.setdefault("csrf_token", "")
+    return environment.get_template(f"sessions/{template}").render(**context)
+
+
+def partial(target_id: str, html: str, swap: str = "outerHTML") -> str:
+    # target_id is ours (digits, letters, dashes), never user text.
+    return f'<hx-partial hx-target="#{target_id}" hx-swap="{swap}">{html}</hx-partial>'
+
+
+def cell_html(session_id: int, cell: Cell) -> str:
+    return piece("_cell.html", session_id=session_id, cell=cell)
+
+
+def matrix_html(session_id: int, snapshot: Snapshot, **extra: Any) -> str:
+    return piece(
+        "_matrix.html", session_id=session_id, plan=snapshot.plan, cells=snapshot.cells, **extra
+    )
+
+
+def counts_html(snapshot: Snapshot) -> str:
+    return piece("_counts.html", counts=snapshot.counts)
+
+
+def coverage_html(snapshot: Snapshot) -> str:
+    return piece("_coverage.html", coverage=snapshot.coverage)
+
+
+def coverage_row_html(row: CoverageRow) -> str:
+    return piece("_coverage_row.html", row=row)
+
+
+def controls_html(session: TestSession, **extra: Any) -> str:
+    return piece("_controls.html", session=session, **extra)
+
+
+def logs_html(
+    session_id: int, logs: list[LogView], has_older: bool, before: int | None = None
+) -> str:
+    return piece(
+        "_logs.html",
+        session_id=session_id,
+        logs=logs,
+        has_older=has_older,
+        before=before,
+        window=LOGS_PER_PAGE,
+    )
+
+
+def log_rows_html(session_id: int, logs: Iterable[LogView]) -> str:
+    return "".join(piece("_log.html", session_id=session_id, log=log) for log in logs)
+
+
+def live_line(session: TestSession) -> str:
+    """The main content of every update: swapped into #live, the page's connection line."""
+    at = datetime.now(UTC).strftime("%H:%M:%S")
+    if str(session.status) == "ON":
+        return f'<span class="live-dot"></span> live · updated {at} UTC'
+    return f"stopped · {at} UTC"
+
+
+def full_refresh(
+    session: TestSession, snapshot: Snapshot, logs: list[LogView], has_older: bool
+) -> str:
+    """Every live region at once: after a reconnect that missed too much, or a plan change."""
+    sid = session.id
+    return "".join(
+        (
+            live_line(session),
+            partial("controls", controls_html(session)),
+            partial("counts", counts_html(snapshot)),
+            partial("matrix", matrix_html(sid, snapshot)),
+            partial("coverage", coverage_html(snapshot)),
+            partial("logs", logs_html(sid, logs, has_older)),
+        )
+    )
+
+
+def changes(
+    session: TestSession,
+    before: Snapshot,
+    after: Snapshot,
+    new_logs: list[LogView],
+    *,
+    status_changed: bool,
+    logs_window: tuple[list[LogView], bool] | None = None,
+) -> str:
+    """Only what changed between two snapshots: cells, coverage rows, counts, new log rows.
+
+    `logs_window` (the newest logs, and whether older exist) replaces the whole
+    list instead of inserting `new_logs`: after logs were cleared.
+    """
+    sid = session.id
+    parts = [live_line(session)]
+    if status_changed:
+        parts.append(partial("controls", controls_html(session)))
+    if after.counts != before.counts:
+        parts.append(partial("counts", counts_html(after)))
+    if after.plan.signature != before.plan.signature:
+        # Events or fields came or went: the rows themselves change.
+        parts.append(partial("matrix", matrix_html(sid, after)))
+        parts.append(partial("coverage", coverage_html(after)))
+    else:
+        for key, cell in after.cells.items():
+            if before.cells.get(key) != cell:
+                parts.append(partial(cell.dom_id, cell_html(sid, cell)))
+        old_rows = {row.dom_id: row.key() for row in before.coverage}
+        for row in after.coverage:
+            if old_rows.get(row.dom_id) != row.key():
+                parts.append(partial(row.dom_id, coverage_row_html(row)))
+    if logs_window is not None:
+        parts.append(partial("logs", logs_html(sid, *logs_window)))
+    elif new_logs:
+        parts.append(partial("log-list", log_rows_html(sid, new_logs), swap="afterbegin"))
+    return "".join(parts)

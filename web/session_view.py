@@ -1,0 +1,277 @@
+"""What a session page shows: the matrix, counts, coverage and logs, shaped for templates.
+
+The page and its SSE stream read through here, so that a streamed update and
+a full render can never disagree. Results come from the session engine
+(`trackmaster.sessions.results.session_results`: a handful of queries for the
+whole session, never one per cell); this module only shapes them into cells
+with stable DOM ids, coverage rows and counts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from trackmaster.errors import NotFound
+from trackmaster.models import Event, EventLog, Platform, SessionAccount, TestSession, Verdict
+from trackmaster.sessions.results import session_results
+
+PLATFORMS: tuple[str, ...] = tuple(p.value for p in Platform)
+VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
+LOGS_PER_PAGE = 50
+# A payload is shown pretty-printed up to this many characters; the log's own page has it all.
+PAYLOAD_SHOWN_CHARS = 20_000
+
+CellKey = tuple[int, int, str]  # (event_id, field_id, platform)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanField:
+    id: int
+    key: str
+    values: tuple[str, ...]
+    note: str
+    removed: bool
+
+    @property
+    def is_enum(self) -> bool:
+        return len(self.values) >= 2
+
+
+@dataclass(frozen=True, slots=True)
+class PlanEvent:
+    id: int
+    name: str
+    story: str
+    removed: bool
+    fields: tuple[PlanField, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    event_id: int
+    field_id: int
+    platform: str
+    verdict: str
+    reason: str
+    value: str | None = None
+    # "log" (checked from a caught event), "override", "reset", or "" (never tested).
+    source: str = ""
+    log_id: int | None = None
+
+    @property
+    def dom_id(self) -> str:
+        return f"cell-{self.event_id}-{self.field_id}-{self.platform}"
+
+
+@dataclass
+class SessionPlan:
+    events: tuple[PlanEvent, ...]
+
+    @property
+    def signature(self) -> tuple:
+        """Changes when the matrix's rows change (events or fields added or removed)."""
+        return tuple((e.id, tuple(f.id for f in e.fields)) for e in self.events)
+
+    def field(self, field_id: int) -> PlanField | None:
+        for event in self.events:
+            for plan_field in event.fields:
+                if plan_field.id == field_id:
+                    return plan_field
+        return None
+
+    def event(self, event_id: int) -> PlanEvent | None:
+        return next((e for e in self.events if e.id == event_id), None)
+
+    def cell_keys(self) -> list[CellKey]:
+        return [(e.id, f.id, p) for e in self.events for f in e.fields for p in PLATFORMS]
+
+    def enum_fields(self) -> list[tuple[PlanEvent, PlanField]]:
+        return [(e, f) for e in self.events for f in e.fields if f.is_enum]
+
+
+@dataclass
+class Counts:
+    verdicts: dict[str, int]
+    logs: int
+    logs_shown: int  # not cleared
+    events_seen: int
+    events_total: int
+    unseen: list[str]
+
+
+@dataclass
+class CoverageRow:
+    event: PlanEvent
+    field: PlanField
+    seen: dict[str, list[str]] = field(default_factory=dict)
+    missing: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def dom_id(self) -> str:
+        return f"cov-{self.event.id}-{self.field.id}"
+
+    def key(self) -> tuple:
+        return tuple((p, tuple(self.seen[p])) for p in PLATFORMS)
+
+
+async def get_session(session_id: int) -> TestSession:
+    session = await TestSession.get_or_none(id=session_id).prefetch_related("project")
+    if session is None:
+        raise NotFound(f"test session {session_id} does not exist")
+    return session
+
+
+@dataclass
+class Snapshot:
+    """Everything the top of a session page shows, read at one moment."""
+
+    plan: SessionPlan
+    cells: dict[CellKey, Cell]
+    coverage: list[CoverageRow]
+    counts: Counts
+
+
+async def session_accounts(session_id: int) -> list[str]:
+    return list(
+        await SessionAccount.filter(session_id=session_id)
+        .order_by("id")
+        .values_list("user_id", flat=True)
+    )
+
+
+def _cell(event_id: int, field_id: int, platform: str, result: dict[str, Any]) -> Cell:
+    source = result.get("from", "")
+    reason = str(result.get("reason", ""))
+    if source == "override":
+        reason = f"set by hand: {reason}"
+    elif source == "reset":
+        reason = f"reset by a tester: {reason}"
+    elif source == "none":
+        source, reason = "", f"no {platform} event caught yet"
+    return Cell(
+        event_id, field_id, platform, str(result["verdict"]), reason, None, source,
+        result.get("logId"),
+    )  # fmt: skip
+
+
+async def load_snapshot(session: TestSession) -> Snapshot:
+    """The matrix, coverage and counts, from the session engine's results (one source of truth)."""
+    results = await session_results(session)
+    event_ids = [event["id"] for event in results]
+    stories: dict[int, tuple[str, bool]] = {}
+    if event_ids:
+        for event_id, story, removed_at in await Event.filter(id__in=event_ids).values_list(
+            "id", "story__name", "removed_at"
+        ):
+            stories[event_id] = (story, removed_at is not None)
+    events, cells, coverage = [], {}, []
+    for event in results:
+        story, removed = stories.get(event["id"], ("", False))
+        fields = []
+        for body in event["fields"]:
+            plan_field = PlanField(
+                body["id"], body["key"], tuple(body["values"]), body["note"], False
+            )
+            fields.append(plan_field)
+            for platform, result in body["results"].items():
+                cells[(event["id"], body["id"], platform)] = _cell(
+                    event["id"], body["id"], platform, result
+                )
+        plan_event = PlanEvent(event["id"], event["name"], story, removed, tuple(fields))
+        events.append(plan_event)
+        for plan_field, body in zip(fields, event["fields"], strict=True):
+            if "coverage" in body and plan_field.is_enum:
+                row = CoverageRow(plan_event, plan_field)
+                for platform, summary in body["coverage"].items():
+                    row.seen[platform] = list(summary["seen"])
+                    row.missing[platform] = list(summary["missing"])
+                coverage.append(row)
+    plan = SessionPlan(tuple(events))
+    verdicts = dict.fromkeys(VERDICTS, 0)
+    for cell in cells.values():
+        verdicts[cell.verdict] = verdicts.get(cell.verdict, 0) + 1
+    unseen = [event["name"] for event in results if not event["logs"]]
+    logs = await EventLog.filter(session_id=session.id).count()
+    shown = await EventLog.filter(session_id=session.id, cleared=False).count()
+    counts = Counts(verdicts, logs, shown, len(results) - len(unseen), len(results), unseen)
+    return Snapshot(plan, cells, coverage, counts)
+
+
+@dataclass
+class LogView:
+    id: int
+    name: str
+    user_id: str
+    platform: str
+    source: str
+    received_at: Any
+    payload_pretty: str
+    payload_cut: bool
+    verdict_counts: dict[str, int]
+    problems: list[tuple[str, str, str]]  # (field key, verdict, reason) of non-SUCCESS fields
+
+    @property
+    def dom_id(self) -> str:
+        return f"log-{self.id}"
+
+
+def pretty_payload(payload: str) -> tuple[str, bool]:
+    """The payload as indented JSON (or as sent, when it is not JSON), cut for the page."""
+    try:
+        text = json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        text = payload
+    if len(text) > PAYLOAD_SHOWN_CHARS:
+        return text[:PAYLOAD_SHOWN_CHARS], True
+    return text, False
+
+
+def _field_keys(plan: SessionPlan) -> dict[str, str]:
+    return {str(f.id): f.key for e in plan.events for f in e.fields}
+
+
+def log_view(row: dict[str, Any], keys: dict[str, str]) -> LogView:
+    verdicts = row["verdicts"] or {}
+    counts = dict.fromkeys(VERDICTS, 0)
+    problems = []
+    for field_id, got in verdicts.items():
+        verdict = str(got[0]) if got else "UNTESTED"
+        counts[verdict] = counts.get(verdict, 0) + 1
+        if verdict != "SUCCESS":
+            problems.append(
+                (keys.get(field_id, f"field {field_id}"), verdict, str(got[1]) if got else "")
+            )
+    pretty, cut = pretty_payload(row["payload"])
+    return LogView(
+        row["id"], row["name"], row["user_id"], str(row["platform"]), row["source"],
+        row["received_at"], pretty, cut, counts, problems,
+    )  # fmt: skip
+
+
+_LOG_COLUMNS = ("id", "name", "user_id", "platform", "source", "received_at", "payload", "verdicts")
+
+
+async def load_logs(
+    session_id: int, plan: SessionPlan, *, before: int | None = None, limit: int = LOGS_PER_PAGE
+) -> tuple[list[LogView], bool]:
+    """The newest logs not cleared (older than `before`), and whether older ones exist."""
+    query = EventLog.filter(session_id=session_id, cleared=False)
+    if before is not None:
+        query = query.filter(id__lt=before)
+    rows = await query.order_by("-id").limit(limit + 1).values(*_LOG_COLUMNS)
+    keys = _field_keys(plan)
+    return [log_view(row, keys) for row in rows[:limit]], len(rows) > limit
+
+
+async def load_logs_by_id(session_id: int, plan: SessionPlan, log_ids: list[int]) -> list[LogView]:
+    if not log_ids:
+        return []
+    rows = (
+        await EventLog.filter(session_id=session_id, id__in=log_ids, cleared=False)
+        .order_by("-id")
+        .values(*_LOG_COLUMNS)
+    )
+    keys = _field_keys(plan)
+    return [log_view(row, keys) for row in rows]

@@ -1,0 +1,386 @@
+"""SSE for live session pages: one stream per page, one renderer per session per process.
+
+A `SessionFeed` per watched session and process holds the only bus
+subscription for that session. It coalesces bursts (at most one render per
+`MIN_RENDER_INTERVAL_S`), reads the session once, diffs it against what it
+rendered last, renders only the changed cells, counts, coverage rows and new
+log rows, and encodes that update once. Every stream of that session in this
+process sends the same bytes: 200 browsers cost one render, not 200.
+
+Each update's SSE id is the session revision it brings the page to. A
+browser that reconnects with `Last-Event-ID` gets the updates it missed from
+the feed's recent frames, or one full refresh of every live region when they
+are gone (too old, another process, a feed that started after them). A
+browser whose stream falls behind the frames kept gets a full refresh too,
+instead of holding the others up. Streams end with `event: done` when the
+session stops, and without it when the server shuts down (the browser then
+reconnects, to this server's successor or a sibling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.routing import Route
+
+from trackmaster.bus import Bus
+from trackmaster.errors import NotFound
+from trackmaster.models import SessionStatus, TestSession
+from trackmaster.sessions.publish import channel
+from web import session_fragments as fragments
+from web.session_view import load_logs, load_logs_by_id, load_snapshot
+
+log = logging.getLogger(__name__)
+
+# Under load a session re-renders at most this often: 50 updates/s become ~12 frames/s.
+MIN_RENDER_INTERVAL_S = 0.08
+# Frames kept for browsers that reconnect or lag; older gaps get a full refresh.
+FRAMES_KEPT = 256
+# A feed nobody watches lingers this long, so that a reconnecting page can still replay.
+LINGER_S = 30.0
+# Browsers reconnect after this many ms (htmx doubles it per failed attempt).
+RETRY_MS = 1000
+# A frame's bytes go to one browser within this time, or that browser is dropped.
+SEND_TIMEOUT_S = 10.0
+
+
+def encode_data(html: str) -> bytes:
+    """The `data:` lines of one SSE message (no id). A bare CR would end a line: normalised."""
+    text = html.replace("\r\n", "\n").replace("\r", "\n")
+    return "".join(f"data: {line}\r\n" for line in text.split("\n")).encode() + b"\r\n"
+
+
+DONE = b"event: done\r\ndata: stopped\r\n\r\n"
+
+
+@dataclass(slots=True)
+class Frame:
+    seq: int  # position in this feed, for the streams' cursors
+    revision: int  # the SSE id: the session revision this frame brings a page to
+    newest_revision: int  # the newest revision among the bus messages it carries
+    data: bytes
+    final: bool = False  # the session stopped: streams send `done` after it
+
+
+class SessionFeed:
+    def __init__(self, session_id: int, bus: Bus) -> None:
+        self.session_id = session_id
+        self.bus = bus
+        self.frames: deque[Frame] = deque(maxlen=FRAMES_KEPT)
+        self.seq = 0
+        self.revision = 0
+        self.covered_from = 0  # every revision after this one reaches this feed
+        self.evicted_revision = 0  # the newest revision carried by a frame no longer kept
+        self.watchers = 0
+        self.closing = False
+        self.epoch = 0  # bumped by disconnect(): streams of an older epoch end
+        self.ready = asyncio.Event()
+        self.failure: BaseException | None = None
+        self._wakeup = asyncio.Event()
+        self._session: TestSession | None = None
+        self._snapshot = None
+        self._refresh: Frame | None = None
+        self._refresh_lock = asyncio.Lock()
+        self._last_render = 0.0
+        self.task = asyncio.create_task(self._run(), name=f"session-feed-{session_id}")
+        self.linger: asyncio.TimerHandle | None = None
+
+    # --- the one reader of the bus -------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            async with self.bus.subscribe(channel(self.session_id)) as subscription:
+                # Subscribed first, read second: nothing committed after this read is missed.
+                session = await TestSession.get_or_none(id=self.session_id)
+                if session is None:
+                    raise NotFound(f"test session {self.session_id} does not exist")
+                self._session = session
+                self._snapshot = await load_snapshot(session)
+                self.revision = self.covered_from = session.revision
+                self.ready.set()
+                while True:
+                    first = await subscription.get()
+                    wait_s = self._last_render + MIN_RENDER_INTERVAL_S - time.monotonic()
+                    if wait_s > 0:
+                        await asyncio.sleep(wait_s)
+                    batch = [first]
+                    while not subscription.queue.empty():
+                        batch.append(subscription.queue.get_nowait())
+                    lost = subscription.overflowed
+                    subscription.overflowed = False
+                    self._last_render = time.monotonic()
+                    try:
+                        await self._render(batch, lost)
+                    except Exception:
+                        # The next message renders again from the database; pages stay usable.
+                        log.exception("session %s: rendering a live update failed", self.session_id)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self.failure = exc
+            self.ready.set()
+            self._wake()
+
+    async def _render(self, batch: list[dict[str, Any]], lost: bool) -> None:
+        newest = max((int(m.get("revision") or 0) for m in batch), default=0)
+        session = await TestSession.get(id=self.session_id)
+        before, self._snapshot = self._snapshot, await load_snapshot(session)
+        status_changed = (
+            session.status != self._session.status
+            or session.expires_at != self._session.expires_at
+            or any(m.get("type") == "status" for m in batch)
+        )
+        self._session = session
+        if lost:
+            html = await self._refresh_html(session)
+        else:
+            window = None
+            if any(m.get("type") == "cleared" for m in batch):
+                window = await load_logs(session.id, self._snapshot.plan)
+            log_ids = sorted({i for m in batch for i in m.get("log_ids") or ()}, reverse=True)
+            new_logs = (
+                [] if window else await load_logs_by_id(session.id, self._snapshot.plan, log_ids)
+            )
+            html = fragments.changes(
+                session, before, self._snapshot, new_logs,
+                status_changed=status_changed, logs_window=window,
+            )  # fmt: skip
+        self._append(
+            max(self.revision, newest, session.revision if lost else 0),
+            newest,
+            encode_data(html),
+            final=session.status != SessionStatus.ON,
+        )
+
+    async def _refresh_html(self, session: TestSession) -> str:
+        logs, has_older = await load_logs(session.id, self._snapshot.plan)
+        return fragments.full_refresh(session, self._snapshot, logs, has_older)
+
+    def _append(self, revision: int, newest: int, data: bytes, *, final: bool) -> None:
+        if len(self.frames) == self.frames.maxlen:
+            self.evicted_revision = max(self.evicted_revision, self.frames[0].newest_revision)
+        self.seq += 1
+        self.revision = revision
+        self.frames.append(Frame(self.seq, revision, newest, data, final))
+        self._wake()
+
+    def _wake(self) -> None:
+        wakeup, self._wakeup = self._wakeup, asyncio.Event()
+        wakeup.set()
+
+    # --- what the streams ask ------------------------------------------------------------
+
+    @property
+    def session(self) -> TestSession:
+        assert self._session is not None, "read only once the feed is ready"
+        return self._session
+
+    @property
+    def stopped(self) -> bool:
+        return self._session is not None and self._session.status != SessionStatus.ON
+
+    def replay_after(self, since: int | None, revision_now: int) -> list[Frame] | None:
+        """The kept frames a page at revision `since` has not seen, or None: it needs a refresh."""
+        if since is None or since > revision_now:
+            return None  # a new page without an id, or an id from another database
+        if since < self.covered_from or since < self.evicted_revision:
+            return None  # some of what it missed happened before this feed or was dropped
+        return [frame for frame in self.frames if frame.newest_revision > since]
+
+    def frames_after(self, seq: int) -> list[Frame] | None:
+        """Frames after a stream's cursor, or None when it fell behind the frames kept."""
+        if seq == self.seq:
+            return []
+        if not self.frames or self.frames[0].seq > seq + 1:
+            return None
+        return [frame for frame in self.frames if frame.seq > seq]
+
+    async def wait_after(self, seq: int, epoch: int) -> None:
+        wakeup = self._wakeup
+        if self.seq == seq and not self.closing and self.failure is None and self.epoch == epoch:
+            await wakeup.wait()
+
+    async def refresh_frame(self) -> Frame:
+        """A full refresh, rendered once per feed position and shared by the streams needing it."""
+        async with self._refresh_lock:
+            if self._refresh is not None and self._refresh.seq == self.seq:
+                return self._refresh
+            seq = self.seq
+            session = await TestSession.get(id=self.session_id)
+            snapshot = await load_snapshot(session)
+            logs, has_older = await load_logs(session.id, snapshot.plan)
+            html = fragments.full_refresh(session, snapshot, logs, has_older)
+            # seq: where the stream continues; frames after it may repeat part of it (harmless).
+            self._refresh = Frame(
+                seq, session.revision, session.revision, encode_data(html),
+                final=session.status != SessionStatus.ON,
+            )  # fmt: skip
+            return self._refresh
+
+    def disconnect(self) -> None:
+        """End this feed's streams but keep the feed: their pages reconnect and replay from it.
+
+        What a network blip does to a page; tests use it to check the catch-up.
+        """
+        self.epoch += 1
+        self._wake()
+
+    def close(self) -> None:
+        self.closing = True
+        self._wake()
+        self.task.cancel()
+
+
+class LiveFeeds:
+    """The feeds of one process, one per watched session, and the shutdown that ends them."""
+
+    def __init__(self, bus: Bus, shutting_down: asyncio.Event | None) -> None:
+        self.bus = bus
+        self.feeds: dict[int, SessionFeed] = {}
+        self.closing = False
+        self._watch = (
+            asyncio.create_task(self._end_on_shutdown(shutting_down), name="live-feeds-shutdown")
+            if shutting_down is not None
+            else None
+        )
+
+    async def _end_on_shutdown(self, shutting_down: asyncio.Event) -> None:
+        await shutting_down.wait()
+        self.closing = True
+        for feed in list(self.feeds.values()):
+            feed.close()
+        self.feeds.clear()
+
+    async def acquire(self, session_id: int) -> SessionFeed:
+        feed = self.feeds.get(session_id)
+        if feed is None or feed.failure is not None or feed.task.done():
+            feed = self.feeds[session_id] = SessionFeed(session_id, self.bus)
+        feed.watchers += 1
+        if feed.linger is not None:
+            feed.linger.cancel()
+            feed.linger = None
+        await feed.ready.wait()
+        if feed.failure is not None:
+            self.release(feed)
+            raise feed.failure
+        return feed
+
+    def release(self, feed: SessionFeed) -> None:
+        feed.watchers -= 1
+        if feed.watchers > 0 or feed.closing:
+            return
+        loop = asyncio.get_running_loop()
+        feed.linger = loop.call_later(LINGER_S, self._drop_if_idle, feed)
+
+    def _drop_if_idle(self, feed: SessionFeed) -> None:
+        if feed.watchers == 0 and self.feeds.get(feed.session_id) is feed:
+            del self.feeds[feed.session_id]
+            feed.close()
+
+
+def live_feeds(request: Request) -> LiveFeeds:
+    """The process's feeds, made on first use and kept on the app (same lifetime as its bus)."""
+    state = request.app.state
+    feeds = getattr(state, "live_feeds", None)
+    if feeds is None:
+        feeds = LiveFeeds(state.runtime.bus, getattr(state, "shutting_down", None))
+        state.live_feeds = feeds
+    return feeds
+
+
+def _last_event_id(request: Request) -> int | None:
+    raw = request.headers.get("last-event-id") or request.query_params.get("since")
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        return None  # not ours: a full refresh puts the page right
+
+
+def _with_id(frame: Frame, last_id: int) -> tuple[bytes, int]:
+    # Ids never go backwards for one page, even when a late message carries an older revision.
+    sent_id = max(last_id, frame.revision)
+    return b"id: %d\r\n" % sent_id + frame.data, sent_id
+
+
+class _Lease:
+    """A stream's hold on its feed, given back once: when the stream ends or never starts."""
+
+    def __init__(self, feeds: LiveFeeds, feed: SessionFeed) -> None:
+        self.feeds, self.feed, self.held = feeds, feed, True
+
+    async def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.feeds.release(self.feed)
+
+
+async def _stream(lease: _Lease, since: int | None) -> AsyncIterator[bytes]:
+    feeds, feed = lease.feeds, lease.feed
+    try:
+        yield b"retry: %d\r\n\r\n" % RETRY_MS
+        last_id = since or 0
+        revision_now = await TestSession.filter(id=feed.session_id).values_list(
+            "revision", flat=True
+        )
+        replay = feed.replay_after(since, revision_now[0] if revision_now else 0)
+        cursor = feed.seq
+        if replay is None:
+            frame = await feed.refresh_frame()
+            cursor = frame.seq
+            replay = [frame]
+        for frame in replay:
+            data, last_id = _with_id(frame, last_id)
+            yield data
+        if not replay:  # nothing missed: still say the page is live (no id: it stays)
+            yield encode_data(fragments.live_line(feed.session))
+        if (replay and replay[-1].final) or (feed.stopped and feed.seq == cursor):
+            yield DONE
+            return
+        epoch = feed.epoch
+        while not (feed.closing or feeds.closing or feed.failure or feed.epoch != epoch):
+            await feed.wait_after(cursor, epoch)
+            if feed.epoch != epoch:
+                return
+            pending = feed.frames_after(cursor)
+            if pending is None:  # fell behind the frames kept: one refresh catches up
+                refresh = await feed.refresh_frame()
+                pending = [refresh, *(feed.frames_after(refresh.seq) or [])]
+            for frame in pending:
+                data, last_id = _with_id(frame, last_id)
+                cursor = max(cursor, frame.seq)
+                yield data
+                if frame.final:
+                    yield DONE
+                    return
+    finally:
+        await lease.release()
+
+
+async def session_stream(request: Request) -> EventSourceResponse:
+    session_id = int(request.path_params["session_id"])
+    if not await TestSession.exists(id=session_id):
+        raise NotFound(f"test session {session_id} does not exist")
+    feeds = live_feeds(request)
+    lease = _Lease(feeds, await feeds.acquire(session_id))
+    return EventSourceResponse(
+        _stream(lease, _last_event_id(request)),
+        ping=request.app.state.settings.sse_ping_s,
+        send_timeout=SEND_TIMEOUT_S,
+        background=BackgroundTask(lease.release),
+    )
+
+
+routes = [
+    Route(
+        "/sessions/{session_id:int}/stream", session_stream, methods=["GET"], name="session_stream"
+    ),
+]

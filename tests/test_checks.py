@@ -189,9 +189,22 @@ def test_value_text(value: object, text: str) -> None:
     assert value_text(value) == text
 
 
+def test_value_text_of_absurd_depth_or_size_still_gives_text() -> None:
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert value_text(deep) == "<nested too deeply to show>"
+    assert check_field(rule(()), True, deep).verdict == Verdict.UNCERTAIN
+    assert value_text(10**5000) == "<an integer of 16610 bits>"
+
+
 def test_value_text_of_something_that_is_not_json_still_gives_text() -> None:
     assert value_text({"when": object}).startswith('{"when":')
     assert value_text({1: "a"}) == '{"1":"a"}'
+    assert value_text({(1, 2): "a"}) == "{(1, 2): 'a'}"
+    cycle: list = []
+    cycle.append(cycle)
+    assert value_text(cycle) == "[[...]]"
 
 
 # --- verdicts ------------------------------------------------------------------------

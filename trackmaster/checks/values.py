@@ -28,7 +28,10 @@ def value_text(value: Any) -> str:
     if kind is bool:
         return "true" if value else "false"
     if kind is int:
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # over Python's 4,300-digit limit; json.loads refuses those anyway
+            return f"<an integer of {value.bit_length()} bits>"
     if kind is float:
         if math.isfinite(value) and value.is_integer() and abs(value) < 1e16:
             return str(int(value))
@@ -37,9 +40,14 @@ def value_text(value: Any) -> str:
         return "null"
     try:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-    except (ValueError, TypeError, RecursionError):
-        # Not JSON after all (NaN inside, odd keys, absurd depth): still show something.
+    except RecursionError:
+        return "<nested too deeply to show>"
+    except (ValueError, TypeError):
+        pass  # not JSON after all (a Python caller's tuple keys, a cycle): still show something
+    try:
         return str(value)[:VALUE_CAP_CHARS]
+    except Exception:  # a foreign object whose str() fails must not stop the checks
+        return f"<{type(value).__name__}>"
 
 
 def quote(text: str, limit: int = REASON_QUOTE_CHARS) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import time
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -39,7 +40,7 @@ from trackmaster.auth.policy import SAFE_METHODS, Access, decide
 from trackmaster.auth.signing import Signer, is_nonce, new_nonce, password_fingerprint
 from trackmaster.auth.throttle import LoginThrottle, make_login_throttle
 from trackmaster.auth.users import LOCAL_ADMIN, Principal, principal_of
-from trackmaster.errors import Forbidden, PayloadTooLarge, Unauthorized
+from trackmaster.errors import Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized
 from trackmaster.models import User
 from trackmaster.ratelimit import RateLimiter, make_ratelimiter
 from trackmaster.settings import Settings
@@ -357,3 +358,23 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
         return await receive()  # then http.disconnect, as the server says
 
     return replay
+
+
+async def check_ingest_rate(request: Request, project_id: int, events: int) -> None:
+    """Take `events` tokens from the project's bucket, or refuse with 429 and Retry-After.
+
+    Keyed by project, not by the key's text: rotating a key does not refill
+    the bucket, and unknown keys (refused before this) never create one.
+    """
+    guard = guard_of(request)
+    wait_s = await guard.ingest_rate.take(f"ingest:{project_id}", max(1, events))
+    if wait_s is None:
+        return
+    settings = guard.settings
+    raise TooManyRequests(
+        f"this project's write key is over its rate of {settings.ingest_rate_per_s:g} events/s "
+        f"(bursts up to {settings.ingest_burst}; INGEST_RATE_PER_S, INGEST_BURST); nothing was "
+        "stored, retry after the delay in Retry-After",
+        retry_after_s=math.ceil(wait_s),
+        details={"retryAfterS": round(wait_s, 3)},
+    )

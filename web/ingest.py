@@ -36,6 +36,7 @@ from trackmaster.sources import CaughtEvent
 from trackmaster.sources.amplitude import parse_amplitude
 from trackmaster.sources.collect import parse_collect
 from trackmaster.sources.segment import parse_segment
+from web.auth import check_ingest_rate
 
 Parser = Callable[[Any], list[CaughtEvent]]
 
@@ -154,6 +155,7 @@ async def _ingest(
     project_id = await realtime.index.project_for_key(key)
     if project_id is None:
         raise Unauthorized("unknown write key; copy it from the project page")
+    await check_ingest_rate(request, project_id, len(events))
     if not events:  # e.g. a Segment batch of identify calls only
         return IngestReport(), 0
     report = await request.app.state.pool.run(

@@ -15,7 +15,7 @@ import argparse
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from trackmaster.locks import Locks, make_locks
@@ -61,7 +61,6 @@ class Consumer:
         # partitions to another: it must outlast the longest job plus the shutdown grace.
         max_poll_ms = int((settings.sync_job_timeout_s + settings.shutdown_grace_s + 60) * 1000)
         return AIOKafkaConsumer(
-            settings.topic,
             bootstrap_servers=settings.broker,
             group_id=settings.consumer_group,
             enable_auto_commit=False,
@@ -110,12 +109,24 @@ class Consumer:
             # delivered again, and the job is idempotent.
             log.warning("could not commit %s@%s: %s", partition, record.offset, exc)
 
+    def _subscribe(self, kafka: AIOKafkaConsumer) -> None:
+        class Logged(ConsumerRebalanceListener):
+            async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+                if revoked:
+                    log.info("partitions revoked: %s", _names(revoked))
+
+            async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+                log.info("partitions assigned: %s", _names(assigned))
+
+        kafka.subscribe([self.settings.topic], listener=Logged())
+
     async def _start(self, stop: asyncio.Event) -> AIOKafkaConsumer | None:
         backoff = process.Backoff()
         while not stop.is_set():
             kafka = self._make_kafka()
             try:
                 await kafka.start()
+                self._subscribe(kafka)
                 return kafka
             except BROKER_ERRORS as exc:
                 delay_s = backoff.next()
@@ -177,6 +188,10 @@ class Consumer:
     def _beat(self, state: str, *, ok: bool = True) -> None:
         if self.heartbeat is not None:
             self.heartbeat.set(state, ok=ok)
+
+
+def _names(partitions: set[TopicPartition]) -> str:
+    return ", ".join(sorted(f"{p.topic}[{p.partition}]" for p in partitions)) or "none"
 
 
 async def run(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:

@@ -87,6 +87,8 @@ def main(
     )
     # aiokafka logs every failed reconnect at ERROR with a traceback; our own line says it.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    # One line per message: not one per HTTP request of a sync.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     async def run_until_stopped() -> int:
         stop = asyncio.Event()

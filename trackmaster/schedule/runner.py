@@ -136,7 +136,7 @@ async def _run_locked(
     result = JobResult(
         project_id,
         status,
-        ("resumed an unfinished run; " if resumed else "") + error,
+        "; ".join(part for part in ("resumed an unfinished run" if resumed else "", error) if part),
         run_id,
         time.monotonic() - started,
     )

@@ -10,7 +10,7 @@ import pytest
 
 from tests.fakes.jet import FakeJet, seed_realistic_plan
 from trackmaster.db import Database
-from trackmaster.errors import Conflict
+from trackmaster.errors import TooManyRequests
 from trackmaster.models import (
     AuditEntry,
     EnumType,
@@ -255,7 +255,7 @@ async def test_a_project_syncs_once_at_a_time(db: Database, fake_jet: FakeJet) -
     async with jet_client(fake_jet) as jet:
         first = asyncio.create_task(sync_project_from_jet(project, jet))
         await asyncio.sleep(0.2)
-        with pytest.raises(Conflict, match="already syncing"):
+        with pytest.raises(TooManyRequests, match="already syncing"):
             await sync_project_from_jet(project, jet)
         assert (await first).status == "ok"
 

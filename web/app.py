@@ -16,10 +16,17 @@ from starlette.staticfiles import StaticFiles
 from trackmaster.runtime import Runtime
 from trackmaster.settings import Settings, load_settings
 from web import health, ingest, streams
+from web.api import accounts as accounts_api
+from web.api import openapi
+from web.api import projects as projects_api
 from web.api import realtime as realtime_api
+from web.api import stories as stories_api
 from web.auth import AuthMiddleware, Guard
 from web.errors import EXCEPTION_HANDLERS
+from web.pages import accounts as accounts_pages
 from web.pages import admin, home, login, sessions
+from web.pages import projects as projects_pages
+from web.pages import stories as stories_pages
 from web.security import SecurityHeadersMiddleware
 from workers import background
 from workers.pool import WorkerPool
@@ -39,6 +46,13 @@ def build_routes() -> list[BaseRoute]:
         *realtime_api.routes,
         *sessions.routes,
         *streams.routes,
+        *projects_api.routes,
+        *accounts_api.routes,
+        *stories_api.routes,
+        *openapi.routes,
+        *projects_pages.routes,
+        *accounts_pages.routes,
+        *stories_pages.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

@@ -617,3 +617,18 @@ async def fake_jet() -> AsyncIterator[FakeJet]:
     jet = FakeJet()
     async with jet.serve():
         yield jet
+
+
+@pytest.fixture
+async def jet_http(settings: Any, fake_jet: FakeJet) -> AsyncIterator[Any]:
+    """An HTTP client to TrackMaster running with JET_URL pointing at the fake Jet."""
+    import httpx
+
+    from web.app import create_app
+
+    configured = settings.replace(jet_url=fake_jet.url, jet_retries=1, jet_timeout_s=5.0)
+    async with (
+        serve(create_app(configured)) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=30) as http,
+    ):
+        yield http

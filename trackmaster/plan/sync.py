@@ -20,8 +20,9 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from trackmaster.errors import Conflict, InvalidParams
-from trackmaster.models import AuditEntry, Project, SyncRun
+from trackmaster.auth import audit
+from trackmaster.errors import InvalidParams, TooManyRequests
+from trackmaster.models import Project, SyncRun
 from trackmaster.plan import progress as live_progress
 from trackmaster.plan.apply import Progress, apply_snapshot
 from trackmaster.plan.diff import Diff, summarize
@@ -31,7 +32,6 @@ from trackmaster.plan.snapshot import PlanSnapshot, snapshot_problems
 
 log = logging.getLogger(__name__)
 
-LOCAL_ACTOR = "local"
 # One sync per project at a time in this process (the scheduled sync adds a Redis lock).
 _running: dict[int, int] = {}
 
@@ -63,7 +63,7 @@ async def fetch_jet_snapshot(
 
 async def _audit(actor: str, action: str, target: str, details: dict[str, Any]) -> None:
     try:
-        await AuditEntry.create(actor=actor, action=action, target=target, details=details)
+        await audit.record(actor, action, target, **details)
     except Exception:  # the audit must never turn a done sync into a failed one
         log.exception("could not write the audit entry for %s %s", action, target)
 
@@ -81,14 +81,16 @@ async def run_sync(
 
     A failure (Jet, a bad plan, the database) is recorded on the run, which is
     returned with status "failed"; it is not raised. A second sync of the same
-    project while one runs in this process raises Conflict.
+    project while one runs in this process raises TooManyRequests (retry later).
     """
     if project.id in _running:
-        raise Conflict(
+        raise TooManyRequests(
             f"project {project.name!r} is already syncing (run #{_running[project.id]}); "
-            "wait for it to finish"
+            "wait for it to finish",
+            retry_after_s=5,
         )
-    actor = started_by or LOCAL_ACTOR
+    # The request's user (set by the web layer), or "system" for the CLI and schedules.
+    actor = started_by or audit.current_actor()
     run = await SyncRun.create(
         project=project, source=source, trigger=trigger, status="running", started_by=actor
     )
@@ -187,7 +189,9 @@ async def sync_projects_from_jet(jet: JetClient, *, started_by: str = "") -> dic
                 project.name = name
                 await project.save(update_fields=["name", "updated_at"])
     body = diff.as_dict()
-    await _audit(started_by or LOCAL_ACTOR, "plan.projects", "jet", {"summary": summarize(body)})
+    await _audit(
+        started_by or audit.current_actor(), "plan.projects", "jet", {"summary": summarize(body)}
+    )
     return body
 
 

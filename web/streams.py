@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -51,6 +52,8 @@ LINGER_S = 30.0
 RETRY_MS = 1000
 # A frame's bytes go to one browser within this time, or that browser is dropped.
 SEND_TIMEOUT_S = 10.0
+# On server exit, streams get this long to end cleanly before they are cut.
+SHUTDOWN_GRACE_S = 2.0
 
 
 def encode_data(html: str) -> bytes:
@@ -255,6 +258,10 @@ class LiveFeeds:
 
     async def _end_on_shutdown(self, shutting_down: asyncio.Event) -> None:
         await shutting_down.wait()
+        self.shut_down()
+
+    def shut_down(self) -> None:
+        """End every stream of this process cleanly (no `done`: their pages reconnect)."""
         self.closing = True
         for feed in list(self.feeds.values()):
             feed.close()
@@ -323,8 +330,18 @@ class _Lease:
             self.feeds.release(self.feed)
 
 
-async def _stream(lease: _Lease, since: int | None) -> AsyncIterator[bytes]:
+async def _shut_down_when(server_exits: anyio.Event, feeds: LiveFeeds) -> None:
+    await server_exits.wait()
+    feeds.shut_down()
+
+
+async def _stream(
+    lease: _Lease, since: int | None, server_exits: anyio.Event
+) -> AsyncIterator[bytes]:
     feeds, feed = lease.feeds, lease.feed
+    # uvicorn waits for open streams before the app's lifespan ends (where shutting_down is
+    # set); sse-starlette sees the server exit first and tells us through this event.
+    watcher = asyncio.create_task(_shut_down_when(server_exits, feeds))
     try:
         yield b"retry: %d\r\n\r\n" % RETRY_MS
         last_id = since or 0
@@ -334,6 +351,7 @@ async def _stream(lease: _Lease, since: int | None) -> AsyncIterator[bytes]:
         replay = feed.replay_after(since, revision_now[0] if revision_now else 0)
         cursor = feed.seq
         if replay is None:
+            last_id = 0  # the page's id is not one to keep: the refresh's own id replaces it
             frame = await feed.refresh_frame()
             cursor = frame.seq
             replay = [frame]
@@ -362,6 +380,7 @@ async def _stream(lease: _Lease, since: int | None) -> AsyncIterator[bytes]:
                     yield DONE
                     return
     finally:
+        watcher.cancel()
         await lease.release()
 
 
@@ -371,8 +390,11 @@ async def session_stream(request: Request) -> EventSourceResponse:
         raise NotFound(f"test session {session_id} does not exist")
     feeds = live_feeds(request)
     lease = _Lease(feeds, await feeds.acquire(session_id))
+    server_exits = anyio.Event()
     return EventSourceResponse(
-        _stream(lease, _last_event_id(request)),
+        _stream(lease, _last_event_id(request), server_exits),
+        shutdown_event=server_exits,
+        shutdown_grace_period=SHUTDOWN_GRACE_S,
         ping=request.app.state.settings.sse_ping_s,
         send_timeout=SEND_TIMEOUT_S,
         background=BackgroundTask(lease.release),

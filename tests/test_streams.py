@@ -1,0 +1,244 @@
+"""The session stream over real HTTP: ids, resume, full refresh, pings, its end, its sharing."""
+
+from __future__ import annotations
+
+import contextlib
+from html.parser import HTMLParser
+
+import httpx
+import pytest
+
+from tests.conftest import running_app
+from tests.support.realtime import make_plan, play_log
+from tests.support.sse import Message, messages, next_message
+from trackmaster.models import TestSession
+from web import streams
+
+
+@pytest.fixture
+async def plan(db):
+    return await make_plan()
+
+
+class _Parts(HTMLParser):
+    """What an update swaps: (target, swap) of each <hx-partial>, and the log rows it carries."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.partials: list[tuple[str, str]] = []
+        self.logs: list[str] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        found = dict(attrs)
+        if tag == "hx-partial":
+            self.partials.append((found["hx-target"], found["hx-swap"]))
+        if tag == "article" and "log" in (found.get("class") or ""):
+            self.logs.append(found["id"])
+
+
+def parts(message: Message) -> _Parts:
+    parser = _Parts()
+    parser.feed(message.data)
+    return parser
+
+
+def targets(message: Message) -> set[str]:
+    return {target for target, _ in parts(message).partials}
+
+
+async def start(client: httpx.AsyncClient, plan) -> int:
+    answer = await client.post(
+        "/api/v2/realTime/start",
+        json={"project": plan.project.id, "accounts": ["alice-42"], "events": [plan.play.id]},
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()["id"]
+
+
+async def send(client: httpx.AsyncClient, plan, **log) -> None:
+    answer = await client.post(
+        "/collect",
+        json=play_log(user_id="alice-42", **log),
+        headers={"X-Write-Key": plan.project.write_key},
+    )
+    assert answer.status_code == 200 and answer.json()["stored"] == 1, answer.text
+
+
+@contextlib.asynccontextmanager
+async def stream(client: httpx.AsyncClient, session_id: int, *, since=None, last_event_id=None):
+    headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+    params = {"since": since} if since is not None else {}
+    async with client.stream(
+        "GET", f"/sessions/{session_id}/stream", params=params, headers=headers, timeout=15
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        yield messages(response)
+
+
+async def revision(session_id: int) -> int:
+    return (await TestSession.get(id=session_id)).revision
+
+
+def cell_target(plan, key: str, platform: str = "iOS") -> str:
+    return f"#cell-{plan.play.id}-{plan.f(key)}-{platform}"
+
+
+async def test_updates_carry_the_revision_and_only_what_changed(client, plan) -> None:
+    session_id = await start(client, plan)
+    async with stream(client, session_id, since=await revision(session_id)) as events:
+        hello = await next_message(events)
+        assert hello.id is None and "live" in hello.data  # connected, nothing missed
+        await send(client, plan, page="home")
+        update = await next_message(events)
+        assert int(update.id) == await revision(session_id)
+        got = targets(update)
+        assert cell_target(plan, "event_info.current_page_name") in got
+        assert cell_target(plan, "page_info.id") in got
+        # The Android and Other columns did not change; nothing is re-rendered whole.
+        assert not {t for t in got if t.endswith(("-Android", "-Other"))}
+        assert "#matrix" not in got and "#logs" not in got
+        assert ("#log-list", "afterbegin") in parts(update).partials
+        assert len(parts(update).logs) == 1
+
+
+async def test_resume_with_last_event_id_sends_only_what_was_missed(client, plan) -> None:
+    session_id = await start(client, plan)
+    async with stream(client, session_id, since=await revision(session_id)) as watcher:
+        await next_message(watcher)
+        await send(client, plan, page="home")
+        first = await next_message(watcher)
+        await send(client, plan, page="player", os="Android")
+        await send(client, plan, page="nowhere", os="Windows")
+        seen = [await next_message(watcher)]
+        while int(seen[-1].id) < await revision(session_id):
+            seen.append(await next_message(watcher))
+
+        # A page that saw only the first update reconnects while the feed still runs.
+        async with stream(client, session_id, last_event_id=first.id) as resumed:
+            replayed = [await next_message(resumed)]
+            while int(replayed[-1].id) < await revision(session_id):
+                replayed.append(await next_message(resumed))
+    assert [m.data for m in replayed] == [m.data for m in seen]
+    logs = [log for m in replayed for log in parts(m).logs]
+    assert len(logs) == 2
+    assert all("#matrix" not in targets(m) for m in replayed)
+    assert cell_target(plan, "event_info.current_page_name", "Other") in set().union(
+        *(targets(m) for m in replayed)
+    )
+
+
+@pytest.mark.parametrize("last_event_id", ["not-a-number", "999999"])
+async def test_an_id_that_is_not_ours_gets_a_full_refresh(client, plan, last_event_id) -> None:
+    session_id = await start(client, plan)
+    await send(client, plan, page="home")
+    async with stream(client, session_id, last_event_id=last_event_id) as events:
+        refresh = await next_message(events)
+    assert {"#matrix", "#counts", "#coverage", "#logs", "#controls"} <= targets(refresh)
+    assert int(refresh.id) == await revision(session_id)
+    assert len(parts(refresh).logs) == 1
+
+
+async def test_a_gap_older_than_the_feed_gets_a_full_refresh(client, plan) -> None:
+    session_id = await start(client, plan)
+    async with stream(client, session_id, since=await revision(session_id)) as events:
+        await next_message(events)
+        await send(client, plan, page="home")
+        first = await next_message(events)
+    # Nobody watches now; drop the feed so that the next one starts after these events.
+    feeds = client.app_state.live_feeds
+    feeds.feeds.pop(session_id).close()
+    await send(client, plan, page="player")
+    await send(client, plan, page="home", os="Android")
+    async with stream(client, session_id, last_event_id=first.id) as events:
+        refresh = await next_message(events)
+    assert "#matrix" in targets(refresh)
+    assert len(parts(refresh).logs) == 3
+
+
+async def test_a_page_too_far_behind_the_kept_frames_gets_a_full_refresh(
+    client, plan, monkeypatch
+) -> None:
+    monkeypatch.setattr(streams, "FRAMES_KEPT", 2)
+    session_id = await start(client, plan)
+    async with stream(client, session_id, since=await revision(session_id)) as keeper:
+        await next_message(keeper)
+        await send(client, plan, page="home")
+        first = await next_message(keeper)
+        for page in ("player", "nowhere", "home"):
+            await send(client, plan, page=page, os="Android")
+            await next_message(keeper)
+        async with stream(client, session_id, last_event_id=first.id) as late:
+            refresh = await next_message(late)
+    assert "#matrix" in targets(refresh)
+    assert len(parts(refresh).logs) == 4
+
+
+async def test_streams_of_one_session_share_one_subscription_and_one_render(client, plan) -> None:
+    session_id = await start(client, plan)
+    since = await revision(session_id)
+    async with (
+        stream(client, session_id, since=since) as one,
+        stream(client, session_id, since=since) as two,
+        stream(client, session_id, since=since) as three,
+    ):
+        for each in (one, two, three):
+            await next_message(each)
+        bus = client.app_state.runtime.bus
+        assert bus.subscriber_count(f"session:{session_id}") == 1
+        await send(client, plan, page="home")
+        got = [await next_message(each) for each in (one, two, three)]
+    assert got[0].data == got[1].data == got[2].data
+    assert got[0].id == got[1].id == got[2].id
+
+
+async def test_pings_keep_an_idle_stream_alive(settings, plan) -> None:
+    async with (
+        running_app(settings.replace(sse_ping_s=0.2)) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=10) as client,
+    ):
+        session_id = await start(client, plan)
+        async with stream(client, session_id, since=await revision(session_id)) as events:
+            await next_message(events)
+            ping = await next_message(events, pings=True, timeout_s=3)
+    assert ping.is_ping and ping.comments[0].startswith("ping")
+
+
+async def test_the_stream_ends_with_done_when_the_session_stops(client, plan) -> None:
+    session_id = await start(client, plan)
+    async with stream(client, session_id, since=await revision(session_id)) as events:
+        await next_message(events)
+        stopped = await client.post("/api/v2/realTime/stop", params={"record": session_id})
+        assert stopped.status_code == 200
+        last = await next_message(events)
+        assert "#controls" in targets(last) and "stopped" in last.data
+        done = await next_message(events)
+        assert done.event == "done"
+        with pytest.raises(EOFError):
+            await next_message(events, timeout_s=5)
+    # A page of a stopped session that connects is told at once.
+    async with stream(client, session_id, since=await revision(session_id)) as events:
+        assert "stopped" in (await next_message(events)).data
+        assert (await next_message(events)).event == "done"
+
+
+async def test_the_stream_ends_when_the_server_shuts_down(client, plan) -> None:
+    session_id = await start(client, plan)
+    async with stream(client, session_id, since=await revision(session_id)) as events:
+        await next_message(events)
+        client.app_state.shutting_down.set()
+        with pytest.raises(EOFError):  # ends without `done`: the page reconnects elsewhere
+            await next_message(events, timeout_s=5)
+
+
+async def test_unknown_session_is_404(client) -> None:
+    answer = await client.get("/sessions/999999/stream")
+    assert answer.status_code == 404
+
+
+@pytest.fixture
+async def client(live_server) -> httpx.AsyncClient:
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
+        # The app's state, for the few checks that look inside this process.
+        http.app_state = live_server.server.config.app.state  # type: ignore[attr-defined]
+        yield http

@@ -80,6 +80,14 @@ async def revision(session_id: int) -> int:
     return (await TestSession.get(id=session_id)).revision
 
 
+async def up_to_now(events, session_id: int) -> list[Message]:
+    """Messages until one brings the page to the session's current revision."""
+    got = [await next_message(events)]
+    while int(got[-1].id) < await revision(session_id):
+        got.append(await next_message(events))
+    return got
+
+
 def cell_target(plan, key: str, platform: str = "iOS") -> str:
     return f"#cell-{plan.play.id}-{plan.f(key)}-{platform}"
 
@@ -110,15 +118,11 @@ async def test_resume_with_last_event_id_sends_only_what_was_missed(client, plan
         first = await next_message(watcher)
         await send(client, plan, page="player", os="Android")
         await send(client, plan, page="nowhere", os="Windows")
-        seen = [await next_message(watcher)]
-        while int(seen[-1].id) < await revision(session_id):
-            seen.append(await next_message(watcher))
+        seen = await up_to_now(watcher, session_id)
 
         # A page that saw only the first update reconnects while the feed still runs.
         async with stream(client, session_id, last_event_id=first.id) as resumed:
-            replayed = [await next_message(resumed)]
-            while int(replayed[-1].id) < await revision(session_id):
-                replayed.append(await next_message(resumed))
+            replayed = await up_to_now(resumed, session_id)
     assert [m.data for m in replayed] == [m.data for m in seen]
     logs = [log for m in replayed for log in parts(m).logs]
     assert len(logs) == 2

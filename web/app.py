@@ -20,12 +20,14 @@ from web.api import accounts as accounts_api
 from web.api import openapi
 from web.api import projects as projects_api
 from web.api import realtime as realtime_api
+from web.api import schedules as schedules_api
 from web.api import stories as stories_api
 from web.auth import AuthMiddleware, Guard
 from web.errors import EXCEPTION_HANDLERS
 from web.pages import accounts as accounts_pages
 from web.pages import admin, home, login, sessions
 from web.pages import projects as projects_pages
+from web.pages import schedules as schedules_pages
 from web.pages import stories as stories_pages
 from web.security import SecurityHeadersMiddleware
 from workers import background
@@ -49,7 +51,9 @@ def build_routes() -> list[BaseRoute]:
         *projects_api.routes,
         *accounts_api.routes,
         *stories_api.routes,
+        *schedules_api.routes,
         *openapi.routes,
+        *schedules_pages.routes,
         *projects_pages.routes,
         *accounts_pages.routes,
         *stories_pages.routes,

@@ -620,15 +620,19 @@ async def fake_jet() -> AsyncIterator[FakeJet]:
 
 
 @pytest.fixture
-async def jet_http(settings: Any, fake_jet: FakeJet) -> AsyncIterator[Any]:
-    """An HTTP client to TrackMaster running with JET_URL pointing at the fake Jet."""
-    import httpx
-
+async def jet_server(settings: Any, fake_jet: FakeJet) -> AsyncIterator[Any]:
+    """TrackMaster on a loopback port, with JET_URL pointing at the fake Jet."""
     from web.app import create_app
 
     configured = settings.replace(jet_url=fake_jet.url, jet_retries=1, jet_timeout_s=5.0)
-    async with (
-        serve(create_app(configured)) as server,
-        httpx.AsyncClient(base_url=server.url, timeout=30) as http,
-    ):
+    async with serve(create_app(configured)) as server:
+        yield server
+
+
+@pytest.fixture
+async def jet_http(jet_server: Any) -> AsyncIterator[Any]:
+    """An HTTP client to `jet_server`."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=jet_server.url, timeout=30) as http:
         yield http

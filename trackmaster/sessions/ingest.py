@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from tortoise.exceptions import IntegrityError
+from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
 
 from trackmaster.bus import Bus
@@ -39,6 +39,15 @@ LOG_COLUMNS = (
 UNMATCHED_COLUMNS = (
     "project_id", "name", "user_id", "platform", "source", "reason", "received_at", "payload",
 )  # fmt: skip
+ATTEMPTS = 3
+# MariaDB: 1213 deadlock, 1205 lock wait timeout. Both roll the transaction back.
+_RETRY_CODES = ("1213", "1205", "Deadlock", "database is locked")
+
+
+def _retryable(exc: Exception) -> bool:
+    return isinstance(exc, IntegrityError) or any(code in str(exc) for code in _RETRY_CODES)
+
+
 COVERAGE_COLUMNS = ("session_id", "field_id", "platform", "value", "first_log_id", "first_seen_at")
 
 
@@ -101,17 +110,19 @@ class Ingestor:
         if not events:
             return report
         # A race with a concurrent batch carrying the same message ids makes the
-        # unique index refuse ours; the second try sees theirs and skips them.
-        for attempt in (1, 2):
+        # unique index refuse ours (the next try sees theirs and skips them); a
+        # deadlock victim is simply run again. Nothing of a failed try was kept.
+        for attempt in range(1, ATTEMPTS + 1):
             snapshot = await self.index.snapshot(project_id)
             prepared = self._prepare(snapshot, project_id, events, received_at)
             prepared.duplicates += await self._drop_stored(prepared)
             try:
                 return await self._store(project_id, prepared, received_at, report)
-            except IntegrityError:
+            except (IntegrityError, OperationalError) as exc:
                 self._forget_coverage(prepared)
-                if attempt == 2:
+                if attempt == ATTEMPTS or not _retryable(exc):
                     raise
+                log.info("ingest: try %d failed (%s); trying again", attempt, exc)
             except BaseException:
                 self._forget_coverage(prepared)
                 raise
@@ -185,7 +196,15 @@ class Ingestor:
         self, project_id: int, prepared: _Prepared, received_at: datetime, report: IngestReport
     ) -> IngestReport:
         changed: dict[int, set[tuple[int, int, str]]] = defaultdict(set)
+        log_ids: dict[int, list[int]] = {}
+        session_ids = sorted({row[0] for row in prepared.rows})
         async with in_transaction() as conn:
+            # The sessions' rows first. Inserting a log takes a shared lock on its
+            # session (the foreign key); taking the exclusive lock of the revision
+            # bump after that deadlocks two concurrent batches on MariaDB. Taking
+            # it first queues batches of one session, and makes revisions follow
+            # commit order (a page that saw revision n has every log up to n).
+            revisions = await bump_revisions(conn, session_ids)
             ids = await _sql.insert_rows(
                 conn, "event_log", LOG_COLUMNS, prepared.rows, returning_id=True
             )
@@ -193,7 +212,7 @@ class Ingestor:
             for log_id, row, platform, first_seen in zip(
                 ids, prepared.rows, prepared.row_platforms, prepared.row_coverage, strict=True
             ):
-                report.log_ids.setdefault(row[0], []).append(log_id)
+                log_ids.setdefault(row[0], []).append(log_id)
                 for field_id in orjson.loads(row[10]):
                     changed[row[0]].add((row[1], int(field_id), platform.value))
                 for field_id, value in first_seen:
@@ -206,8 +225,7 @@ class Ingestor:
             )
             if prepared.unmatched:
                 await self._bin_unmatched(conn, project_id, prepared.unmatched)
-            # Last, so that the session row stays locked for as short a time as possible.
-            revisions = await bump_revisions(conn, sorted(report.log_ids))
+        report.log_ids = log_ids
         report.stored = len(ids)
         report.duplicates = prepared.duplicates
         report.unmatched = len(prepared.unmatched)

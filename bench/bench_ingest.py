@@ -1,0 +1,294 @@
+"""Ingest benchmark: events of 10 fields posted in batches of 100 to one web process.
+
+    python bench/bench_ingest.py                 # SQLite, then MariaDB
+    python bench/bench_ingest.py --db sqlite --seconds 20
+
+For each database it starts TrackMaster (uvicorn, in a subprocess, on a
+fresh database it creates), makes a project whose event has 10 fields and a
+live session, then:
+
+1. throughput: CONCURRENCY clients post batches of 100 events as fast as the
+   server answers, for --seconds; events/s = rows counted in event_log / time.
+2. latency at --rate events/s (default 500: five batches of 100 a second):
+   the time from sending a batch to its 2xx. The endpoint answers only after
+   the batch's transaction committed, so this bounds arrival -> verdicts
+   committed from above (it includes the client's own HTTP time).
+
+Every event has a unique messageId (as SDKs send), so de-duplication runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from trackmaster import db as database  # noqa: E402
+from trackmaster.db import Database  # noqa: E402
+from trackmaster.settings import load_settings  # noqa: E402
+
+MARIADB = {
+    "host": os.environ.get("BENCH_DB_HOST", "127.0.0.1"),
+    "port": int(os.environ.get("BENCH_DB_PORT", "3306")),
+    "user": os.environ.get("BENCH_DB_USER", "trackmaster"),
+    "password": os.environ.get("BENCH_DB_PASSWORD", "trackmaster"),
+}
+BATCH = 100
+FIELDS = [
+    ("page.name", ["home", "player", "search", "profile"]),
+    ("page.id", []),
+    ("content.type", ["EPISODE", "MOVIE", "CLIP"]),
+    ("content.id", []),
+    ("player.quality", ["hd", "sd", "auto"]),
+    ("player.mode", ["full"]),
+    ("app.version", []),
+    ("user.tier", ["free", "vip"]),
+    ("ab.bucket", ["a", "b"]),
+    ("ref.source", ["push", "feed", "search"]),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def mysql_admin(sql: str) -> None:
+    import aiomysql
+
+    conn = await aiomysql.connect(**MARIADB, autocommit=True)
+    try:
+        async with conn.cursor() as cursor:
+            await cursor.execute(sql)
+    finally:
+        conn.close()
+
+
+def env_for(kind: str, workdir: Path, port: int, db_name: str) -> dict[str, str]:
+    env = {
+        "PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        "SQLITE_PATH": str(workdir / "bench.sqlite3"),
+        "SECRET_KEY": "bench",
+        # The per-key rate limit protects a real deployment; here it would measure itself.
+        "INGEST_RATE_PER_S": "1000000",
+        "INGEST_BURST": "10000000",
+    }
+    if kind == "mariadb":
+        env.update(
+            DB_HOST=MARIADB["host"],
+            DB_PORT=str(MARIADB["port"]),
+            DB_USER=MARIADB["user"],
+            DB_PASSWORD=MARIADB["password"],
+            DB_NAME=db_name,
+        )
+    return env
+
+
+async def seed(settings) -> dict:
+    """A project, one story, one event with 10 fields, one account; returns ids and key."""
+    from trackmaster.models import Account, Event, Field, Project, Story
+
+    opened = await Database.open(settings)
+    try:
+        project = await Project.create(name="bench")
+        story = await Story.create(project=project, name="bench story")
+        event = await Event.create(story=story, name="play_click")
+        for key, values in FIELDS:
+            await Field.create(event=event, key=key, values=values, raw_values=values)
+        await Account.create(project=project, user_id="bench-user", description="bench")
+        return {"project": project.id, "event": event.id, "key": project.write_key}
+    finally:
+        await opened.close()
+
+
+async def count_logs(settings) -> int:
+    from trackmaster.models import EventLog
+
+    opened = await Database.open(settings)
+    try:
+        return await EventLog.all().count()
+    finally:
+        await opened.close()
+
+
+def batch_template() -> str:
+    """One request body of BATCH events; MSGPFX is replaced per request for unique ids."""
+    events = []
+    for n in range(BATCH):
+        properties: dict = {}
+        for i, (key, values) in enumerate(FIELDS):
+            group, leaf = key.split(".")
+            value = values[(n + i) % len(values)] if values else f"{leaf}-{n}-{i}"
+            properties.setdefault(group, {})[leaf] = value
+        events.append(
+            {
+                "event": "play_click",
+                "userId": "bench-user",
+                "platform": ("iOS", "Android", "web")[n % 3],
+                "messageId": f"MSGPFX-{n}",
+                "timestamp": "2026-01-01T00:00:00Z",
+                "properties": properties,
+            }
+        )
+    return json.dumps(events)
+
+
+async def throughput(url: str, key: str, seconds: float, concurrency: int) -> dict:
+    template = batch_template()
+    sent = 0
+    refused = 0
+    counter = iter(range(10**9))
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        nonlocal sent, refused
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            while time.perf_counter() < deadline:
+                body = template.replace("MSGPFX", f"t{next(counter)}")
+                answer = await http.post(
+                    "/collect", content=body, headers={"X-Write-Key": key,
+                                                       "Content-Type": "application/json"}
+                )  # fmt: skip
+                if answer.status_code == 200:
+                    sent += BATCH
+                elif answer.status_code == 429:
+                    refused += 1
+                    await asyncio.sleep(0.05)
+                else:
+                    raise RuntimeError(f"{answer.status_code}: {answer.text[:300]}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {"accepted_events": sent, "elapsed_s": elapsed, "refused_429": refused}
+
+
+async def latency(url: str, key: str, rate: float, seconds: float) -> dict:
+    template = batch_template()
+    interval = BATCH / rate
+    samples: list[float] = []
+    tasks = []
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        await http.get("/ping")  # the connection pool is warm before the clock starts
+
+        async def one(n: int) -> None:
+            body = template.replace("MSGPFX", f"l{n}")
+            started = time.perf_counter()
+            answer = await http.post(
+                "/collect", content=body,
+                headers={"X-Write-Key": key, "Content-Type": "application/json"},
+            )  # fmt: skip
+            if answer.status_code != 200:
+                raise RuntimeError(f"{answer.status_code}: {answer.text[:300]}")
+            samples.append((time.perf_counter() - started) * 1000)
+
+        start = time.perf_counter()
+        n = 0
+        while time.perf_counter() - start < seconds:
+            tasks.append(asyncio.create_task(one(n)))
+            n += 1
+            await asyncio.sleep(max(0.0, start + n * interval - time.perf_counter()))
+        await asyncio.gather(*tasks)
+    samples.sort()
+    return {
+        "batches": len(samples),
+        "p50_ms": statistics.median(samples),
+        "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
+        "max_ms": samples[-1],
+    }
+
+
+async def run_one(
+    kind: str, seconds: float, concurrency: int, rate: float, workers: int, latency_s: float
+) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix=f"tm-bench-{kind}-"))
+    port = free_port()
+    db_name = f"tm_bench_{os.getpid()}"
+    env = env_for(kind, workdir, port, db_name)
+    env["WORKERS"] = str(workers)
+    settings = load_settings(env, env_file=None)
+    if kind == "mariadb":
+        await mysql_admin(f"DROP DATABASE IF EXISTS `{db_name}`")
+        await mysql_admin(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    await database.migrate(settings)
+    ids = await seed(settings)
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+        cwd=ROOT, env={**os.environ, **env},
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+            for _ in range(200):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get("/ping")).status_code == 200:
+                        break
+                await asyncio.sleep(0.05)
+            answer = await http.post(
+                "/api/v2/realTime/start",
+                json={"project": ids["project"], "accounts": ["bench-user"],
+                      "events": [ids["event"]]},
+            )  # fmt: skip
+            answer.raise_for_status()
+        # Latency first, on a quiet server: after the throughput phase the
+        # database is still writing back what it took in, which is another test.
+        result: dict = {"latency": await latency(url, ids["key"], rate, latency_s)}
+        before = await count_logs(settings)
+        result |= await throughput(url, ids["key"], seconds, concurrency)
+        stored = await count_logs(settings) - before
+        result["stored_events"] = stored
+        result["events_per_s"] = stored / result["elapsed_s"]
+        return result
+    finally:
+        server.terminate()
+        await asyncio.wait_for(server.wait(), timeout=30)
+        if kind == "mariadb":
+            await mysql_admin(f"DROP DATABASE IF EXISTS `{db_name}`")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "mariadb", "both"], default="both")
+    parser.add_argument("--seconds", type=float, default=15.0, help="throughput phase length")
+    parser.add_argument("--concurrency", type=int, default=8, help="clients in the phase")
+    parser.add_argument("--rate", type=float, default=500.0, help="events/s in the latency phase")
+    parser.add_argument("--workers", type=int, default=4, help="the server's WORKERS")
+    parser.add_argument("--latency-seconds", type=float, default=20.0, help="latency phase length")
+    args = parser.parse_args()
+    kinds = ["sqlite", "mariadb"] if args.db == "both" else [args.db]
+    for kind in kinds:
+        result = asyncio.run(run_one(
+                kind, args.seconds, args.concurrency, args.rate, args.workers,
+                args.latency_seconds,
+            )
+        )  # fmt: skip
+        lat = result["latency"]
+        print(
+            f"{kind:8} {result['events_per_s']:8.0f} events/s stored "
+            f"({result['stored_events']} in {result['elapsed_s']:.1f} s, "
+            f"{result['refused_429']} batches refused with 429); "
+            f"at {args.rate:.0f} events/s: p50 {lat['p50_ms']:.1f} ms, "
+            f"p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms ({lat['batches']} batches)",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

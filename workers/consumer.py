@@ -31,6 +31,7 @@ from trackmaster.schedule import (
 from trackmaster.schedule.heartbeat import Heartbeat
 from trackmaster.settings import Settings
 from workers import process
+from workers.producer import ensure_topic
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class Consumer:
             # re-checked under the lock, so an old one is harmless.
             auto_offset_reset="earliest",
             max_poll_interval_ms=max_poll_ms,
+            # Partitions added to the topic are picked up within a minute, not five.
+            metadata_max_age_ms=60_000,
         )
 
     async def handle(self, record: ConsumerRecord) -> JobResult | None:
@@ -125,6 +128,10 @@ class Consumer:
         while not stop.is_set():
             kafka = self._make_kafka()
             try:
+                # A consumer subscribed to a missing topic would not notice it being
+                # made for minutes (metadata age): make it, as the producer would.
+                if await ensure_topic(self.settings.broker, self.settings.topic):
+                    log.info("created topic %s", self.settings.topic)
                 await kafka.start()
                 self._subscribe(kafka)
                 return kafka

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from trackmaster import safejson
 from trackmaster.errors import BadRequest, InvalidParams, PayloadTooLarge, Unauthorized
 from trackmaster.sessions.ingest import IngestReport
 from trackmaster.sessions.service import realtime_for
@@ -36,9 +35,28 @@ from trackmaster.sources import CaughtEvent
 from trackmaster.sources.amplitude import parse_amplitude
 from trackmaster.sources.collect import parse_collect
 from trackmaster.sources.segment import parse_segment
+from web.api.openapi import add_components
 from web.auth import check_ingest_rate
 
 Parser = Callable[[Any], list[CaughtEvent]]
+
+add_components(
+    responses={
+        name: {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for name, text in (
+            ("WriteKey", "Code 6: the project write key is missing or unknown."),
+            ("IngestTooLarge", "Code 9: over MAX_BODY_BYTES or MAX_BATCH_EVENTS; nothing stored."),
+            ("IngestBusy", "Code 4: busy or over the key's rate; retry after Retry-After."),
+        )
+    },
+    securitySchemes={
+        "writeKeyBasic": {"type": "http", "scheme": "basic", "description": "user = write key"},
+        "writeKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Write-Key"},
+    },
+)
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
@@ -88,14 +106,13 @@ def _too_large(max_bytes: int, *, after_gzip: bool = False) -> PayloadTooLarge:
 def decode_json(body: bytes) -> Any:
     if not body.strip():
         raise BadRequest("the body is empty; send JSON")
+    # Exact big integers, valid Unicode only, bounded nesting: see trackmaster/safejson.py.
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        # orjson refuses what json accepts (integers over 64 bits, NaN): try the lenient one.
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError):
-            raise BadRequest(f"the body is not valid JSON: {exc}") from None
+        return safejson.loads(body)
+    except safejson.JsonRefused as exc:
+        if exc.too_deep:
+            raise PayloadTooLarge(str(exc)) from None
+        raise BadRequest(str(exc)) from None
 
 
 def count_events(body: Any, key: str | None) -> int:
@@ -165,21 +182,87 @@ async def _ingest(
 
 
 async def collect(request: Request) -> JSONResponse:
+    """
+    ---
+    summary: Post one event or a list (Jet raw log shape, or {event, userId, platform, properties})
+    security: [{writeKeyBasic: []}, {writeKeyHeader: []}]
+    tags: [ingest]
+    requestBody:
+      required: true
+      description: JSON (application/json or text/plain), optionally Content-Encoding gzip.
+      content:
+        application/json: {schema: {oneOf: [{type: object}, {type: array}]}}
+    responses:
+      200: {description: 'Stored (committed) before this answer: OK'}
+      400: {$ref: "#/components/responses/InvalidParams"}
+      401: {$ref: "#/components/responses/WriteKey"}
+      413: {$ref: "#/components/responses/IngestTooLarge"}
+      429: {$ref: "#/components/responses/IngestBusy"}
+    """
     report, _ = await _ingest(request, parse_collect, None)
     return JSONResponse({"success": True, **report.as_json()})
 
 
 async def segment_track(request: Request) -> JSONResponse:
+    """
+    ---
+    summary: Segment HTTP tracking API, one track call (/v1/track and /v1/t)
+    security: [{writeKeyBasic: []}, {writeKeyHeader: []}]
+    tags: [ingest]
+    requestBody:
+      required: true
+      description: JSON (application/json or text/plain), optionally Content-Encoding gzip.
+      content: {application/json: {schema: {type: object}}}
+    responses:
+      200: {description: 'Stored (committed) before this answer: OK'}
+      400: {$ref: "#/components/responses/InvalidParams"}
+      401: {$ref: "#/components/responses/WriteKey"}
+      413: {$ref: "#/components/responses/IngestTooLarge"}
+      429: {$ref: "#/components/responses/IngestBusy"}
+    """
     await _ingest(request, lambda body: parse_segment(body, kind="track"), None)
     return JSONResponse({"success": True})
 
 
 async def segment_batch(request: Request) -> JSONResponse:
+    """
+    ---
+    summary: Segment HTTP tracking API, a batch (/v1/batch and /v1/b)
+    description: Calls other than track (identify, page...) are accepted and ignored.
+    security: [{writeKeyBasic: []}, {writeKeyHeader: []}]
+    tags: [ingest]
+    requestBody:
+      required: true
+      description: JSON (application/json or text/plain), optionally Content-Encoding gzip.
+      content: {application/json: {schema: {type: object}}}
+    responses:
+      200: {description: 'Stored (committed) before this answer: OK'}
+      400: {$ref: "#/components/responses/InvalidParams"}
+      401: {$ref: "#/components/responses/WriteKey"}
+      413: {$ref: "#/components/responses/IngestTooLarge"}
+      429: {$ref: "#/components/responses/IngestBusy"}
+    """
     await _ingest(request, lambda body: parse_segment(body, kind="batch"), "batch")
     return JSONResponse({"success": True})
 
 
 async def amplitude(request: Request) -> JSONResponse:
+    """
+    ---
+    summary: Amplitude HTTP V2 API (api_key in the body is the write key)
+    security: [{writeKeyBasic: []}, {writeKeyHeader: []}]
+    tags: [ingest]
+    requestBody:
+      required: true
+      description: JSON (application/json or text/plain), optionally Content-Encoding gzip.
+      content: {application/json: {schema: {type: object}}}
+    responses:
+      200: {description: 'Stored (committed) before this answer: OK'}
+      400: {$ref: "#/components/responses/InvalidParams"}
+      401: {$ref: "#/components/responses/WriteKey"}
+      413: {$ref: "#/components/responses/IngestTooLarge"}
+      429: {$ref: "#/components/responses/IngestBusy"}
+    """
     started = datetime.now(UTC)
     _, count = await _ingest(request, parse_amplitude, "events")
     return JSONResponse(

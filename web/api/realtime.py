@@ -35,7 +35,99 @@ from trackmaster.sessions.service import (
     realtime_for,
     session_counts,
 )
+from web.api.openapi import add_components
 from web.pager import page_from
+
+_CELL = {
+    "type": "object",
+    "properties": {
+        "verdict": {"type": "string", "enum": ["SUCCESS", "FAIL", "UNCERTAIN", "UNTESTED"]},
+        "reason": {"type": "string"},
+        "from": {"type": "string", "enum": ["log", "override", "reset", "none"]},
+        "by": {"type": "string"},
+        "at": {"type": "string", "format": "date-time", "nullable": True},
+        "logId": {"type": "integer", "nullable": True},
+    },
+}
+_SESSION = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "project": {"type": "integer"},
+        "name": {"type": "string"},
+        "status": {"type": "string", "enum": ["ON", "OFF"]},
+        "source": {"type": "string", "enum": ["push", "jet"]},
+        "jetFilterId": {"type": "string", "nullable": True},
+        "startedAt": {"type": "string", "format": "date-time"},
+        "expiresAt": {"type": "string", "format": "date-time"},
+        "stoppedAt": {"type": "string", "format": "date-time", "nullable": True},
+        "stopReason": {"type": "string"},
+        "createdBy": {"type": "string"},
+        "revision": {"type": "integer"},
+        "accounts": {"type": "integer"},
+        "events": {"type": "integer"},
+        "logs": {"type": "integer"},
+    },
+}
+_LOG = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "event": {"type": "integer"},
+        "name": {"type": "string"},
+        "userId": {"type": "string"},
+        "platform": {"type": "string", "enum": ["iOS", "Android", "Other"]},
+        "source": {"type": "string"},
+        "messageId": {"type": "string", "nullable": True},
+        "sentAt": {"type": "string", "format": "date-time", "nullable": True},
+        "receivedAt": {"type": "string", "format": "date-time"},
+        "payload": {"type": "string", "description": "The raw payload as JSON text"},
+        "fields": {"type": "array", "items": {"type": "object"}},
+    },
+}
+add_components(
+    schemas={
+        "Session": _SESSION,
+        "SessionList": {
+            "type": "object",
+            "properties": {
+                "data": {"type": "array", "items": _SESSION},
+                "pager": {"$ref": "#/components/schemas/Pager"},
+            },
+        },
+        "EventLogList": {
+            "type": "object",
+            "properties": {
+                "data": {"type": "array", "items": _LOG},
+                "pager": {"$ref": "#/components/schemas/Pager"},
+            },
+        },
+        "VerdictCell": _CELL,
+        "SessionResults": {
+            "type": "object",
+            "properties": {
+                "session": _SESSION,
+                "data": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "description": "{id, name, logs, fields: [{id, key, values, note, results: "
+                        "{iOS|Android|Other: VerdictCell}, coverage?}]}",
+                    },
+                },
+            },
+        },
+    },
+    parameters={
+        "record": {
+            "name": "record",
+            "in": "query",
+            "required": True,
+            "schema": {"type": "integer"},
+            "description": "The session id",
+        },
+    },
+)
 
 
 def _realtime(request: Request) -> Realtime:
@@ -77,6 +169,38 @@ def _record(request: Request, body: dict[str, Any] | None = None) -> int:
 
 
 async def start(request: Request) -> JSONResponse:
+    """
+    ---
+    summary: Start a test session
+    description: Watch the given accounts (Account ids as numbers, or test user ids as
+      strings) and events (event ids, and/or every event of the given stories). Unknown ids,
+      events removed from the plan, or two watched events with one name are refused, naming
+      them. With Jet configured and a Jet project, events are pulled from a Jet log filter
+      (source jet); otherwise apps post them (source push). The session stops by itself after
+      limitS (default and maximum REALTIME_LIMIT).
+    tags: [realtime]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [project, accounts]
+            properties:
+              project: {type: integer}
+              accounts: {type: array, items: {oneOf: [{type: integer}, {type: string}]}}
+              events: {type: array, items: {type: integer}}
+              stories: {type: array, items: {type: integer}}
+              name: {type: string}
+              source: {type: string, enum: [push, jet]}
+              limitS: {type: number}
+    responses:
+      201:
+        description: The session
+        content: {application/json: {schema: {$ref: "#/components/schemas/Session"}}}
+      400: {$ref: "#/components/responses/InvalidParams"}
+      502: {$ref: "#/components/responses/Upstream"}
+    """
     body = await _json_object(request)
     session = await _realtime(request).lifecycle.start(
         body.get("project"),
@@ -92,11 +216,49 @@ async def start(request: Request) -> JSONResponse:
 
 
 async def stop(request: Request) -> JSONResponse:
+    """
+    ---
+    summary: Stop a test session
+    description: Stops catching events and sets the Jet filter STOPPED. Stopping a stopped
+      session answers it unchanged.
+    tags: [realtime]
+    parameters: [{$ref: "#/components/parameters/record"}]
+    responses:
+      200:
+        description: The session
+        content: {application/json: {schema: {$ref: "#/components/schemas/Session"}}}
+      404: {$ref: "#/components/responses/NotFound"}
+    """
     session = await _realtime(request).lifecycle.stop(_record(request), by=_actor(request))
     return JSONResponse(session_json(session))
 
 
 async def update(request: Request) -> JSONResponse:
+    """
+    ---
+    summary: Change what a live session watches
+    description: Replaces the accounts and/or the events (events and stories together give
+      the new set of events). Validated like start.
+    tags: [realtime]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [record]
+            properties:
+              record: {type: integer}
+              accounts: {type: array, items: {oneOf: [{type: integer}, {type: string}]}}
+              events: {type: array, items: {type: integer}}
+              stories: {type: array, items: {type: integer}}
+    responses:
+      200:
+        description: The session
+        content: {application/json: {schema: {$ref: "#/components/schemas/Session"}}}
+      400: {$ref: "#/components/responses/InvalidParams"}
+      404: {$ref: "#/components/responses/NotFound"}
+    """
     body = await _json_object(request)
     session = await _realtime(request).lifecycle.update(
         _record(request, body), body.get("accounts"), body.get("events"), body.get("stories")
@@ -105,6 +267,23 @@ async def update(request: Request) -> JSONResponse:
 
 
 async def get_log(request: Request) -> JSONResponse:
+    """
+    ---
+    summary: Caught logs not yet cleared, newest first
+    description: Each log with its raw payload and every field's value, verdict and reason.
+      `after` gives only logs with a larger id (to poll for new ones).
+    tags: [realtime]
+    parameters:
+      - {$ref: "#/components/parameters/record"}
+      - {$ref: "#/components/parameters/page"}
+      - {$ref: "#/components/parameters/pageSize"}
+      - {name: after, in: query, schema: {type: integer}}
+    responses:
+      200:
+        description: A page of logs
+        content: {application/json: {schema: {$ref: "#/components/schemas/EventLogList"}}}
+      404: {$ref: "#/components/responses/NotFound"}
+    """
     session = await get_session(_record(request))
     page = page_from(request)
     after = _int_param(request, "after", required=False) or 0
@@ -113,12 +292,50 @@ async def get_log(request: Request) -> JSONResponse:
 
 
 async def clear_log(request: Request) -> JSONResponse:
+    """
+    ---
+    summary: Clear a session's logs
+    description: Hides every log from getLog; results keep them. Recorded in the audit log.
+    tags: [realtime]
+    parameters: [{$ref: "#/components/parameters/record"}]
+    responses:
+      200:
+        description: How many logs were hidden
+        content:
+          application/json:
+            schema: {type: object, properties: {record: {type: integer}, cleared: {type: integer}}}
+      404: {$ref: "#/components/responses/NotFound"}
+    """
     session = await get_session(_record(request))
     cleared = await actions.clear_logs(_realtime(request).bus, session, _actor(request))
     return JSONResponse({"record": session.id, "cleared": cleared})
 
 
 async def update_result(request: Request) -> JSONResponse:
+    """
+    ---
+    summary: Override field verdicts, or reset an event to UNTESTED
+    description: 'fields: [{id, results: {"iOS": "SUCCESS", ...} or [{platform, verdict}],
+      reason?}] overrides those cells; event: id resets every field of the event. Both are
+      kept with who, when and why; a newer caught log wins over an older override.'
+    tags: [realtime]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [record]
+            properties:
+              record: {type: integer}
+              fields: {type: array, items: {type: object}}
+              event: {type: integer}
+              reason: {type: string}
+    responses:
+      200: {description: What was done}
+      400: {$ref: "#/components/responses/InvalidParams"}
+      404: {$ref: "#/components/responses/NotFound"}
+    """
     body = await _json_object(request)
     session = await get_session(_record(request, body))
     bus = _realtime(request).bus
@@ -135,12 +352,41 @@ async def update_result(request: Request) -> JSONResponse:
 
 
 async def get_result(request: Request) -> JSONResponse:
+    """
+    ---
+    summary: The session's events with each field's newest verdict per platform
+    description: Per field and platform (iOS, Android, Other) the verdict, its reason, where
+      it came from (log, override, reset, none), and for enumerated fields the coverage
+      (values seen and missing).
+    tags: [realtime]
+    parameters: [{$ref: "#/components/parameters/record"}]
+    responses:
+      200:
+        description: The results
+        content: {application/json: {schema: {$ref: "#/components/schemas/SessionResults"}}}
+      404: {$ref: "#/components/responses/NotFound"}
+    """
     session = await get_session(_record(request))
     events = await session_results(session)
     return JSONResponse({"session": session_json(session), "data": events})
 
 
 async def sessions(request: Request) -> JSONResponse:
+    """
+    ---
+    summary: Test sessions, newest first, with their counts
+    tags: [realtime]
+    parameters:
+      - {name: project, in: query, schema: {type: integer}}
+      - {name: status, in: query, schema: {type: string, enum: ["ON", "OFF"]}}
+      - {$ref: "#/components/parameters/page"}
+      - {$ref: "#/components/parameters/pageSize"}
+    responses:
+      200:
+        description: A page of sessions
+        content: {application/json: {schema: {$ref: "#/components/schemas/SessionList"}}}
+      400: {$ref: "#/components/responses/InvalidParams"}
+    """
     page = page_from(request)
     project = _int_param(request, "project", required=False)
     status = request.query_params.get("status") or None
@@ -151,12 +397,37 @@ async def sessions(request: Request) -> JSONResponse:
 
 
 async def session(request: Request) -> JSONResponse:
+    """
+    ---
+    summary: One test session with its counts
+    tags: [realtime]
+    parameters: [{$ref: "#/components/parameters/record"}]
+    responses:
+      200:
+        description: The session
+        content: {application/json: {schema: {$ref: "#/components/schemas/Session"}}}
+      404: {$ref: "#/components/responses/NotFound"}
+    """
     found = await get_session(_record(request))
     counts = await session_counts([found.id])
     return JSONResponse(session_json(found, counts[found.id]))
 
 
 async def unmatched(request: Request) -> JSONResponse:
+    """
+    ---
+    summary: Recent events that matched no live session, and how many there were
+    description: The last UNMATCHED_KEEP of them, newest first, each with the reason
+      ("why didn't my event show up?"); `count` is every one since the project began.
+    tags: [realtime]
+    parameters:
+      - {name: project_id, in: path, required: true, schema: {type: integer}}
+      - {$ref: "#/components/parameters/page"}
+      - {$ref: "#/components/parameters/pageSize"}
+    responses:
+      200: {description: 'A page of events, plus count'}
+      404: {$ref: "#/components/responses/NotFound"}
+    """
     project_id = int(request.path_params["project_id"])
     project = await Project.get_or_none(id=project_id)
     if project is None:

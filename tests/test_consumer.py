@@ -266,3 +266,40 @@ async def test_redis_unreachable_runs_no_job_and_reports_it(
     assert await scheduled_runs(project.id) == []
     schedule = await schedule_of(project.id)
     assert (schedule.last_run_at, schedule.last_outcome) == (None, "")
+
+
+async def test_sigterm_mid_sync_gives_it_the_grace_then_leaves_the_message_uncommitted(
+    db, settings, kafka_bootstrap, unique_topic, redis_url, redis_prefix
+) -> None:
+    project = await make_project("due")
+    group = f"tm-test-{uuid.uuid4().hex[:8]}"
+    await publish(kafka_bootstrap, unique_topic, message_for(project.id))
+    started = asyncio.Event()
+
+    async def slow_sync(project_id: int) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    locks = RedisLocks(aioredis.from_url(redis_url), redis_prefix)
+    consumer = Consumer(
+        settings.replace(
+            broker=kafka_bootstrap, topic=unique_topic, consumer_group=group, shutdown_grace_s=0.3
+        ),
+        locks=locks,
+        notifier=Notifier(),
+        sync=slow_sync,
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(consumer.run(stop))
+    try:
+        await asyncio.wait_for(started.wait(), 30)
+        stop.set()
+        assert await asyncio.wait_for(running, 10) == 0
+        # The cancelled job handed its lock back.
+        assert await locks.acquire(f"sync:project:{project.id}", 1) is not None
+    finally:
+        stop.set()
+        await locks.close()
+    assert (await schedule_of(project.id)).last_outcome == "interrupted"
+    # Not committed: the next member of the group gets the message again.
+    assert await committed_total(kafka_bootstrap, unique_topic, group) == 0

@@ -182,87 +182,21 @@ async def _ingest(
 
 
 async def collect(request: Request) -> JSONResponse:
-    """
-    ---
-    summary: Post one event or a list (Jet raw log shape, or {event, userId, platform, properties})
-    security: [{writeKeyBasic: []}, {writeKeyHeader: []}]
-    tags: [ingest]
-    requestBody:
-      required: true
-      description: JSON (application/json or text/plain), optionally Content-Encoding gzip.
-      content:
-        application/json: {schema: {oneOf: [{type: object}, {type: array}]}}
-    responses:
-      200: {description: 'Stored (committed) before this answer: OK'}
-      400: {$ref: "#/components/responses/InvalidParams"}
-      401: {$ref: "#/components/responses/WriteKey"}
-      413: {$ref: "#/components/responses/IngestTooLarge"}
-      429: {$ref: "#/components/responses/IngestBusy"}
-    """
     report, _ = await _ingest(request, parse_collect, None)
     return JSONResponse({"success": True, **report.as_json()})
 
 
 async def segment_track(request: Request) -> JSONResponse:
-    """
-    ---
-    summary: Segment HTTP tracking API, one track call (/v1/track and /v1/t)
-    security: [{writeKeyBasic: []}, {writeKeyHeader: []}]
-    tags: [ingest]
-    requestBody:
-      required: true
-      description: JSON (application/json or text/plain), optionally Content-Encoding gzip.
-      content: {application/json: {schema: {type: object}}}
-    responses:
-      200: {description: 'Stored (committed) before this answer: OK'}
-      400: {$ref: "#/components/responses/InvalidParams"}
-      401: {$ref: "#/components/responses/WriteKey"}
-      413: {$ref: "#/components/responses/IngestTooLarge"}
-      429: {$ref: "#/components/responses/IngestBusy"}
-    """
     await _ingest(request, lambda body: parse_segment(body, kind="track"), None)
     return JSONResponse({"success": True})
 
 
 async def segment_batch(request: Request) -> JSONResponse:
-    """
-    ---
-    summary: Segment HTTP tracking API, a batch (/v1/batch and /v1/b)
-    description: Calls other than track (identify, page...) are accepted and ignored.
-    security: [{writeKeyBasic: []}, {writeKeyHeader: []}]
-    tags: [ingest]
-    requestBody:
-      required: true
-      description: JSON (application/json or text/plain), optionally Content-Encoding gzip.
-      content: {application/json: {schema: {type: object}}}
-    responses:
-      200: {description: 'Stored (committed) before this answer: OK'}
-      400: {$ref: "#/components/responses/InvalidParams"}
-      401: {$ref: "#/components/responses/WriteKey"}
-      413: {$ref: "#/components/responses/IngestTooLarge"}
-      429: {$ref: "#/components/responses/IngestBusy"}
-    """
     await _ingest(request, lambda body: parse_segment(body, kind="batch"), "batch")
     return JSONResponse({"success": True})
 
 
 async def amplitude(request: Request) -> JSONResponse:
-    """
-    ---
-    summary: Amplitude HTTP V2 API (api_key in the body is the write key)
-    security: [{writeKeyBasic: []}, {writeKeyHeader: []}]
-    tags: [ingest]
-    requestBody:
-      required: true
-      description: JSON (application/json or text/plain), optionally Content-Encoding gzip.
-      content: {application/json: {schema: {type: object}}}
-    responses:
-      200: {description: 'Stored (committed) before this answer: OK'}
-      400: {$ref: "#/components/responses/InvalidParams"}
-      401: {$ref: "#/components/responses/WriteKey"}
-      413: {$ref: "#/components/responses/IngestTooLarge"}
-      429: {$ref: "#/components/responses/IngestBusy"}
-    """
     started = datetime.now(UTC)
     _, count = await _ingest(request, parse_amplitude, "events")
     return JSONResponse(
@@ -274,6 +208,36 @@ async def amplitude(request: Request) -> JSONResponse:
         }
     )
 
+
+_DOC = """
+---
+summary: '{summary}'
+description: '{description}'
+security: [{{writeKeyBasic: []}}, {{writeKeyHeader: []}}]
+tags: [ingest]
+requestBody:
+  required: true
+  description: JSON (application/json or text/plain), optionally Content-Encoding gzip.
+  content: {{application/json: {{schema: {{type: {body}}}}}}}
+responses:
+  200: {{description: 'Stored (committed) before this answer'}}
+  400: {{$ref: "#/components/responses/InvalidParams"}}
+  401: {{$ref: "#/components/responses/WriteKey"}}
+  413: {{$ref: "#/components/responses/IngestTooLarge"}}
+  429: {{$ref: "#/components/responses/IngestBusy"}}
+"""
+# One OpenAPI operation per endpoint, from one template (web/api/openapi.py reads __doc__).
+for _endpoint, _summary, _description, _body in (
+    (collect, "Post one event or a list", "In the Jet raw log shape, or as "
+     "{event, userId, platform, properties}; the answer counts stored, duplicate and "
+     "unmatched events.", "array"),
+    (segment_track, "Segment HTTP tracking API, one track call", "Also at /v1/t.", "object"),
+    (segment_batch, "Segment HTTP tracking API, a batch", "Also at /v1/b. Calls other than "
+     "track (identify, page...) are accepted and ignored.", "object"),
+    (amplitude, "Amplitude HTTP V2 API", "`api_key` in the body is the project write key.",
+     "object"),
+):  # fmt: skip
+    _endpoint.__doc__ = _DOC.format(summary=_summary, description=_description, body=_body)
 
 routes = [
     Route("/collect", collect, methods=["POST"]),

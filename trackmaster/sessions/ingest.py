@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from tortoise import connections
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
 
@@ -172,15 +173,18 @@ class Ingestor:
         keyed = [(row[0], row[6]) for row in prepared.rows if row[6] is not None]
         if not keyed:
             return 0
-        from trackmaster.models import EventLog
-
         session_ids = sorted({s for s, _ in keyed})
         message_ids = sorted({m for _, m in keyed})
-        stored = set(
-            await EventLog.filter(
-                session_id__in=session_ids, message_id__in=message_ids
-            ).values_list("session_id", "message_id")
+        conn = connections.get("default")
+        # Raw SQL: the ORM's filter building cost more than the query on this hot path.
+        _, rows = await conn.execute_query(
+            f"SELECT session_id, message_id FROM {_sql.quote(conn, 'event_log')} "
+            f"WHERE session_id IN {_sql.in_list(conn, session_ids)} "
+            f"AND message_id IN {_sql.in_list(conn, message_ids)}",
+            [*session_ids, *message_ids],
         )
+        stored = {(int(row[0]), row[1]) if not isinstance(row, dict) else
+                  (int(row["session_id"]), row["message_id"]) for row in rows}  # fmt: skip
         if not stored:
             return 0
         keep = [i for i, row in enumerate(prepared.rows) if (row[0], row[6]) not in stored]
@@ -209,12 +213,13 @@ class Ingestor:
                 conn, "event_log", LOG_COLUMNS, prepared.rows, returning_id=True
             )
             coverage_rows = []
-            for log_id, row, platform, first_seen in zip(
-                ids, prepared.rows, prepared.row_platforms, prepared.row_coverage, strict=True
-            ):
+            for log_id, row, target, platform, first_seen in zip(
+                ids, prepared.rows, prepared.row_targets, prepared.row_platforms,
+                prepared.row_coverage, strict=True,
+            ):  # fmt: skip
                 log_ids.setdefault(row[0], []).append(log_id)
-                for field_id in orjson.loads(row[10]):
-                    changed[row[0]].add((row[1], int(field_id), platform.value))
+                for field_id in target.plan.field_ids:
+                    changed[row[0]].add((row[1], field_id, platform.value))
                 for field_id, value in first_seen:
                     coverage_rows.append(
                         (row[0], field_id, platform.value, value[:255], log_id, received_at)

@@ -58,6 +58,12 @@ async def _answer(project_id: int, schedule: Schedule | None, *, runs: bool = Fa
     return JSONResponse({"data": body})
 
 
+async def _switch(request: Request, enabled: bool) -> JSONResponse:
+    project = await store.project_or_404(query_int(request, "project"))
+    schedule = await store.set_enabled(project, enabled, actor=actor(request))
+    return await _answer(project.id, schedule)
+
+
 async def schedule_on(request: Request) -> JSONResponse:
     """
     ---
@@ -73,9 +79,7 @@ async def schedule_on(request: Request) -> JSONResponse:
       400: {$ref: "#/components/responses/InvalidParams"}
       404: {$ref: "#/components/responses/NotFound"}
     """
-    project = await store.project_or_404(query_int(request, "project"))
-    schedule = await store.set_enabled(project, True, actor=actor(request))
-    return await _answer(project.id, schedule)
+    return await _switch(request, True)
 
 
 async def schedule_off(request: Request) -> JSONResponse:
@@ -92,9 +96,7 @@ async def schedule_off(request: Request) -> JSONResponse:
       400: {$ref: "#/components/responses/InvalidParams"}
       404: {$ref: "#/components/responses/NotFound"}
     """
-    project = await store.project_or_404(query_int(request, "project"))
-    schedule = await store.set_enabled(project, False, actor=actor(request))
-    return await _answer(project.id, schedule)
+    return await _switch(request, False)
 
 
 async def schedule_get(request: Request) -> JSONResponse:

@@ -97,6 +97,7 @@ async def test_updates_carry_the_revision_and_only_what_changed(client, plan) ->
     async with stream(client, session_id, since=await revision(session_id)) as events:
         hello = await next_message(events)
         assert hello.id is None and "live" in hello.data  # connected, nothing missed
+        assert hello.retry == streams.RETRY_MS
         await send(client, plan, page="home")
         update = await next_message(events)
         assert int(update.id) == await revision(session_id)

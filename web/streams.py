@@ -343,7 +343,6 @@ async def _stream(
     # set); sse-starlette sees the server exit first and tells us through this event.
     watcher = asyncio.create_task(_shut_down_when(server_exits, feeds))
     try:
-        yield b"retry: %d\r\n\r\n" % RETRY_MS
         last_id = since or 0
         revision_now = await TestSession.filter(id=feed.session_id).values_list(
             "revision", flat=True
@@ -355,11 +354,14 @@ async def _stream(
             frame = await feed.refresh_frame()
             cursor = frame.seq
             replay = [frame]
+        # htmx applies `retry` only from a message with data: it rides on the first one.
+        retry = b"retry: %d\r\n" % RETRY_MS
         for frame in replay:
             data, last_id = _with_id(frame, last_id)
-            yield data
+            yield retry + data
+            retry = b""
         if not replay:  # nothing missed: still say the page is live (no id: it stays)
-            yield encode_data(fragments.live_line(feed.session))
+            yield retry + encode_data(fragments.live_line(feed.session))
         if (replay and replay[-1].final) or (feed.stopped and feed.seq == cursor):
             yield DONE
             return

@@ -132,3 +132,22 @@ async def test_stories_that_leave_the_file_are_removed_and_come_back(db: Databas
     assert back.diff["created"] == {"story": 1, "event": 1}
     assert {item["action"] for item in back.diff["items"]} == {"restored"}
     assert (await Story.get(name="A")).removed_at is None
+
+
+async def test_entries_with_and_without_ids_mix_in_one_file(db: Database) -> None:
+    project = await Project.create(name="Demo")
+    text = (
+        "stories:\n"
+        "  - name: A\n"
+        "    id: s-1\n"
+        "    events:\n"
+        "      - {name: with_id, id: e-1, fields: [{key: k, id: f-1}, {key: j}]}\n"
+        "      - {name: without_id, fields: [{key: k}]}\n"
+    )
+    run = await import_plan_file(project, text.encode(), "plan.yaml")
+    assert run.status == "ok", run.error
+    assert run.diff["created"] == {"story": 1, "event": 2, "field": 3}
+    jet_ids = await Field.all().order_by("id").values_list("jet_id", flat=True)
+    assert jet_ids == ["f-1", None, None]
+    again = await import_plan_file(project, text.encode(), "plan.yaml")
+    assert again.diff["created"] == again.diff["updated"] == {}

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.conftest import MARIADB, _mysql_admin
 from tests.fakes.jet import FakeJet, seed_big_plan
 from tests.support.servers import free_port
 from trackmaster import db as database
@@ -35,24 +35,6 @@ from trackmaster.models import Field, Project
 from trackmaster.plan.jet import JetClient
 from trackmaster.plan.sync import sync_project_from_jet
 from trackmaster.settings import Settings, load_settings
-
-MARIADB = {
-    "host": os.environ.get("TEST_DB_HOST", "127.0.0.1"),
-    "port": int(os.environ.get("TEST_DB_PORT", "3306")),
-    "user": os.environ.get("TEST_DB_USER", "trackmaster"),
-    "password": os.environ.get("TEST_DB_PASSWORD", "trackmaster"),
-}
-
-
-async def _mysql_admin(sql: str) -> None:
-    import aiomysql
-
-    connection = await aiomysql.connect(**MARIADB, autocommit=True)
-    try:
-        async with connection.cursor() as cursor:
-            await cursor.execute(sql)
-    finally:
-        connection.close()
 
 
 async def _timed_sync(project: Project, jet: JetClient) -> tuple[str, str]:

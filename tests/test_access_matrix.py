@@ -179,6 +179,10 @@ def test_unlisted_writes_are_denied_by_default() -> None:
     # Ingest prefixes match whole segments only.
     assert decide("POST", "/collector").access is Access.ADMIN
     assert decide("POST", "/v10/x").access is Access.ADMIN
+    # Any character may reach the policy (%0A is a newline): still decided, never an error.
+    assert decide("PUT", "/api/v2/projects/a\nb/plan").access is Access.ADMIN
+    assert decide("GET", "/projects/a\nb").access is Access.VIEWER
+    assert decide("GET", "/admin/\n").access is Access.ADMIN
 
 
 @dataclass

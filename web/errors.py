@@ -9,7 +9,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from trackmaster.errors import AppError, NotFound, ServiceUnavailable, TooManyRequests
+from trackmaster.errors import (
+    AppError,
+    InvalidParams,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 from web.negotiation import wants_json
 from web.templating import is_htmx, render
 from workers.pool import PoolBusy, PoolClosed
@@ -29,6 +35,10 @@ def _as_app_error(exc: Exception) -> AppError:
         )
     if isinstance(exc, PoolClosed):
         return ServiceUnavailable("TrackMaster is shutting down; retry in a moment")
+    if isinstance(exc, OverflowError) and "SQLite INTEGER" in str(exc):
+        # A client's number beyond 64 bits reached a query (ids, page numbers): its mistake.
+        # MariaDB compares such literals and finds nothing; SQLite refuses to bind them.
+        return InvalidParams("a number in the request is too large (at most 9223372036854775807)")
     if isinstance(exc, HTTPException):
         if exc.status_code == 404:
             return NotFound("no such page or endpoint")
@@ -62,4 +72,7 @@ EXCEPTION_HANDLERS = {
     AppError: handle_exception,
     PoolBusy: handle_exception,
     PoolClosed: handle_exception,
+    # Listed so that it is answered inside the app (Exception alone goes to the outer
+    # ServerErrorMiddleware, which re-raises even after answering).
+    OverflowError: handle_exception,
 }

@@ -62,7 +62,8 @@ def _compile(pattern: str) -> re.Pattern[str]:
         else:
             parts.append(re.escape(piece))
     body = "".join(parts)
-    return re.compile(body + r"(?:/.*)?" if subtree else body)
+    # DOTALL: a path may hold any character (%0A decodes to a newline) and must still match.
+    return re.compile(body + r"(?:/.*)?" if subtree else body, re.DOTALL)
 
 
 def _rule(methods: frozenset[str] | str, pattern: str, access: Access, why: str) -> Rule:
@@ -103,13 +104,16 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+_DENY = _rule(ANY, "/**", Access.ADMIN, "no rule matched (deny by default)")
+
+
 def decide(method: str, path: str, rules: tuple[Rule, ...] = RULES) -> Rule:
     """The rule that governs `method path` (the last rule matches everything)."""
     method = method.upper()
     for rule in rules:
         if rule.matches(method, path):
             return rule
-    raise LookupError(f"no rule for {method} {path}")  # unreachable with RULES
+    return _DENY  # only with custom rules that lack a catch-all: deny by default
 
 
 def markdown_table(rules: tuple[Rule, ...] = RULES) -> str:

@@ -1,0 +1,327 @@
+"""Live page benchmark: many browsers watching one session while events stream in.
+
+    python bench/bench_sse.py                       # 200 watchers, 50 events/s, 25 s
+    python bench/bench_sse.py --watchers 200 --rate 50 --seconds 25 --client-procs 2
+
+Starts TrackMaster (uvicorn, one web process, in a subprocess, on a fresh
+SQLite database) with a session watching 10 events of 20 fields (600 cells),
+then --client-procs processes open --watchers SSE streams in all on the
+session page's stream, exactly as the page does. One event a request is then
+posted to /collect at --rate per second for --seconds.
+
+Each event carries a sequence number in its payload, which comes back inside
+the log row of the update that shows it. For each event: latency = the time
+from sending its POST (so: its arrival, plus the client's HTTP time) to the
+moment the LAST watcher received it. Reports p50/p99/max of that, whether
+every watcher received every event, and whether any watcher fell behind (got
+a full refresh instead of the updates), plus the server's CPU use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from trackmaster import db as database  # noqa: E402
+from trackmaster.db import Database  # noqa: E402
+from trackmaster.settings import load_settings  # noqa: E402
+
+EVENTS = 10
+FIELDS_PER_EVENT = 20
+PAGES = ["home", "player", "search", "profile"]
+# The sequence number as it appears, escaped, in the pretty-printed payload of a log row.
+SEQ = re.compile(rb"bench_seq&#34;: (\d+)")
+REFRESH = b'hx-target="#matrix"'
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def seed(settings) -> dict:
+    """A project with EVENTS events of FIELDS_PER_EVENT fields each, and one account."""
+    from trackmaster.models import Account, Event, Field, Project, Story
+
+    opened = await Database.open(settings)
+    try:
+        project = await Project.create(name="bench")
+        story = await Story.create(project=project, name="bench story")
+        events = []
+        for n in range(EVENTS):
+            event = await Event.create(story=story, name=f"event_{n}")
+            events.append(event.id)
+            for i in range(FIELDS_PER_EVENT):
+                values = PAGES if i % 4 == 0 else (["fixed"] if i % 4 == 1 else [])
+                await Field.create(event=event, key=f"group.f{i}", values=values, raw_values=values)
+        await Account.create(project=project, user_id="bench-user", description="bench")
+        return {"project": project.id, "events": events, "key": project.write_key}
+    finally:
+        await opened.close()
+
+
+def event_body(seq: int) -> dict:
+    """Event number `seq`: rotates the event, platform and values, so cells keep changing."""
+    group = {}
+    for i in range(FIELDS_PER_EVENT):
+        if i % 4 == 0:
+            group[f"f{i}"] = PAGES[(seq + i) % len(PAGES)]
+        elif i % 4 == 1:
+            group[f"f{i}"] = "fixed" if seq % 5 else "wrong"
+        elif i % 4 == 2:
+            group[f"f{i}"] = f"id-{seq}"
+    return {
+        "event": f"event_{seq % EVENTS}",
+        "userId": "bench-user",
+        "platform": ("iOS", "Android", "web")[seq % 3],
+        "messageId": f"bench-{seq}",
+        "properties": {"group": group, "bench_seq": seq},
+    }
+
+
+# --- the watcher processes -------------------------------------------------------------
+
+
+async def watch(url: str, session_id: int, since: int, count: int) -> dict:
+    """`count` SSE streams, until a line comes on stdin. Times are time.monotonic (system-wide).
+
+    Raw sockets and a bytes search, not an HTTP library: 100 streams in one Python
+    process must read as fast as one server writes, or the clients measure themselves.
+    """
+    first_seen: list[dict[int, float]] = [{} for _ in range(count)]
+    refreshes = [0] * count
+    connected = 0
+    all_connected = asyncio.Event()
+    host, port = url.removeprefix("http://").split(":")
+    request = (
+        f"GET /sessions/{session_id}/stream?since={since} HTTP/1.1\r\nHost: {host}\r\n"
+        "Accept: text/event-stream\r\n\r\n"
+    ).encode()
+
+    async def one(n: int) -> None:
+        nonlocal connected
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(request)
+        tail = b""
+        hello = False
+        try:
+            while chunk := await reader.read(1 << 16):
+                now = time.monotonic()
+                text = tail + chunk
+                if not hello and b"data:" in text:
+                    hello = True
+                    connected += 1
+                    if connected == count:
+                        all_connected.set()
+                if REFRESH in text:
+                    refreshes[n] += 1
+                for seq in SEQ.findall(text):
+                    first_seen[n].setdefault(int(seq), now)
+                tail = text[-64:]  # a marker cut by a read boundary is found next time
+        finally:
+            writer.close()
+
+    tasks = [asyncio.create_task(one(n)) for n in range(count)]
+    await all_connected.wait()
+    print("READY", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+    # Per event: the last watcher's time and how many watchers got it.
+    merged: dict[int, list] = {}
+    for seen in first_seen:
+        for seq, at in seen.items():
+            slot = merged.setdefault(seq, [at, 0])
+            slot[0] = max(slot[0], at)
+            slot[1] += 1
+    return {"events": merged, "refreshes": sum(1 for r in refreshes if r), "watchers": count}
+
+
+# --- the orchestrator ------------------------------------------------------------------
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def post_events(
+    url: str, key: str, rate: float, seconds: float, acked: list[float]
+) -> dict[int, float]:
+    """Post one event a request at `rate`; returns when each was sent, and fills `acked` (ms)."""
+    sent: dict[int, float] = {}
+    tasks = []
+    limits = httpx.Limits(max_connections=100)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
+        await http.get("/ping")
+
+        async def one(seq: int) -> None:
+            body = json.dumps(event_body(seq))
+            sent[seq] = time.monotonic()
+            answer = await http.post(
+                "/collect", content=body,
+                headers={"X-Write-Key": key, "Content-Type": "application/json"},
+            )  # fmt: skip
+            if answer.status_code != 200 or answer.json()["stored"] != 1:
+                raise RuntimeError(f"{answer.status_code}: {answer.text[:300]}")
+            acked.append((time.monotonic() - sent[seq]) * 1000)
+
+        start = time.monotonic()
+        seq = 0
+        while time.monotonic() - start < seconds:
+            tasks.append(asyncio.create_task(one(seq)))
+            seq += 1
+            await asyncio.sleep(max(0.0, start + seq / rate - time.monotonic()))
+        await asyncio.gather(*tasks)
+    return sent
+
+
+async def run(args: argparse.Namespace) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="tm-bench-sse-"))
+    port = free_port()
+    env = {
+        "PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        "SQLITE_PATH": str(workdir / "bench.sqlite3"),
+        "SECRET_KEY": "bench",
+        "INGEST_RATE_PER_S": "1000000",
+        "INGEST_BURST": "10000000",
+    }
+    settings = load_settings(env, env_file=None)
+    await database.migrate(settings)
+    ids = await seed(settings)
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+        cwd=ROOT, env={**os.environ, **env},
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    watchers: list[asyncio.subprocess.Process] = []
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+            for _ in range(200):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get("/ping")).status_code == 200:
+                        break
+                await asyncio.sleep(0.05)
+            answer = await http.post(
+                "/api/v2/realTime/start",
+                json={"project": ids["project"], "accounts": ["bench-user"],
+                      "events": ids["events"]},
+            )  # fmt: skip
+            answer.raise_for_status()
+            session = answer.json()
+        per_proc = [args.watchers // args.client_procs] * args.client_procs
+        per_proc[0] += args.watchers - sum(per_proc)
+        for count in per_proc:
+            watchers.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    __file__,
+                    "--watch",
+                    url,
+                    str(session["id"]),
+                    str(session["revision"]),
+                    str(count),
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    cwd=ROOT,
+                )
+            )
+        for proc in watchers:
+            line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
+            assert line.strip() == b"READY", line
+        cpu_before, started = cpu_s(server.pid), time.monotonic()
+        acked: list[float] = []
+        sent = await post_events(url, ids["key"], args.rate, args.seconds, acked)
+        posting_s = time.monotonic() - started
+        await asyncio.sleep(3)
+        cpu_used = cpu_s(server.pid) - cpu_before
+        results = []
+        for proc in watchers:  # the watchers stop and report
+            out, _ = await proc.communicate(b"STOP\n")
+            results.append(json.loads(out))
+    finally:
+        for proc in watchers:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        server.terminate()
+        await asyncio.wait_for(server.wait(), timeout=30)
+
+    total_watchers = sum(r["watchers"] for r in results)
+    latencies, incomplete = [], 0
+    for seq, sent_at in sent.items():
+        last, count = sent_at, 0
+        for result in results:
+            got = result["events"].get(str(seq))
+            if got:
+                last, count = max(last, got[0]), count + got[1]
+        if count < total_watchers:
+            incomplete += 1
+        else:
+            latencies.append((last - sent_at) * 1000)
+    latencies.sort()
+    acked.sort()
+    return {
+        "stored_p50_ms": statistics.median(acked),
+        "stored_p99_ms": acked[min(len(acked) - 1, int(len(acked) * 0.99))],
+        "events": len(sent),
+        "watchers": total_watchers,
+        "rate": len(sent) / posting_s,
+        "p50_ms": statistics.median(latencies) if latencies else None,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        if latencies
+        else None,
+        "max_ms": latencies[-1] if latencies else None,
+        "events_not_at_every_watcher": incomplete,
+        "watchers_that_fell_behind": sum(r["refreshes"] for r in results),
+        "server_cpu_percent": 100 * cpu_used / (posting_s + 3),
+    }
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--watch":
+        url, session_id, since, count = sys.argv[2:6]
+        result = asyncio.run(watch(url, int(session_id), int(since), int(count)))
+        print(json.dumps(result), flush=True)
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--watchers", type=int, default=200, help="SSE streams in all")
+    parser.add_argument("--rate", type=float, default=50.0, help="events posted per second")
+    parser.add_argument("--seconds", type=float, default=25.0, help="how long to post")
+    parser.add_argument("--client-procs", type=int, default=2, help="processes for the watchers")
+    args = parser.parse_args()
+    result = asyncio.run(run(args))
+    print(
+        f"{result['watchers']} watchers, {result['events']} events at {result['rate']:.1f}/s: "
+        f"arrival -> every watcher p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
+        f"max {result['max_ms']:.1f} ms; events not at every watcher: "
+        f"{result['events_not_at_every_watcher']}; watchers that fell behind: "
+        f"{result['watchers_that_fell_behind']}; server CPU {result['server_cpu_percent']:.0f}%; "
+        f"POST answered (stored) p50 {result['stored_p50_ms']:.1f} ms, "
+        f"p99 {result['stored_p99_ms']:.1f} ms",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -197,6 +197,9 @@ def build_document(routes: list[Any], version: str = "2") -> dict[str, Any]:
         }
     )
     document = generator.get_schema(routes)
+    from web.auth import document_access  # the access policy, written into the document
+
+    document_access(document)
     document["paths"] = dict(sorted(document["paths"].items()))
     return document
 

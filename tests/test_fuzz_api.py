@@ -1,0 +1,259 @@
+"""Fuzzing over real HTTP: no input, however broken, gets a server error.
+
+- schemathesis generates requests from the app's own OpenAPI document
+  (/api/v2/openapi.json), valid and invalid, for every operation, and checks
+  each answer: never a 5xx, and status, content type and body as documented.
+- hypothesis posts arbitrary JSON to the ingest endpoints with a valid write
+  key: never a 5xx, and a 4xx stores nothing.
+
+The server is a real `trackmaster serve` process (login required: HOST is a
+non-loopback address), seeded with the demo plan, an admin and an API token.
+The tests are synchronous (schemathesis and hypothesis drive a blocking
+client), so the server must not live in the test's event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from schemathesis.core.failures import FailureGroup
+
+from tests.support.access import PASSWORD
+from tests.support.servers import free_port
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+MAX_EXAMPLES_PER_OPERATION = int(os.environ.get("TM_FUZZ_EXAMPLES", "25"))
+
+
+@dataclass
+class FuzzServer:
+    url: str
+    token: str
+    write_key: str
+    project_id: int
+    database: Path
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def stored_events(self) -> int:
+        with sqlite3.connect(self.database) as connection:
+            logs = connection.execute("SELECT COUNT(*) FROM event_log").fetchone()[0]
+            unmatched = connection.execute("SELECT COUNT(*) FROM unmatched_event").fetchone()[0]
+            binned = connection.execute("SELECT SUM(unmatched_count) FROM project").fetchone()[0]
+        return int(logs) + int(unmatched) + int(binned or 0)
+
+
+def _cli(env: dict[str, str], *args: str, stdin: str = "") -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "trackmaster", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert done.returncode == 0, (args, done.stdout, done.stderr)
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer]:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    database = tmp / "fuzz.sqlite3"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DB_", "REDIS", "BROKER"))},
+        "SQLITE_PATH": str(database),
+        "HOST": "0.0.0.0",  # the rule reads the setting: login required
+        "JET_URL": "",
+        "LOG_LEVEL": "WARNING",
+        # Fuzzing sends thousands of events; the rate limit has its own test.
+        "INGEST_RATE_PER_S": "1000000",
+        "INGEST_BURST": "10000000",
+    }
+    _cli(env, "migrate")
+    _cli(env, "demo")
+    _cli(env, "create-user", "ada", "--role", "admin", "--password-stdin", stdin=PASSWORD)
+    token = _cli(env, "create-token", "ada", "--name", "fuzz").strip()
+    with sqlite3.connect(database) as connection:
+        project_id, write_key = connection.execute(
+            "SELECT id, write_key FROM project ORDER BY id LIMIT 1"
+        ).fetchone()
+    port = free_port()
+    log_path = tmp / "server.log"
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "trackmaster",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            cwd=REPO,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(url + "/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None:
+                raise AssertionError(f"the fuzz server died: {log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the fuzz server did not start within 30 s")
+        yield FuzzServer(url, token, write_key, int(project_id), database)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    # Every unhandled exception is logged by the app with its traceback: none may have happened.
+    output = log_path.read_text()
+    errors = sorted(
+        {line for line in output.splitlines() if re.match(r"^\w+(Error|Exception)\b", line)}
+    )
+    assert "Traceback" not in output, f"unhandled exceptions (full log: {log_path}): {errors}"
+
+
+def test_openapi_operations_never_answer_a_server_error(fuzz_server: FuzzServer) -> None:
+    schema = schemathesis.openapi.from_url(
+        fuzz_server.url + "/api/v2/openapi.json", headers=fuzz_server.auth
+    )
+    strategy = st.one_of(
+        schema.as_strategy(generation_mode=schemathesis.GenerationMode.POSITIVE),
+        schema.as_strategy(generation_mode=schemathesis.GenerationMode.NEGATIVE),
+    )
+    operations = len(list(schema.get_all_operations()))
+    assert operations >= 20, f"the OpenAPI document lists only {operations} operations"
+    failures: list[str] = []
+    session = __import__("requests").Session()
+
+    @settings(
+        max_examples=MAX_EXAMPLES_PER_OPERATION * operations,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    @given(case=strategy)
+    def fuzz(case: schemathesis.Case) -> None:
+        response = case.call(base_url=fuzz_server.url, headers=fuzz_server.auth, session=session)
+        checks = [not_a_server_error, status_code_conformance, content_type_conformance]
+        # Plan files (YAML, CSV) are documented as text; schemathesis would parse the YAML.
+        if (response.headers.get("content-type") or [""])[0].startswith("application/json"):
+            checks.append(response_schema_conformance)
+        try:
+            case.validate_response(response, checks=checks)
+        except FailureGroup as group:  # collect them all, then fail with the list
+            for failure in group.exceptions:
+                title = getattr(failure, "title", type(failure).__name__)
+                failures.append(
+                    f"{case.method} {case.formatted_path} -> {response.status_code}: {title}"
+                    f" ({str(getattr(failure, 'message', '')).strip()[:160]})"
+                )
+
+    fuzz()
+    unique = sorted(set(failures))
+    assert not unique, f"{len(unique)} kinds of failure:\n" + "\n".join(unique[:60])
+
+
+# --- hypothesis on the ingest endpoints --------------------------------------------------
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=40),
+    st.sampled_from(["<script>alert(1)</script>", "iOS", "Android", "play_click", "", "0"]),
+)
+_json = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
+    max_leaves=25,
+)
+_event_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "event": st.one_of(st.sampled_from(["play_click", "search_submit"]), _json),
+        "type": st.one_of(st.just("track"), _json),
+        "userId": st.one_of(st.sampled_from(["alice-42", "demo-ios"]), _json),
+        "anonymousId": _json,
+        "messageId": _json,
+        "timestamp": st.one_of(st.just("2026-01-01T00:00:00Z"), _json),
+        "properties": _json,
+        "context": st.one_of(st.just({"os": {"name": "iOS"}}), _json),
+        "$os": _json,
+        "event_info": _json,
+        "user_id": _json,
+    },
+)
+_bodies = st.one_of(
+    _json,
+    _event_like,
+    st.lists(_event_like, max_size=4),
+    st.fixed_dictionaries({"batch": st.one_of(st.lists(_event_like, max_size=4), _json)}),
+    st.fixed_dictionaries({"api_key": _json, "events": st.one_of(st.lists(_json), _json)}),
+)
+
+
+@pytest.mark.parametrize("path", ["/collect", "/v1/batch", "/v1/track", "/2/httpapi"])
+def test_ingest_takes_any_json_without_a_server_error(fuzz_server: FuzzServer, path: str) -> None:
+    with httpx.Client(base_url=fuzz_server.url, timeout=10) as http:
+
+        @settings(
+            max_examples=int(os.environ.get("TM_FUZZ_INGEST_EXAMPLES", "150")),
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        @given(body=_bodies)
+        def post(body: object) -> None:
+            before = fuzz_server.stored_events()
+            answer = http.post(
+                path, content=json.dumps(body), headers={"X-Write-Key": fuzz_server.write_key}
+            )
+            assert answer.status_code < 500, (body, answer.text)
+            if answer.status_code >= 400:
+                assert answer.json()["msg"], answer.text
+                assert fuzz_server.stored_events() == before, (body, answer.text)
+
+        post()

@@ -109,6 +109,13 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/projects/{id}/accounts"): TESTER,
     ("POST", "/projects/{id}/accounts/{account}/delete"): TESTER,
     ("GET", "/stories/{id}"): VIEWER,
+    # Scheduled plan sync: anyone reads it; changing it changes what runs against Jet.
+    ("GET", "/api/v2/schedules"): VIEWER,
+    ("POST", "/api/v2/schedules/on"): ADMIN,
+    ("POST", "/api/v2/schedules/off"): ADMIN,
+    ("POST", "/api/v2/schedules/interval"): ADMIN,
+    ("GET", "/projects/{id}/schedule"): VIEWER,
+    ("POST", "/projects/{id}/schedule"): ADMIN,
 }
 
 ROLES = ("anonymous", "viewer", "tester", "admin")

@@ -12,6 +12,7 @@ from typing import Any
 from tortoise.functions import Max
 from tortoise.transactions import in_transaction
 
+from trackmaster.auth import audit
 from trackmaster.bus import Bus
 from trackmaster.errors import InvalidParams, field_error
 from trackmaster.models import (
@@ -160,6 +161,15 @@ async def override_fields(
         ]  # fmt: skip
         await VerdictOverride.bulk_create(rows)
         revisions = await bump_revisions(conn, [session.id])
+        await audit.record(
+            by or None,
+            "verdict.override",
+            f"session:{session.id}",
+            fields=[
+                {"field": f, "platform": p.value, "verdict": v.value, "reason": r[:200]}
+                for f, p, v, r in wanted[:50]
+            ],
+        )
     changed = sorted({(event_of[f], f, p.value) for f, p, _, _ in wanted})
     await publish_safely(
         bus,
@@ -186,6 +196,9 @@ async def reset_event(
             created_by=by[:150], after_log_id=after,
         )  # fmt: skip
         revisions = await bump_revisions(conn, [session.id])
+        await audit.record(
+            by or None, "verdict.reset", f"session:{session.id}", event=event_id, reason=reason_text
+        )
     await publish_safely(
         bus,
         session.id,

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from tortoise.transactions import in_transaction
 
+from trackmaster.auth import audit
 from trackmaster.bus import Bus
 from trackmaster.errors import BadRequest, NotFound, field_error
 from trackmaster.models import (
@@ -115,6 +116,14 @@ class Lifecycle:
                 )
                 await self._write_accounts(session.id, chosen_accounts)
                 await self._write_events(session.id, chosen_events)
+                await audit.record(
+                    created_by or None,
+                    "session.start",
+                    f"session:{session.id}",
+                    project=project.id,
+                    accounts=[a.user_id for a in chosen_accounts][:50],
+                    events=[e.name for e in chosen_events][:50],
+                )
         except BaseException:
             if filter_id:
                 await self._set_filter(filter_id, FILTER_STOPPED, [], [])
@@ -216,6 +225,13 @@ class Lifecycle:
                 await SessionEvent.filter(session_id=session.id).delete()
                 await self._write_events(session.id, chosen_events)
             revisions = await bump_revisions(conn, [session.id])
+            await audit.record(
+                None,
+                "session.update",
+                f"session:{session.id}",
+                accounts=[a.user_id for a in chosen_accounts][:50] if chosen_accounts else None,
+                events=[e.name for e in chosen_events][:50] if chosen_events else None,
+            )
         session.revision = revisions[session.id]
         self.index.invalidate(session.project_id)
         await self._announce(session, "updated")
@@ -233,10 +249,10 @@ class Lifecycle:
     async def stop(self, session_id: Any, reason: str = "stopped", by: str = "") -> TestSession:
         """Stop a live session; stopping a stopped one answers it as it is."""
         session = await get_session(session_id)
-        await self._stop(session, reason)
+        await self._stop(session, reason, by)
         return await TestSession.get(id=session.id)
 
-    async def _stop(self, session: TestSession, reason: str) -> bool:
+    async def _stop(self, session: TestSession, reason: str, by: str = "") -> bool:
         now = datetime.now(UTC)
         async with in_transaction() as conn:
             changed = await TestSession.filter(id=session.id, status=SessionStatus.ON).update(
@@ -245,6 +261,8 @@ class Lifecycle:
             if not changed:
                 return False
             revisions = await bump_revisions(conn, [session.id])
+            # by "" -> the request's user, or "system" for the expiry loop.
+            await audit.record(by or None, "session.stop", f"session:{session.id}", reason=reason)
         session.status, session.stopped_at, session.stop_reason = SessionStatus.OFF, now, reason
         session.revision = revisions[session.id]
         self.index.invalidate(session.project_id)

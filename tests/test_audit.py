@@ -218,3 +218,29 @@ async def test_admins_read_and_filter_the_log_others_cannot(db, server: RunningS
     for name in ("tess", "vera"):
         async with browser_for(server, name) as other:
             assert (await other.http.get("/admin/audit")).status_code == 403
+
+
+async def test_project_page_shows_the_key_to_testers_and_rotation_to_admins(
+    db, server: RunningServer
+) -> None:
+    plan = await make_plan()
+    key = plan.project.write_key
+    path = f"/projects/{plan.project.id}"
+    async with browser_for(server, "vera") as vera:
+        page = (await vera.http.get(path)).text
+        assert key not in page and "write-key/rotate" not in page
+    async with browser_for(server, "tess") as tess:
+        page = (await tess.http.get(path)).text
+        assert key in page and "write-key/rotate" not in page
+        refused = await tess.http.post(f"{path}/write-key/rotate", headers=tess.headers())
+        assert refused.status_code == 403
+    async with browser_for(server, "ada") as ada:
+        page = (await ada.http.get(path)).text
+        assert key in page and f"{path}/write-key/rotate" in page
+        # The form as a browser without JavaScript posts it: the hidden token field only.
+        rotated = await ada.http.post(
+            f"{path}/write-key/rotate", data={"csrf_token": ada.token}, headers=ada.origin
+        )
+        assert rotated.status_code == 303 and rotated.headers["location"] == f"{path}#write-key"
+        new_key = (await Project.get(id=plan.project.id)).write_key
+        assert new_key != key and new_key in (await ada.http.get(path)).text

@@ -179,7 +179,7 @@ async def audit_page(request: Request) -> Response:
 async def rotate_key_page(request: Request) -> Response:
     actor = _require_admin(request)
     project = await rotate_write_key(_int_path(request, "project_id"), actor=actor.username)
-    return RedirectResponse(f"/projects/{project.id}", status_code=303)
+    return RedirectResponse(f"/projects/{project.id}#write-key", status_code=303)
 
 
 async def rotate_key_api(request: Request) -> Response:

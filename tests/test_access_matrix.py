@@ -287,3 +287,16 @@ async def test_api_tokens_get_the_same_answers(callers: dict[str, Caller], serve
                 if problem:
                     problems.append(f"{method} {template} with {role} token: {problem}")
     assert not problems, "\n".join(problems)
+
+
+def test_docs_show_the_current_policy() -> None:
+    from pathlib import Path
+
+    from trackmaster.auth.policy import markdown_table
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "security.md").read_text()
+    shown = text.split("<!-- policy:start -->\n", 1)[1].split("<!-- policy:end -->", 1)[0]
+    assert shown == markdown_table(), (
+        "docs/security.md shows an old permission table; paste the output of "
+        "`python -c 'from trackmaster.auth.policy import markdown_table as t; print(t())'`"
+    )

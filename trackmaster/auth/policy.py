@@ -98,7 +98,6 @@ RULES: tuple[Rule, ...] = (
     _rule(UNSAFE, "/sessions/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/projects/{project}/sessions/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/projects/{project}/accounts/**", Access.TESTER, _TESTER_WORK),
-    _rule(UNSAFE, "/accounts/**", Access.TESTER, _TESTER_WORK),
     # --- everything else that changes state: plans, sync, schedules, users, tokens, keys ---
     _rule(ANY, "/**", Access.ADMIN, "any other change (deny by default)"),
 )

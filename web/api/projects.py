@@ -217,8 +217,8 @@ async def plan_export(request: Request) -> Response:
       200:
         description: The plan file.
         content:
-          application/yaml: {schema: {type: string}}
-          application/json: {schema: {type: object}}
+          application/yaml: {schema: {type: object, description: The plan file (docs/plans.md)}}
+          application/json: {schema: {type: object, description: The plan file (docs/plans.md)}}
           text/csv: {schema: {type: string}}
       404: {$ref: "#/components/responses/NotFound"}
     """

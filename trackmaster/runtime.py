@@ -7,7 +7,8 @@ it on the way out, so every connection has exactly one owner.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from trackmaster.bus import Bus, make_bus
 from trackmaster.db import Database
@@ -25,6 +26,9 @@ class Runtime:
     locks: Locks
     bus: Bus
     notifier: Notifier
+    # Per-process parts built on first use by the modules that own them (e.g. the
+    # realtime index), so they share the Runtime's lifetime without it knowing them.
+    components: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     async def open(cls, settings: Settings, *, auto_migrate: bool | None = None) -> Runtime:

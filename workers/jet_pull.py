@@ -188,5 +188,5 @@ def puller_for(runtime: Runtime, pool: WorkerPool) -> JetPuller:
 
 async def run(runtime: Runtime, pool: WorkerPool) -> None:
     puller = puller_for(runtime, pool)
-    runtime._jet_puller = puller  # type: ignore[attr-defined]  # seen by tests and /healthz
+    runtime.components["jet_puller"] = puller  # seen by tests and /healthz
     await puller.run_forever()

@@ -45,10 +45,9 @@ class Realtime:
 
 def realtime_for(runtime: Runtime) -> Realtime:
     """The process's Realtime, made on first use and kept on its Runtime (same lifetime)."""
-    existing = getattr(runtime, "_realtime", None)
+    existing = runtime.components.get("realtime")
     if existing is None:
-        existing = Realtime(runtime)
-        runtime._realtime = existing  # type: ignore[attr-defined]
+        existing = runtime.components["realtime"] = Realtime(runtime)
     return existing
 
 

@@ -83,7 +83,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
-            # Streams end first so that browsers reconnect elsewhere, then work drains.
+            # uvicorn waits for open connections before the lifespan ends, so SSE
+            # streams also watch sse-starlette's own exit signal (web/streams.py);
+            # this event catches anything that outlives it. Then accepted work drains.
             app.state.shutting_down.set()
             await pool.close(settings.shutdown_grace_s)
             await background.stop_all(loops)

@@ -6,8 +6,8 @@
 - hypothesis posts arbitrary JSON to the ingest endpoints with a valid write
   key: never a 5xx, and a 4xx stores nothing.
 
-The server is a real `trackmaster serve` process (login required: HOST is a
-non-loopback address), seeded with the demo plan, an admin and an API token.
+The server is a real `trackmaster serve` process (login required: a user
+exists), seeded with the demo plan, an admin and an API token.
 The tests are synchronous (schemathesis and hypothesis drive a blocking
 client), so the server must not live in the test's event loop.
 """
@@ -88,7 +88,6 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DB_", "REDIS", "BROKER"))},
         "SQLITE_PATH": str(database),
-        "HOST": "0.0.0.0",  # the rule reads the setting: login required
         "JET_URL": "",
         "LOG_LEVEL": "WARNING",
         # Fuzzing sends thousands of events; the rate limit has its own test.

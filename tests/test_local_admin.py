@@ -88,3 +88,33 @@ async def test_a_cross_site_form_cannot_use_local_admin(settings: Settings) -> N
         assert response.status_code == 403
         assert "CSRF" in response.text
         assert not await users.users_exist()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"X-Forwarded-For": "203.0.113.9"},
+        {"Forwarded": "for=203.0.113.9"},
+        {"X-Real-IP": "1.2.3.4"},
+    ],
+)
+async def test_requests_through_a_proxy_are_never_local(settings: Settings, header) -> None:
+    """A reverse proxy on the same machine must not make the internet 'local'."""
+    async with running_app(settings) as server, httpx.AsyncClient(base_url=server.url) as http:
+        assert (await http.get("/admin/users")).status_code == 200  # truly local
+        page = await http.get("/admin/users", headers=header)
+        assert page.status_code == 303 and page.headers["location"].startswith("/login")
+        api = await http.post("/api/v2/realTime/stop", params={"record": 1}, headers=header)
+        assert api.status_code == 401
+
+
+async def test_health_and_assets_need_no_identity(settings: Settings) -> None:
+    async with (
+        running_app(settings.replace(host="0.0.0.0")) as server,
+        httpx.AsyncClient(base_url=server.url) as http,
+    ):
+        for path in ("/ping", "/healthz", "/static/app.css"):
+            response = await http.get(path, headers={"Cookie": "tm_session=forged"})
+            assert response.status_code == 200, path
+            assert "set-cookie" not in response.headers  # untouched by the auth middleware
+            assert response.headers["x-content-type-options"] == "nosniff"

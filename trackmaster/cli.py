@@ -19,8 +19,13 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import os
+
     import uvicorn
 
+    if args.host:
+        # The app reads HOST too (local-admin mode is for loopback binds only): keep them one.
+        os.environ["HOST"] = args.host
     settings = load_settings()
     uvicorn.run(
         "web.app:create_app",

@@ -27,11 +27,9 @@ import logging
 import math
 import re
 import time
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import redis.asyncio as aioredis
-from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -60,6 +58,7 @@ CSRF_FIELD = "csrf_token"
 # spares a query per request in local mode and bounds how long a stale answer lives.
 USERS_EXIST_CACHE_S = 2.0
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_NOBODY_NEEDED = frozenset({"/ping", "/api/v2/ping", "/healthz", "/static/**"})
 
 
 def is_loopback(host: str) -> bool:
@@ -125,15 +124,6 @@ def expired_cookie(name: str) -> str:
     return f"{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
 
 
-def _cookies(headers: Headers) -> dict[str, str]:
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(headers.get("cookie", ""))
-    except Exception:  # a malformed Cookie header is as good as none
-        return {}
-    return {key: morsel.value for key, morsel in jar.items()}
-
-
 def login_url(request: Request) -> str:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if is_htmx(request):
@@ -148,17 +138,21 @@ class AuthMiddleware:
         self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         method = scope["method"]
         rule = decide(method, scope["path"])
-        if rule.access is Access.WRITE_KEY:
+        # Ingest authenticates itself; health and assets need nobody (and no query per file).
+        if rule.access is Access.WRITE_KEY or rule.pattern in _NOBODY_NEEDED:
             await self.app(scope, receive, send)
             return
 
         request = Request(scope)
-        cookies = _cookies(request.headers)
+        cookies = request.cookies  # Starlette's lenient parser: one bad cookie spoils none
         principal, binding, set_cookies = await self._identify(request, cookies)
         scope["user"] = principal
         scope["csrf_token"] = self.guard.signer.csrf_token(binding)
@@ -206,9 +200,25 @@ class AuthMiddleware:
             nonce = new_nonce()
             set_cookies.append(_cookie(NONCE_COOKIE, nonce, None, request.url.scheme == "https"))
         principal = None
-        if self.guard.local_mode and not await self.guard.users_exist():
+        if _is_local(request) and self.guard.local_mode and not await self.guard.users_exist():
             principal = LOCAL_ADMIN
         return principal, "n:" + nonce, set_cookies
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """No route uses websockets yet; one that does gets the same rules as a GET."""
+        request = Request(scope)
+        principal, _, _ = await self._identify(request, request.cookies)
+        needed = decide("GET", scope["path"]).access.role
+        origin = request.headers.get("origin")
+        allowed = (needed is None or (principal is not None and principal.can(needed))) and (
+            origin is None or _same_origin(origin, request.headers.get("host", ""))
+        )
+        if not allowed:
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 1008})  # policy violation
+            return
+        scope["user"] = principal
+        await self.app(scope, receive, send)
 
     def _refusal(
         self, request: Request, access: Access, principal: Principal | None
@@ -289,6 +299,19 @@ class AuthMiddleware:
                 receive,
             )
         return None, receive
+
+
+def _is_local(request: Request) -> bool:
+    """A request from this machine that no proxy forwarded: the only kind local admin serves.
+
+    HOST on loopback alone is not enough: a reverse proxy on the same machine
+    would make the whole internet "local".
+    """
+    client = request.client.host if request.client else ""
+    forwarded = any(
+        name in request.headers for name in ("forwarded", "x-forwarded-for", "x-real-ip")
+    )
+    return is_loopback(client) and not forwarded
 
 
 def _same_origin(origin: str, host: str) -> bool:

@@ -38,7 +38,7 @@ from schemathesis.checks import (
 )
 from schemathesis.core.failures import FailureGroup
 
-from tests.support.access import PASSWORD
+from tests.support.access import PASSWORD, run_cli
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -68,15 +68,7 @@ class FuzzServer:
 
 
 def _cli(env: dict[str, str], *args: str, stdin: str = "") -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "trackmaster", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
-    )
+    done = run_cli(env, *args, stdin=stdin, cwd=str(REPO))
     assert done.returncode == 0, (args, done.stdout, done.stderr)
     return done.stdout
 

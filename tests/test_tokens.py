@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +12,14 @@ import httpx
 import pytest
 
 from tests.conftest import running_app
-from tests.support.access import PASSWORD, api_token_for, browser_for, create_personas, secured
+from tests.support.access import (
+    PASSWORD,
+    api_token_for,
+    browser_for,
+    create_personas,
+    run_cli,
+    secured,
+)
 from tests.support.servers import RunningServer
 from trackmaster.auth import tokens
 from trackmaster.models import ApiToken, User
@@ -136,15 +142,7 @@ def test_cli_creates_a_user_and_a_token(tmp_path: Path) -> None:
     env = {**os.environ, "SQLITE_PATH": str(tmp_path / "cli.sqlite3"), "DB_HOST": ""}
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "trackmaster", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=60,
-        )
+        return run_cli(env, *args, stdin=stdin, cwd=str(tmp_path))
 
     made = run("create-user", "ada", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
     assert made.returncode == 0, made.stderr

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -107,3 +109,18 @@ async def api_token_for(username: str, name: str = "tests") -> str:
 
     user = await User.get(username=username)
     return (await tokens.create_token(user, name, actor="test")).plaintext
+
+
+def run_cli(
+    env: dict[str, str], *args: str, stdin: str = "", cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`trackmaster ARGS...` in a child process, as an operator would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "trackmaster", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )

@@ -49,9 +49,12 @@ async def resolve_token(plaintext: str) -> User | None:
     """The enabled user this live token belongs to, or None."""
     if not looks_like_token(plaintext):
         return None
-    token = await ApiToken.get_or_none(
-        token_hash=hash_token(plaintext), revoked_at__isnull=True
-    ).prefetch_related("user")
+    # One query: the token and its user joined.
+    token = (
+        await ApiToken.filter(token_hash=hash_token(plaintext), revoked_at__isnull=True)
+        .select_related("user")
+        .first()
+    )
     if token is None or token.user.disabled:
         return None
     now = datetime.now(UTC)

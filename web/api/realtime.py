@@ -35,6 +35,7 @@ from trackmaster.sessions.service import (
     realtime_for,
     session_counts,
 )
+from web.api import actor, as_id, json_object, query_int
 from web.api.openapi import add_components
 from web.pager import page_from
 
@@ -134,37 +135,12 @@ def _realtime(request: Request) -> Realtime:
     return realtime_for(request.app.state.runtime)
 
 
-def _actor(request: Request) -> str:
-    return getattr(request.scope.get("user"), "username", "") or ""
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    return body
-
-
-def _int_param(request: Request, name: str, *, required: bool = True) -> int | None:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        if required:
-            raise field_error(name, "missing")
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise field_error(name, f"must be a number, got {raw!r}") from None
-
-
 def _record(request: Request, body: dict[str, Any] | None = None) -> int:
+    """The session id, from the body when it has one, else the `record` query parameter."""
     if body is not None and "record" in body:
-        return body["record"]
-    value = _int_param(request, "record")
-    assert value is not None
+        return as_id(body["record"], "record")
+    value = query_int(request, "record")
+    assert value is not None  # required=True raised otherwise
     return value
 
 
@@ -201,7 +177,7 @@ async def start(request: Request) -> JSONResponse:
       400: {$ref: "#/components/responses/InvalidParams"}
       502: {$ref: "#/components/responses/Upstream"}
     """
-    body = await _json_object(request)
+    body = await json_object(request)
     session = await _realtime(request).lifecycle.start(
         body.get("project"),
         body.get("accounts"),
@@ -210,7 +186,7 @@ async def start(request: Request) -> JSONResponse:
         name=body.get("name") or "",
         source=body.get("source"),
         limit_s=body.get("limitS"),
-        created_by=_actor(request),
+        created_by=actor(request),
     )
     return JSONResponse(session_json(session), status_code=201)
 
@@ -229,7 +205,7 @@ async def stop(request: Request) -> JSONResponse:
         content: {application/json: {schema: {$ref: "#/components/schemas/Session"}}}
       404: {$ref: "#/components/responses/NotFound"}
     """
-    session = await _realtime(request).lifecycle.stop(_record(request), by=_actor(request))
+    session = await _realtime(request).lifecycle.stop(_record(request), by=actor(request))
     return JSONResponse(session_json(session))
 
 
@@ -259,7 +235,7 @@ async def update(request: Request) -> JSONResponse:
       400: {$ref: "#/components/responses/InvalidParams"}
       404: {$ref: "#/components/responses/NotFound"}
     """
-    body = await _json_object(request)
+    body = await json_object(request)
     session = await _realtime(request).lifecycle.update(
         _record(request, body), body.get("accounts"), body.get("events"), body.get("stories")
     )
@@ -286,7 +262,7 @@ async def get_log(request: Request) -> JSONResponse:
     """
     session = await get_session(_record(request))
     page = page_from(request)
-    after = _int_param(request, "after", required=False) or 0
+    after = query_int(request, "after", required=False) or 0
     logs, total = await uncleared_logs(session.id, page.offset, page.page_size, after_id=after)
     return JSONResponse(page.envelope(logs, total))
 
@@ -307,7 +283,7 @@ async def clear_log(request: Request) -> JSONResponse:
       404: {$ref: "#/components/responses/NotFound"}
     """
     session = await get_session(_record(request))
-    cleared = await actions.clear_logs(_realtime(request).bus, session, _actor(request))
+    cleared = await actions.clear_logs(_realtime(request).bus, session, actor(request))
     return JSONResponse({"record": session.id, "cleared": cleared})
 
 
@@ -336,17 +312,17 @@ async def update_result(request: Request) -> JSONResponse:
       400: {$ref: "#/components/responses/InvalidParams"}
       404: {$ref: "#/components/responses/NotFound"}
     """
-    body = await _json_object(request)
+    body = await json_object(request)
     session = await get_session(_record(request, body))
     bus = _realtime(request).bus
     fields, event = body.get("fields"), body.get("event")
     if fields is not None and event is not None:
         raise BadRequest("give fields (to override verdicts) or event (to reset it), not both")
     if fields is not None:
-        rows = await actions.override_fields(bus, session, fields, _actor(request))
+        rows = await actions.override_fields(bus, session, fields, actor(request))
         return JSONResponse({"record": session.id, "overridden": len(rows)})
     if event is not None:
-        await actions.reset_event(bus, session, event, body.get("reason"), _actor(request))
+        await actions.reset_event(bus, session, event, body.get("reason"), actor(request))
         return JSONResponse({"record": session.id, "reset": event})
     raise field_error("fields", "give fields with results (override) or event (reset)")
 
@@ -388,7 +364,7 @@ async def sessions(request: Request) -> JSONResponse:
       400: {$ref: "#/components/responses/InvalidParams"}
     """
     page = page_from(request)
-    project = _int_param(request, "project", required=False)
+    project = query_int(request, "project", required=False)
     status = request.query_params.get("status") or None
     if status is not None and status not in SessionStatus.__members__:
         raise field_error("status", f"must be ON or OFF, got {status!r}")

@@ -185,6 +185,13 @@ async def latency(url: str, key: str, rate: float, seconds: float) -> dict:
     tasks = []
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         await http.get("/ping")  # the connection pool is warm before the clock starts
+        # One batch before the clock: the first event of a session loads its plan and
+        # coverage into the live index, a one-time cost that is not the steady state.
+        warm = await http.post(
+            "/collect", content=template.replace("MSGPFX", "warm"),
+            headers={"X-Write-Key": key, "Content-Type": "application/json"},
+        )  # fmt: skip
+        warm.raise_for_status()
 
         async def one(n: int) -> None:
             body = template.replace("MSGPFX", f"l{n}")
@@ -208,6 +215,7 @@ async def latency(url: str, key: str, rate: float, seconds: float) -> dict:
     return {
         "batches": len(samples),
         "p50_ms": statistics.median(samples),
+        "p95_ms": samples[min(len(samples) - 1, int(len(samples) * 0.95))],
         "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
         "max_ms": samples[-1],
     }
@@ -269,7 +277,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="clients in the phase")
     parser.add_argument("--rate", type=float, default=500.0, help="events/s in the latency phase")
     parser.add_argument("--workers", type=int, default=4, help="the server's WORKERS")
-    parser.add_argument("--latency-seconds", type=float, default=20.0, help="latency phase length")
+    parser.add_argument("--latency-seconds", type=float, default=60.0, help="latency phase length")
     args = parser.parse_args()
     kinds = ["sqlite", "mariadb"] if args.db == "both" else [args.db]
     for kind in kinds:
@@ -284,7 +292,8 @@ def main() -> int:
             f"({result['stored_events']} in {result['elapsed_s']:.1f} s, "
             f"{result['refused_429']} batches refused with 429); "
             f"at {args.rate:.0f} events/s: p50 {lat['p50_ms']:.1f} ms, "
-            f"p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms ({lat['batches']} batches)",
+            f"p95 {lat['p95_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, "
+            f"max {lat['max_ms']:.1f} ms ({lat['batches']} batches)",
             flush=True,
         )
     return 0

@@ -130,9 +130,18 @@ def _sync_plan(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     async def work(settings: Any) -> int:
         from trackmaster.plan.demo import ensure_demo
+        from trackmaster.runtime import Runtime
+        from trackmaster.sessions.demo import ensure_demo_session
 
         project, run = await ensure_demo()
         print(f"demo project #{project.id} {project.name!r}")
+        runtime = await Runtime.open(settings)
+        try:
+            session = await ensure_demo_session(runtime, project)
+        finally:
+            await runtime.close()
+        if session is not None:
+            print(f"demo session #{session.id} {session.name!r} with caught events")
         return _report(run)
 
     return _run(work)

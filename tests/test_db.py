@@ -65,3 +65,21 @@ async def test_account_ids_are_unique_within_a_project(db: Database) -> None:
         await Account.create(project=project, user_id="same", description="second")
     other = await Project.create(name="q")
     await Account.create(project=other, user_id="same", description="other project is fine")
+
+
+def test_only_aiomysql_is_installed_for_mysql() -> None:
+    # Tortoise silently prefers asyncmy when both drivers are importable; the stack is aiomysql.
+    import importlib.util
+
+    assert importlib.util.find_spec("aiomysql") is not None
+    assert importlib.util.find_spec("asyncmy") is None, "uninstall asyncmy: the stack is aiomysql"
+
+
+async def test_mariadb_runs_on_aiomysql(db: Database, settings) -> None:
+    client = db.context.db("default")
+    await client.execute_query("SELECT 1")  # the pool exists once a query ran
+    if settings.uses_mysql:
+        assert type(client).__module__ == "tortoise.backends.mysql.client"
+        assert type(client._pool).__module__.startswith("aiomysql")
+    else:
+        assert type(client).__module__ == "tortoise.backends.sqlite.client"

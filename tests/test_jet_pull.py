@@ -96,6 +96,40 @@ async def test_pull_stores_then_clears_and_stop_sets_the_filter_stopped(
         assert jet_filter["events"] == ["play_click"]  # STOPPED keeps what it held
 
 
+async def test_stop_reads_the_last_logs_before_it_stops(jet_plan, fake_jet, settings) -> None:
+    # A poll interval far longer than the test: only the stop's own last read can catch it.
+    slow = settings.replace(jet_url=fake_jet.url, poll_interval_s=60)
+    async with running_app(slow) as server, httpx.AsyncClient(base_url=server.url) as http:
+        answer = await start_jet_session(http, jet_plan)
+        assert answer.status_code == 201, answer.text
+        session = answer.json()
+        jet_filter = fake_jet.filters[session["jetFilterId"]]
+        # Let the loop take its first round (before the event exists), then send one.
+        await eventually(lambda: asyncio.sleep(0, any(r.call == "logs" for r in fake_jet.requests)))
+        fake_jet.emit(jet_plan.jet_project_id, "alice-42", "play_click", play_log(page="home"))
+        assert await EventLog.filter(session_id=session["id"]).count() == 0
+
+        stopped = await http.post(f"{API}/stop", params={"record": session["id"]})
+        assert stopped.json()["status"] == "OFF"
+        assert await EventLog.filter(session_id=session["id"]).count() == 1
+        assert jet_filter["logs"] == [] and jet_filter["status"] == "STOPPED"
+        # Read and cleared before the filter was stopped.
+        calls = [r.call for r in fake_jet.requests if r.call in ("logs", "clear_logs")]
+        assert calls[-2:] == ["logs", "clear_logs"]
+
+
+async def test_a_stop_goes_through_when_jet_is_down_for_the_last_read(
+    jet_plan, fake_jet, settings
+) -> None:
+    slow = settings.replace(jet_url=fake_jet.url, poll_interval_s=60)
+    async with running_app(slow) as server, httpx.AsyncClient(base_url=server.url) as http:
+        session = (await start_jet_session(http, jet_plan)).json()
+        fake_jet.fail("logs", status=503, times=100)
+        stopped = await http.post(f"{API}/stop", params={"record": session["id"]})
+        assert stopped.status_code == 200 and stopped.json()["status"] == "OFF"
+        assert (await TestSession.get(id=session["id"])).status == "OFF"
+
+
 async def test_a_failed_store_clears_nothing_and_the_next_round_stores(
     jet_plan, fake_jet, settings
 ) -> None:

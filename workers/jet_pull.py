@@ -167,6 +167,18 @@ class JetPuller:
             )
         return report.stored
 
+    async def final_pull(self, session: TestSession) -> int:
+        """One last read, store and clear of a Jet session that is about to stop.
+
+        The session is still live, so what Jet holds is matched and stored as usual;
+        a round this process's loop runs at the same time only adds duplicates,
+        which de-duplication by Jet log id drops.
+        """
+        if self.realtime.jet is None or not session.jet_filter_id:
+            return 0
+        async with self.realtime.jet() as jet:
+            return await self.pull_once(jet, session.id, session.project_id, session.jet_filter_id)
+
     async def close(self) -> None:
         tasks = list(self._tasks.values())
         for task in tasks:
@@ -189,4 +201,8 @@ def puller_for(runtime: Runtime, pool: WorkerPool) -> JetPuller:
 async def run(runtime: Runtime, pool: WorkerPool) -> None:
     puller = puller_for(runtime, pool)
     runtime.components["jet_puller"] = puller  # seen by tests and /healthz
-    await puller.run_forever()
+    puller.realtime.lifecycle.before_stop = puller.final_pull
+    try:
+        await puller.run_forever()
+    finally:
+        puller.realtime.lifecycle.before_stop = None

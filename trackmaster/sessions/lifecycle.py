@@ -9,8 +9,9 @@ two processes (a tester's click and the expiry loop) exactly one does it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -37,6 +38,9 @@ from trackmaster.sessions.selection import (
 )
 
 log = logging.getLogger(__name__)
+
+# A stop waits at most this long for the last read of a Jet session's logs.
+FINAL_PULL_TIMEOUT_S = 5.0
 
 SOURCES = ("push", "jet")
 FILTER_RECORDING = "RECORDING"
@@ -79,6 +83,9 @@ class Lifecycle:
         self.limit_s = limit_s
         self.jet = jet
         self.notify = notify
+        # Set by the Jet puller of this process: one last read of a Jet session's
+        # logs before it stops, so events sent just before Stop are still caught.
+        self.before_stop: Callable[[TestSession], Awaitable[Any]] | None = None
 
     # --- start -------------------------------------------------------------------------
 
@@ -253,6 +260,11 @@ class Lifecycle:
         return await TestSession.get(id=session.id)
 
     async def _stop(self, session: TestSession, reason: str, by: str = "") -> bool:
+        if self.before_stop and session.jet_filter_id and session.status == SessionStatus.ON:
+            try:
+                await asyncio.wait_for(self.before_stop(session), timeout=FINAL_PULL_TIMEOUT_S)
+            except Exception as exc:  # the stop itself must not depend on Jet
+                log.warning("session %s: last Jet read before stop failed: %r", session.id, exc)
         now = datetime.now(UTC)
         async with in_transaction() as conn:
             changed = await TestSession.filter(id=session.id, status=SessionStatus.ON).update(

@@ -25,7 +25,8 @@ from trackmaster.errors import InvalidParams, TooManyRequests
 from trackmaster.models import Project, SyncRun
 from trackmaster.plan import progress as live_progress
 from trackmaster.plan.apply import Progress, apply_snapshot
-from trackmaster.plan.diff import Diff, summarize
+from trackmaster.plan.changes import plan_changed
+from trackmaster.plan.diff import ACTIONS, Diff, summarize
 from trackmaster.plan.files import read_plan
 from trackmaster.plan.jet import JetClient, JetError
 from trackmaster.plan.snapshot import PlanSnapshot, snapshot_problems
@@ -127,6 +128,8 @@ async def run_sync(
     finally:
         _running.pop(project.id, None)
         live_progress.forget(run.id)
+    if run.status == "ok" and any(run.diff.get(action) for action in ACTIONS):
+        plan_changed(project.id)
     await _audit(
         actor,
         f"plan.{source}",

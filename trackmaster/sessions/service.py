@@ -11,6 +11,7 @@ from typing import Any
 from tortoise.functions import Count
 
 from trackmaster.models import EventLog, SessionAccount, SessionEvent, TestSession, UnmatchedEvent
+from trackmaster.plan.changes import on_plan_change
 from trackmaster.runtime import Runtime
 from trackmaster.sessions.ingest import Ingestor
 from trackmaster.sessions.lifecycle import JetFactory, Lifecycle
@@ -32,6 +33,8 @@ class Realtime:
         self.runtime = runtime
         self.bus = runtime.bus
         self.index = LiveIndex()
+        # A synced or imported plan reaches live sessions at once in this process.
+        on_plan_change(self.index.invalidate)
         self.ingestor = Ingestor(self.index, runtime.bus, settings.unmatched_keep)
         self.jet = jet if jet is not None else default_jet_factory(settings)
         self.lifecycle = Lifecycle(

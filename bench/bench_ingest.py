@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -36,6 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._server import free_port, start_session, trackmaster_process  # noqa: E402
 from trackmaster import db as database  # noqa: E402
 from trackmaster.db import Database  # noqa: E402
 from trackmaster.settings import load_settings  # noqa: E402
@@ -59,12 +58,6 @@ FIELDS = [
     ("ab.bucket", ["a", "b"]),
     ("ref.source", ["push", "feed", "search"]),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def mysql_admin(sql: str) -> None:
@@ -235,39 +228,28 @@ async def run_one(
         await mysql_admin(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
     await database.migrate(settings)
     ids = await seed(settings)
-    server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
-        cwd=ROOT, env={**os.environ, **env},
-    )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=5) as http:
-            for _ in range(200):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get("/ping")).status_code == 200:
-                        break
-                await asyncio.sleep(0.05)
-            answer = await http.post(
-                "/api/v2/realTime/start",
-                json={"project": ids["project"], "accounts": ["bench-user"],
-                      "events": [ids["event"]]},
-            )  # fmt: skip
-            answer.raise_for_status()
-        # Latency first, on a quiet server: after the throughput phase the
-        # database is still writing back what it took in, which is another test.
-        result: dict = {"latency": await latency(url, ids["key"], rate, latency_s)}
-        before = await count_logs(settings)
-        result |= await throughput(url, ids["key"], seconds, concurrency)
-        stored = await count_logs(settings) - before
-        result["stored_events"] = stored
-        result["events_per_s"] = stored / result["elapsed_s"]
-        return result
+        async with trackmaster_process(env, port):
+            await start_session(url, ids["project"], ["bench-user"], [ids["event"]])
+            return await measure(url, ids["key"], settings, seconds, concurrency, rate, latency_s)
     finally:
-        server.terminate()
-        await asyncio.wait_for(server.wait(), timeout=30)
         if kind == "mariadb":
             await mysql_admin(f"DROP DATABASE IF EXISTS `{db_name}`")
+
+
+async def measure(
+    url: str, key: str, settings, seconds: float, concurrency: int, rate: float, latency_s: float
+) -> dict:
+    # Latency first, on a quiet server: after the throughput phase the
+    # database is still writing back what it took in, which is another test.
+    result: dict = {"latency": await latency(url, key, rate, latency_s)}
+    before = await count_logs(settings)
+    result |= await throughput(url, key, seconds, concurrency)
+    stored = await count_logs(settings) - before
+    result["stored_events"] = stored
+    result["events_per_s"] = stored / result["elapsed_s"]
+    return result
 
 
 def main() -> int:

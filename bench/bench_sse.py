@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._server import free_port, start_session, trackmaster_process  # noqa: E402
 from trackmaster import db as database  # noqa: E402
 from trackmaster.db import Database  # noqa: E402
 from trackmaster.settings import load_settings  # noqa: E402
@@ -47,12 +47,6 @@ PAGES = ["home", "player", "search", "profile"]
 # The sequence number as it appears, escaped, in the pretty-printed payload of a log row.
 SEQ = re.compile(rb"bench_seq&#34;: (\d+)")
 REFRESH = b'hx-target="#matrix"'
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def seed(settings) -> dict:
@@ -208,63 +202,45 @@ async def run(args: argparse.Namespace) -> dict:
     settings = load_settings(env, env_file=None)
     await database.migrate(settings)
     ids = await seed(settings)
-    server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
-        cwd=ROOT, env={**os.environ, **env},
-    )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     watchers: list[asyncio.subprocess.Process] = []
-    try:
-        async with httpx.AsyncClient(base_url=url, timeout=5) as http:
-            for _ in range(200):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get("/ping")).status_code == 200:
-                        break
-                await asyncio.sleep(0.05)
-            answer = await http.post(
-                "/api/v2/realTime/start",
-                json={"project": ids["project"], "accounts": ["bench-user"],
-                      "events": ids["events"]},
-            )  # fmt: skip
-            answer.raise_for_status()
-            session = answer.json()
-        per_proc = [args.watchers // args.client_procs] * args.client_procs
-        per_proc[0] += args.watchers - sum(per_proc)
-        for count in per_proc:
-            watchers.append(
-                await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    __file__,
-                    "--watch",
-                    url,
-                    str(session["id"]),
-                    str(session["revision"]),
-                    str(count),
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
-                    cwd=ROOT,
+    async with trackmaster_process(env, port) as server:
+        try:
+            session = await start_session(url, ids["project"], ["bench-user"], ids["events"])
+            per_proc = [args.watchers // args.client_procs] * args.client_procs
+            per_proc[0] += args.watchers - sum(per_proc)
+            for count in per_proc:
+                watchers.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable,
+                        __file__,
+                        "--watch",
+                        url,
+                        str(session["id"]),
+                        str(session["revision"]),
+                        str(count),
+                        stdin=asyncio.subprocess.PIPE,
+                        stdout=asyncio.subprocess.PIPE,
+                        cwd=ROOT,
+                    )
                 )
-            )
-        for proc in watchers:
-            line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
-            assert line.strip() == b"READY", line
-        cpu_before, started = cpu_s(server.pid), time.monotonic()
-        acked: list[float] = []
-        sent = await post_events(url, ids["key"], args.rate, args.seconds, acked)
-        posting_s = time.monotonic() - started
-        await asyncio.sleep(3)
-        cpu_used = cpu_s(server.pid) - cpu_before
-        results = []
-        for proc in watchers:  # the watchers stop and report
-            out, _ = await proc.communicate(b"STOP\n")
-            results.append(json.loads(out))
-    finally:
-        for proc in watchers:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-        server.terminate()
-        await asyncio.wait_for(server.wait(), timeout=30)
+            for proc in watchers:
+                line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
+                assert line.strip() == b"READY", line
+            cpu_before, started = cpu_s(server.pid), time.monotonic()
+            acked: list[float] = []
+            sent = await post_events(url, ids["key"], args.rate, args.seconds, acked)
+            posting_s = time.monotonic() - started
+            await asyncio.sleep(3)
+            cpu_used = cpu_s(server.pid) - cpu_before
+            results = []
+            for proc in watchers:  # the watchers stop and report
+                out, _ = await proc.communicate(b"STOP\n")
+                results.append(json.loads(out))
+        finally:
+            for proc in watchers:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
 
     total_watchers = sum(r["watchers"] for r in results)
     latencies, incomplete = [], 0

@@ -30,6 +30,7 @@ from trackmaster.sessions.service import Realtime, realtime_for
 from trackmaster.sources import CaughtEvent
 from trackmaster.sources.jet import parse_jet_log
 from workers.pool import PoolBusy, PoolClosed, WorkerPool
+from workers.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +63,16 @@ class JetPuller:
         return {sid for sid, task in self._tasks.items() if not task.done()}
 
     async def run_forever(self) -> None:
+        ticker = Ticker(self.poll_interval_s)
         try:
             while True:
+                await ticker.wait()
                 try:
                     await self.claim()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("jet pull: cannot list or claim sessions")
-                await asyncio.sleep(self.poll_interval_s)
         finally:
             await self.close()
 
@@ -101,14 +103,18 @@ class JetPuller:
         try:
             assert self.realtime.jet is not None
             async with self.realtime.jet() as jet:
+                # A fixed schedule: the period is the interval, not interval + work.
+                ticker = Ticker(self.poll_interval_s)
                 while not keeper.done():
+                    await ticker.wait()
+                    if keeper.done():
+                        break
                     status = await TestSession.filter(id=session_id).values_list(
                         "status", flat=True
                     )
                     if not status or status[0] != SessionStatus.ON:
                         return
                     await self.pull_once(jet, session_id, project_id, filter_id)
-                    await asyncio.sleep(self.poll_interval_s)
                 log.warning("jet pull: lost the lease of session %s; another process has it",
                             session_id)  # fmt: skip
         finally:

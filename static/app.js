@@ -1,11 +1,20 @@
 // TrackMaster's own behaviours. No inline scripts anywhere: the CSP allows only files from /static.
 "use strict";
 
-// Elements with data-confirm ask before their htmx request goes out.
-document.addEventListener("htmx:confirm", (event) => {
-  const message = event.target.closest("[data-confirm]")?.dataset.confirm;
-  if (message && !window.confirm(message)) event.preventDefault();
-});
+// Destructive actions ask first (web/confirmations.py). htmx forms carry hx-confirm, which
+// htmx 4 itself turns into a dialog. Plain forms (no hx-post) carry data-confirm: asked
+// here, and when the answer is yes the form says so, so the server skips its confirm page
+// (the page that asks instead when JavaScript is off).
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.dataset.confirm || form.hasAttribute("hx-post")) return;
+  if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); return; }
+  if (!form.querySelector("input[name=confirmed]")) {
+    const yes = document.createElement("input");
+    Object.assign(yes, { type: "hidden", name: "confirmed", value: "yes" });
+    form.append(yes);
+  }
+}, true);
 
 // --- Live session pages (templates/sessions/) -------------------------------------------
 // The SSE stream swaps cells, counts, coverage rows and log rows in place; one observer

@@ -90,7 +90,9 @@ async def test_tokens_and_write_key_rotation_are_audited(db, server: RunningServ
             "/admin/tokens", data={"username": "tess", "name": "ci"}, headers=ada.headers()
         )
         rotated = await ada.http.post(
-            f"/projects/{plan.project.id}/write-key/rotate", headers=ada.headers()
+            f"/projects/{plan.project.id}/write-key/rotate",
+            data={"confirmed": "yes"},
+            headers=ada.headers(),
         )
         assert rotated.status_code == 303
     api = await ada_api(server)
@@ -238,8 +240,16 @@ async def test_project_page_shows_the_key_to_testers_and_rotation_to_admins(
         page = (await ada.http.get(path)).text
         assert key in page and f"{path}/write-key/rotate" in page
         # The form as a browser without JavaScript posts it: the hidden token field only.
-        rotated = await ada.http.post(
+        # That asks first, on a page whose form posts again, confirmed; nothing changed yet.
+        asked = await ada.http.post(
             f"{path}/write-key/rotate", data={"csrf_token": ada.token}, headers=ada.origin
+        )
+        assert asked.status_code == 200 and "Rotate the key" in asked.text
+        assert (await Project.get(id=plan.project.id)).write_key == key
+        rotated = await ada.http.post(
+            f"{path}/write-key/rotate",
+            data={"csrf_token": ada.token, "confirmed": "yes"},
+            headers=ada.origin,
         )
         assert rotated.status_code == 303 and rotated.headers["location"] == f"{path}#write-key"
         new_key = (await Project.get(id=plan.project.id)).write_key

@@ -173,7 +173,13 @@ async def test_forms_work_without_javascript(client: httpx.AsyncClient) -> None:
     assert ("html", {"lang": "en"}) in tags_of(refused.text)
     assert "must be 2 to 50 characters" in refused.text
     account = await Account.get(user_id="no-js")
-    deleted = await client.post(f"/projects/{project.id}/accounts/{account.id}/delete")
+    # Deleting asks first (a confirm page without JavaScript); nothing is gone until confirmed.
+    asked = await client.post(f"/projects/{project.id}/accounts/{account.id}/delete")
+    assert asked.status_code == 200 and "Delete test account no-js?" in asked.text
+    assert await Account.filter(user_id="no-js").count() == 1
+    deleted = await client.post(
+        f"/projects/{project.id}/accounts/{account.id}/delete", data={"confirmed": "yes"}
+    )
     assert deleted.status_code == 303
     assert await Account.filter(user_id__startswith="no-js").count() == 0
     upload = await client.post(

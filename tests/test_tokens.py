@@ -122,7 +122,11 @@ async def test_admin_creates_a_token_in_the_page_and_sees_it_once(
             ok = await program.get("/api/v2/realTime/sessions", headers=bearer(plaintext))
             assert ok.status_code == 200
             token_id = (await ApiToken.get(name="ci pipeline")).id
-            revoked = await ada.http.post(f"/admin/tokens/{token_id}/revoke", headers=ada.headers())
+            revoked = await ada.http.post(
+                f"/admin/tokens/{token_id}/revoke",
+                data={"confirmed": "yes"},
+                headers=ada.headers(),
+            )
             assert revoked.status_code == 303
             gone = await program.get("/api/v2/realTime/sessions", headers=bearer(plaintext))
             assert gone.status_code == 401

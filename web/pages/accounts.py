@@ -12,6 +12,7 @@ from trackmaster.errors import AppError, NotFound
 from trackmaster.models import Account, Project
 from trackmaster.plan.accounts import add_account, delete_account
 from trackmaster.plan.browse import get_project
+from web import confirmations
 from web.api import as_id
 from web.templating import is_htmx, render
 
@@ -78,6 +79,10 @@ async def delete(request: Request) -> Response:
     )
     if account is None:
         raise NotFound(f"no test account {request.path_params['account']} in this project")
+    form = await request.form()
+    if not confirmations.confirmed(request, form):
+        ask = confirmations.delete_account(account.user_id)
+        return confirmations.confirm_page(request, form, ask, f"/projects/{project.id}/accounts")
     await delete_account(account)
     if is_htmx(request):
         return await _render(request, project)

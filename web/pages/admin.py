@@ -16,8 +16,10 @@ from trackmaster.auth import audit, tokens, users
 from trackmaster.auth.roles import ROLE_NAMES, Role
 from trackmaster.auth.users import Principal
 from trackmaster.auth.writekeys import rotate_write_key
-from trackmaster.errors import AppError, Forbidden, field_error
-from trackmaster.models import User
+from trackmaster.errors import AppError, Forbidden, NotFound, field_error
+from trackmaster.models import ApiToken, User
+from trackmaster.plan.browse import get_project
+from web import confirmations
 from web.auth import guard_of
 from web.pager import page_from
 from web.templating import is_htmx, render
@@ -147,7 +149,15 @@ async def create_token(request: Request) -> Response:
 
 async def revoke_token(request: Request) -> Response:
     actor = _require_admin(request)
-    await tokens.revoke_token(_int_path(request, "token_id"), actor=actor.username)
+    token_id = _int_path(request, "token_id")
+    form = await request.form()
+    if not confirmations.confirmed(request, form):
+        token = await ApiToken.get_or_none(id=token_id).prefetch_related("user")
+        if token is None:
+            raise NotFound(f"no API token {token_id}")
+        ask = confirmations.revoke_token(token.name, token.user.username)
+        return confirmations.confirm_page(request, form, ask, "/admin/tokens")
+    await tokens.revoke_token(token_id, actor=actor.username)
     return RedirectResponse("/admin/tokens", status_code=303)
 
 
@@ -178,7 +188,13 @@ async def audit_page(request: Request) -> Response:
 
 async def rotate_key_page(request: Request) -> Response:
     actor = _require_admin(request)
-    project = await rotate_write_key(_int_path(request, "project_id"), actor=actor.username)
+    project_id = _int_path(request, "project_id")
+    form = await request.form()
+    if not confirmations.confirmed(request, form):
+        project = await get_project(project_id)
+        ask = confirmations.rotate_write_key(project.name)
+        return confirmations.confirm_page(request, form, ask, f"/projects/{project.id}#write-key")
+    project = await rotate_write_key(project_id, actor=actor.username)
     return RedirectResponse(f"/projects/{project.id}#write-key", status_code=303)
 
 

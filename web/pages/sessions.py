@@ -18,6 +18,7 @@ from starlette.routing import Route
 from trackmaster.errors import AppError, InvalidParams, NotFound, field_error
 from trackmaster.models import (
     Account,
+    Event,
     EventLog,
     Project,
     SessionAccount,
@@ -27,6 +28,7 @@ from trackmaster.models import (
 )
 from trackmaster.sessions import actions
 from trackmaster.sessions.service import list_sessions, realtime_for
+from web import confirmations
 from web import session_fragments as fragments
 from web.pager import page_from
 from web.session_view import (
@@ -320,6 +322,10 @@ async def cell_page(request: Request) -> Response:
 
 async def stop_session(request: Request) -> Response:
     session = await get_session(request.path_params["session_id"])
+    form = await request.form()
+    if not confirmations.confirmed(request, form):
+        ask = confirmations.stop_session(session.id)
+        return confirmations.confirm_page(request, form, ask, f"/sessions/{session.id}")
     stopped = await _realtime(request).lifecycle.stop(
         session.id, "stopped by a tester", _actor(request)
     )
@@ -330,6 +336,10 @@ async def stop_session(request: Request) -> Response:
 
 async def clear_logs(request: Request) -> Response:
     session = await get_session(request.path_params["session_id"])
+    form = await request.form()
+    if not confirmations.confirmed(request, form):
+        ask = confirmations.clear_logs(session.id)
+        return confirmations.confirm_page(request, form, ask, f"/sessions/{session.id}")
     await actions.clear_logs(_realtime(request).bus, session, _actor(request))
     if is_htmx(request):
         return render(
@@ -385,6 +395,11 @@ async def override_verdict(request: Request) -> Response:
 async def reset_event(request: Request) -> Response:
     session = await get_session(request.path_params["session_id"])
     form = await request.form()
+    if not confirmations.confirmed(request, form):
+        event = await Event.get_or_none(id=request.path_params["event_id"])
+        name = event.name if event else f"event {request.path_params['event_id']}"
+        ask = confirmations.reset_event(name)
+        return confirmations.confirm_page(request, form, ask, f"/sessions/{session.id}")
     await actions.reset_event(
         _realtime(request).bus,
         session,

@@ -53,9 +53,9 @@ class Dialogs:
         self.accept = False
         page.on("dialog", self._answer)
 
-    def _answer(self, dialog) -> None:
+    async def _answer(self, dialog) -> None:
         self.messages.append(dialog.message)
-        asyncio.ensure_future(dialog.accept() if self.accept else dialog.dismiss())
+        await (dialog.accept() if self.accept else dialog.dismiss())
 
 
 async def press(page: Page, dialogs: Dialogs, button, *, accept: bool) -> None:

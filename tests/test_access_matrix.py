@@ -83,6 +83,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/sessions/{session_id:int}/override"): TESTER,
     ("POST", "/sessions/{session_id:int}/events/{event_id:int}/reset"): TESTER,
     ("GET", "/sessions/{session_id:int}/stream"): VIEWER,
+    # session reports: whoever reads the session reads its report
+    ("GET", "/sessions/{session_id:int}/report"): VIEWER,
+    ("GET", "/sessions/{session_id:int}/report.csv"): VIEWER,
+    ("GET", "/sessions/{session_id:int}/report.xml"): VIEWER,
     # plans: admins sync and import, testers manage test accounts, everyone reads
     ("POST", "/api/v2/projects/sync"): ADMIN,
     ("GET", "/api/v2/projects"): VIEWER,

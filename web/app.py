@@ -28,6 +28,7 @@ from web.errors import EXCEPTION_HANDLERS
 from web.pages import accounts as accounts_pages
 from web.pages import admin, home, login, sessions
 from web.pages import projects as projects_pages
+from web.pages import reports as reports_pages
 from web.pages import schedules as schedules_pages
 from web.pages import stories as stories_pages
 from web.security import SecurityHeadersMiddleware
@@ -48,6 +49,7 @@ def build_routes() -> list[BaseRoute]:
         *ingest.routes,
         *realtime_api.routes,
         *sessions.routes,
+        *reports_pages.routes,
         *streams.routes,
         *projects_api.routes,
         *accounts_api.routes,

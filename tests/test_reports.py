@@ -1,0 +1,158 @@
+"""Session reports as a page (printed to PDF by Chromium), CSV and JUnit, over real HTTP.
+
+The scenario (tests/support/report_session.py) has failures followed by a good event of
+the same kind, an override, an event never seen and hostile names and values.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+
+import pytest
+from pypdf import PdfReader
+
+from tests.support.report_session import (
+    HOSTILE_PROJECT,
+    HOSTILE_SESSION,
+    OVERRIDE_REASON,
+    SCRIPT_PAGE,
+    failing_session,
+)
+from trackmaster.reports.build import build_report
+from trackmaster.reports.csv_out import neutralise
+
+
+@pytest.fixture
+async def scenario(db, live_server):
+    return await failing_session(live_server)
+
+
+async def test_the_report_model_counts_every_failure(scenario) -> None:
+    report = await build_report(scenario.session)
+    assert str(report.verdict) == "failed"
+    assert report.unseen == ["share_click"]
+    cells = {(c.key, c.platform): c for c in report.cells}
+    page = cells[("event_info.current_page_name", "iOS")]
+    # The newest iOS event was good; the three bad ones before it are not hidden.
+    assert (page.verdict, page.counts) == ("FAIL", {"FAIL": 3, "SUCCESS": 1})
+    assert [(w.value, w.count) for w in page.wrong] == [
+        ('"cart"', 2), (json.dumps(SCRIPT_PAGE, ensure_ascii=False), 1),
+    ]  # fmt: skip
+    assert all('"current_page_name"' in w.example_payload for w in page.wrong)
+    assert cells[("content_info.type", "iOS")].counts == {"FAIL": 1, "SUCCESS": 3}
+    assert cells[("event_info.current_page_name", "Android")].verdict == "SUCCESS"
+    vouched = cells[("page_info.id", "Android")]
+    assert (vouched.verdict, vouched.source, vouched.by) == ("SUCCESS", "override", "tess")
+    assert [(o.kind, o.key, o.platform, o.by, o.reason) for o in report.overrides] == [
+        ("override", "page_info.id", "Android", "tess", OVERRIDE_REASON)
+    ]
+    assert (report.event_counts.all, report.event_counts.bad) == (5, 3)
+    assert report.accounts == ("alice-42",) and report.created_by == "tess"
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts = 0
+        self.handlers: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self.scripts += tag == "script"
+        self.handlers += [name for name, _ in attrs if name.startswith("on")]
+
+    def handle_data(self, data) -> None:
+        self.text.append(data)
+
+
+async def test_the_page_escapes_everything_and_needs_no_script(scenario, client) -> None:
+    answer = await client.get(f"/sessions/{scenario.session.id}/report")
+    assert answer.status_code == 200, answer.text
+    parsed = _Page()
+    parsed.feed(answer.text)
+    assert parsed.scripts == 0 and parsed.handlers == []
+    text = "".join(parsed.text)
+    for shown in (HOSTILE_PROJECT, HOSTILE_SESSION, OVERRIDE_REASON, "share_click"):
+        assert shown in text, shown
+    assert "<b>by hand</b>" not in answer.text  # shown as text, not markup
+
+
+async def test_the_page_prints_to_pdf_with_its_content(scenario, live_server, page) -> None:
+    await page.goto(f"{live_server.url}/sessions/{scenario.session.id}/report")
+    await page.emulate_media(media="print")
+    assert not await page.locator(".downloads").is_visible()  # the print stylesheet applies
+    pdf = await page.pdf(format="A4")
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    flat = " ".join(text.split())
+    for needle in (
+        "FAILED", "Never seen: share_click", "event_info.current_page_name", "FAIL in 3 of 4",
+        '"cart"', "Overrides and resets", "tess", "checked on the device",
+        "Coverage of enumerations", "Unplanned properties", "alice-42", "Plan version",
+    ):  # fmt: skip
+        assert needle in flat, f"{needle!r} not in the printed report: {flat[:3000]}"
+
+
+async def test_csv_one_row_per_cell_parsed_back(scenario, client) -> None:
+    answer = await client.get(f"/sessions/{scenario.session.id}/report.csv")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/csv")
+    assert "attachment" in answer.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    # play_click has 3 fields, share_click 1: 4 fields x 3 platforms.
+    assert len(rows) == 12
+    by = {(r["event"], r["field"], r["platform"]): r for r in rows}
+    page = by[("play_click", "event_info.current_page_name", "iOS")]
+    assert (page["verdict"], page["fail"], page["success"], page["judged"]) == (
+        "FAIL",
+        "3",
+        "1",
+        "4",
+    )
+    assert page["wrong_values"].startswith('"cart" x2 | ')
+    assert "current_page_name" in page["example_payload"]
+    assert page["session_verdict"] == "failed"
+    # Formula injection: text that a spreadsheet would run starts with an apostrophe.
+    assert all(r["project"] == "'" + HOSTILE_PROJECT for r in rows)
+    share = by[("share_click", "share.channel", "Android")]
+    assert (share["verdict"], share["judged"]) == ("UNTESTED", "0")
+    vouched = by[("play_click", "page_info.id", "Android")]
+    assert (vouched["source"], vouched["by"], vouched["verdict"]) == ("override", "tess", "SUCCESS")
+
+
+@pytest.mark.parametrize(
+    ("raw", "safe"),
+    [("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"),
+     ("\tx", "'\tx"), ("\rx", "'\rx"), ("ok", "ok"), (3, 3), ("", "")],
+)  # fmt: skip
+def test_neutralise(raw, safe) -> None:
+    assert neutralise(raw) == safe
+
+
+async def test_junit_a_case_per_event_and_platform(scenario, client) -> None:
+    answer = await client.get(f"/sessions/{scenario.session.id}/report.xml")
+    assert answer.status_code == 200
+    root = ET.fromstring(answer.content)  # well-formed despite control characters
+    assert root.tag == "testsuites"
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert set(suites) == {"play_click", "share_click"}
+    play = {c.get("name"): c for c in suites["play_click"].findall("testcase")}
+    assert set(play) == {"caught", "iOS", "Android", "Other"}
+    failures = play["iOS"].findall("failure")
+    assert sorted(f.get("message").split(":")[0] for f in failures) == [
+        "content_info.type", "event_info.current_page_name",
+    ]  # fmt: skip
+    page_failure = next(f for f in failures if f.get("message").startswith("event_info"))
+    assert "FAIL in 3 of 4" in page_failure.get("message")
+    assert "<script>alert('page')</script>\\u0001" in page_failure.text
+    assert play["Android"].find("failure") is None and play["Android"].find("skipped") is None
+    assert play["Other"].find("skipped") is not None
+    assert play["caught"].find("failure") is None
+    share = {c.get("name"): c for c in suites["share_click"].findall("testcase")}
+    assert share["caught"].find("failure").get("type") == "not_seen"
+    assert root.get("failures") == "2" and root.get("tests") == "8"
+    classname = play["iOS"].get("classname")
+    assert classname == f"{HOSTILE_PROJECT}.play_click"

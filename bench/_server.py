@@ -51,7 +51,7 @@ async def trackmaster_process(
 async def start_session(url: str, project: int, accounts: list[str], events: list[int]) -> dict:
     async with httpx.AsyncClient(base_url=url, timeout=5) as http:
         answer = await http.post(
-            "/api/v2/realTime/start",
+            "/api/v3/realTime/start",
             json={"project": project, "accounts": accounts, "events": events},
         )
         answer.raise_for_status()

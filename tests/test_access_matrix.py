@@ -49,7 +49,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/admin/tokens/{token_id}/revoke"): ADMIN,
     ("GET", "/admin/audit"): ADMIN,
     ("POST", "/projects/{project_id}/write-key/rotate"): ADMIN,
-    ("POST", "/api/v2/projects/{project_id}/writeKey/rotate"): ADMIN,
+    ("POST", "/api/v3/projects/{project_id}/writeKey/rotate"): ADMIN,
     # ingest: the project's write key, whoever the caller is
     ("POST", "/collect"): KEY,
     ("POST", "/v1/track"): KEY,
@@ -58,16 +58,16 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/v1/b"): KEY,
     ("POST", "/2/httpapi"): KEY,
     # realtime API: testers run sessions, viewers read them
-    ("POST", "/api/v2/realTime/start"): TESTER,
-    ("POST", "/api/v2/realTime/stop"): TESTER,
-    ("POST", "/api/v2/realTime/update"): TESTER,
-    ("GET", "/api/v2/realTime/getLog"): VIEWER,
-    ("POST", "/api/v2/realTime/clearLog"): TESTER,
-    ("POST", "/api/v2/realTime/updateResult"): TESTER,
-    ("GET", "/api/v2/realTime/getResult"): VIEWER,
-    ("GET", "/api/v2/realTime/sessions"): VIEWER,
-    ("GET", "/api/v2/realTime/session"): VIEWER,
-    ("GET", "/api/v2/projects/{project_id:int}/unmatched"): VIEWER,
+    ("POST", "/api/v3/realTime/start"): TESTER,
+    ("POST", "/api/v3/realTime/stop"): TESTER,
+    ("POST", "/api/v3/realTime/update"): TESTER,
+    ("GET", "/api/v3/realTime/getLog"): VIEWER,
+    ("POST", "/api/v3/realTime/clearLog"): TESTER,
+    ("POST", "/api/v3/realTime/updateResult"): TESTER,
+    ("GET", "/api/v3/realTime/getResult"): VIEWER,
+    ("GET", "/api/v3/realTime/sessions"): VIEWER,
+    ("GET", "/api/v3/realTime/session"): VIEWER,
+    ("GET", "/api/v3/projects/{project_id:int}/unmatched"): VIEWER,
     # live session pages
     ("GET", "/sessions"): VIEWER,
     ("GET", "/projects/{project_id:int}/sessions/new"): VIEWER,
@@ -88,19 +88,19 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/sessions/{session_id:int}/report.csv"): VIEWER,
     ("GET", "/sessions/{session_id:int}/report.xml"): VIEWER,
     # plans: admins sync and import, testers manage test accounts, everyone reads
-    ("POST", "/api/v2/projects/sync"): ADMIN,
-    ("GET", "/api/v2/projects"): VIEWER,
-    ("GET", "/api/v2/projects/{id}"): VIEWER,
-    ("GET", "/api/v2/projects/{id}/syncRuns"): VIEWER,
-    ("PUT", "/api/v2/projects/{id}/plan"): ADMIN,
-    ("GET", "/api/v2/projects/{id}/plan"): VIEWER,
-    ("POST", "/api/v2/accounts"): TESTER,
-    ("GET", "/api/v2/accounts"): VIEWER,
-    ("DELETE", "/api/v2/accounts/{id}"): TESTER,
-    ("POST", "/api/v2/stories/sync"): ADMIN,
-    ("GET", "/api/v2/stories"): VIEWER,
-    ("GET", "/api/v2/stories/{id}"): VIEWER,
-    ("GET", "/api/v2/openapi.json"): VIEWER,
+    ("POST", "/api/v3/projects/sync"): ADMIN,
+    ("GET", "/api/v3/projects"): VIEWER,
+    ("GET", "/api/v3/projects/{id}"): VIEWER,
+    ("GET", "/api/v3/projects/{id}/syncRuns"): VIEWER,
+    ("PUT", "/api/v3/projects/{id}/plan"): ADMIN,
+    ("GET", "/api/v3/projects/{id}/plan"): VIEWER,
+    ("POST", "/api/v3/accounts"): TESTER,
+    ("GET", "/api/v3/accounts"): VIEWER,
+    ("DELETE", "/api/v3/accounts/{id}"): TESTER,
+    ("POST", "/api/v3/stories/sync"): ADMIN,
+    ("GET", "/api/v3/stories"): VIEWER,
+    ("GET", "/api/v3/stories/{id}"): VIEWER,
+    ("GET", "/api/v3/openapi.json"): VIEWER,
     ("GET", "/api/docs"): VIEWER,
     ("GET", "/projects"): VIEWER,
     ("POST", "/projects/sync"): ADMIN,
@@ -114,10 +114,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/projects/{id}/accounts/{account}/delete"): TESTER,
     ("GET", "/stories/{id}"): VIEWER,
     # Scheduled plan sync: anyone reads it; changing it changes what runs against Jet.
-    ("GET", "/api/v2/schedules"): VIEWER,
-    ("POST", "/api/v2/schedules/on"): ADMIN,
-    ("POST", "/api/v2/schedules/off"): ADMIN,
-    ("POST", "/api/v2/schedules/interval"): ADMIN,
+    ("GET", "/api/v3/schedules"): VIEWER,
+    ("POST", "/api/v3/schedules/on"): ADMIN,
+    ("POST", "/api/v3/schedules/off"): ADMIN,
+    ("POST", "/api/v3/schedules/interval"): ADMIN,
     ("GET", "/projects/{id}/schedule"): VIEWER,
     ("POST", "/projects/{id}/schedule"): ADMIN,
 }
@@ -184,14 +184,14 @@ def test_the_policy_agrees_with_the_table(method: str, template: str) -> None:
 
 def test_unlisted_writes_are_denied_by_default() -> None:
     for method in ("POST", "PUT", "PATCH", "DELETE"):
-        for path in ("/anything/new", "/api/v2/brand-new", "/projects/1/something"):
+        for path in ("/anything/new", "/api/v3/brand-new", "/projects/1/something"):
             assert decide(method, path).access is Access.ADMIN, (method, path)
     assert decide("GET", "/admin/whatever").access is Access.ADMIN
     # Ingest prefixes match whole segments only.
     assert decide("POST", "/collector").access is Access.ADMIN
     assert decide("POST", "/v10/x").access is Access.ADMIN
     # Any character may reach the policy (%0A is a newline): still decided, never an error.
-    assert decide("PUT", "/api/v2/projects/a\nb/plan").access is Access.ADMIN
+    assert decide("PUT", "/api/v3/projects/a\nb/plan").access is Access.ADMIN
     assert decide("GET", "/projects/a\nb").access is Access.VIEWER
     assert decide("GET", "/admin/\n").access is Access.ADMIN
 
@@ -284,7 +284,7 @@ async def test_api_tokens_get_the_same_answers(callers: dict[str, Caller], serve
         for role, name in (("viewer", "vera"), ("tester", "tess"), ("admin", "ada")):
             caller = Caller(role, http, {"Authorization": f"Bearer {await api_token_for(name)}"})
             for (method, template), needed in sorted(EXPECTED.items()):
-                if not template.startswith("/api/v2/") or needed in (PUBLIC, KEY):
+                if not template.startswith("/api/v3/") or needed in (PUBLIC, KEY):
                     continue
                 response = await call(caller, method, concrete(template))
                 problem = verdict(response.status_code, "", role, needed)

@@ -1,4 +1,4 @@
-"""/api/v2/accounts over real HTTP: add, list, delete, and bad input that changes nothing."""
+"""/api/v3/accounts over real HTTP: add, list, delete, and bad input that changes nothing."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ async def test_add_list_and_delete(client: httpx.AsyncClient) -> None:
     project = await Project.create(name="Demo")
     other = await Project.create(name="Other")
     added = await client.post(
-        "/api/v2/accounts", json={"projectID": project.id, "id": "u-1", "description": "iPhone 15"}
+        "/api/v3/accounts", json={"projectID": project.id, "id": "u-1", "description": "iPhone 15"}
     )
     assert added.status_code == 200, added.text
     assert added.json()["data"] | {"createdAt": None} == {
@@ -26,13 +26,13 @@ async def test_add_list_and_delete(client: httpx.AsyncClient) -> None:
         "description": "iPhone 15", "createdAt": None,
     }  # fmt: skip
     await client.post(
-        "/api/v2/accounts", json={"projectID": other.id, "id": "u-2", "description": "Pixel"}
+        "/api/v3/accounts", json={"projectID": other.id, "id": "u-2", "description": "Pixel"}
     )
-    mine = (await client.get("/api/v2/accounts", params={"project": project.id})).json()
+    mine = (await client.get("/api/v3/accounts", params={"project": project.id})).json()
     assert [a["id"] for a in mine["data"]] == ["u-1"] and mine["pager"]["totalRow"] == 1
-    found = (await client.get("/api/v2/accounts", params={"description": "pix"})).json()
+    found = (await client.get("/api/v3/accounts", params={"description": "pix"})).json()
     assert [a["id"] for a in found["data"]] == ["u-2"]
-    deleted = await client.delete("/api/v2/accounts/u-1")
+    deleted = await client.delete("/api/v3/accounts/u-1")
     assert deleted.status_code == 200 and deleted.json()["data"]["id"] == "u-1"
     assert await accounts_now() == [("u-2", "Pixel")]
     assert await AuditEntry.filter(action__in=["account.add", "account.delete"]).count() == 3
@@ -94,7 +94,7 @@ async def test_bad_accounts_are_refused_and_change_nothing(
     if body.get("projectID") == "$project":
         body = {**body, "projectID": project.id}
     before = await accounts_now()
-    response = await client.post("/api/v2/accounts", json=body)
+    response = await client.post("/api/v3/accounts", json=body)
     assert response.status_code == status, response.text
     assert response.json()["code"] == code
     assert response.json()["msg"].startswith(problem), response.json()
@@ -104,17 +104,17 @@ async def test_bad_accounts_are_refused_and_change_nothing(
 async def test_both_description_and_id_wrong_lists_both(client: httpx.AsyncClient) -> None:
     project = await Project.create(name="Demo")
     response = await client.post(
-        "/api/v2/accounts", json={"projectID": project.id, "id": "", "description": ""}
+        "/api/v3/accounts", json={"projectID": project.id, "id": "", "description": ""}
     )
     assert [d["field"] for d in response.json()["details"]] == ["id", "description"]
 
 
 async def test_not_json_is_a_bad_request(client: httpx.AsyncClient) -> None:
     response = await client.post(
-        "/api/v2/accounts", content=b"{nope", headers={"content-type": "application/json"}
+        "/api/v3/accounts", content=b"{nope", headers={"content-type": "application/json"}
     )
     assert response.status_code == 400 and response.json()["code"] == 5
-    listed = await client.post("/api/v2/accounts", json=["a"])
+    listed = await client.post("/api/v3/accounts", json=["a"])
     assert listed.status_code == 400 and "JSON object" in listed.json()["msg"]
 
 
@@ -123,15 +123,15 @@ async def test_delete_unknown_or_ambiguous(client: httpx.AsyncClient) -> None:
     second = await Project.create(name="B")
     for project in (first, second):
         await Account.create(project=project, user_id="shared", description="same id")
-    missing = await client.delete("/api/v2/accounts/nobody")
+    missing = await client.delete("/api/v3/accounts/nobody")
     assert missing.status_code == 404 and missing.json()["code"] == 3
-    ambiguous = await client.delete("/api/v2/accounts/shared")
+    ambiguous = await client.delete("/api/v3/accounts/shared")
     assert ambiguous.status_code == 400 and "name one" in ambiguous.json()["msg"]
     assert await Account.all().count() == 2
-    chosen = await client.delete("/api/v2/accounts/shared", params={"project": second.id})
+    chosen = await client.delete("/api/v3/accounts/shared", params={"project": second.id})
     assert chosen.status_code == 200
     assert await Account.filter(project=first).count() == 1
-    bad_project = await client.delete("/api/v2/accounts/shared", params={"project": "x"})
+    bad_project = await client.delete("/api/v3/accounts/shared", params={"project": "x"})
     assert bad_project.status_code == 400
 
 
@@ -142,11 +142,11 @@ async def test_sessions_keep_a_deleted_accounts_user_id(client: httpx.AsyncClien
         project=project, expires_at=datetime.now(UTC) + timedelta(hours=1)
     )
     await SessionAccount.create(session=session, account=account, user_id="u-9")
-    assert (await client.delete("/api/v2/accounts/u-9")).status_code == 200
+    assert (await client.delete("/api/v3/accounts/u-9")).status_code == 200
     link = await SessionAccount.get(session=session)
     assert link.user_id == "u-9" and link.account_id is None  # type: ignore[attr-defined]
 
 
 async def test_list_with_unknown_project(client: httpx.AsyncClient) -> None:
-    response = await client.get("/api/v2/accounts", params={"project": 999999})
+    response = await client.get("/api/v3/accounts", params={"project": 999999})
     assert response.status_code == 404 and response.json()["code"] == 3

@@ -1,4 +1,4 @@
-"""/api/v2/realTime over real HTTP: lifecycle, validation, logs, overrides, resets, results."""
+"""/api/v3/realTime over real HTTP: lifecycle, validation, logs, overrides, resets, results."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from tests.support.realtime import make_plan, play_log
 from trackmaster.models import Event, EventLog, Story, TestSession
 
-API = "/api/v2/realTime"
+API = "/api/v3/realTime"
 
 
 @pytest.fixture

@@ -96,7 +96,7 @@ async def test_tokens_and_write_key_rotation_are_audited(db, server: RunningServ
         )
         assert rotated.status_code == 303
     api = await ada_api(server)
-    answer = await api.post(f"/api/v2/projects/{plan.project.id}/writeKey/rotate")
+    answer = await api.post(f"/api/v3/projects/{plan.project.id}/writeKey/rotate")
     assert answer.status_code == 200
     new_key = answer.json()["data"]["writeKey"]
     await api.aclose()
@@ -128,14 +128,14 @@ async def test_sessions_overrides_and_syncs_are_audited_with_who(db, server: Run
         base_url=server.url, headers={"Authorization": f"Bearer {tess_token}"}
     ) as tess:
         started = await tess.post(
-            "/api/v2/realTime/start",
+            "/api/v3/realTime/start",
             json={"project": plan.project.id, "accounts": ["alice-42"], "events": [plan.play.id]},
         )
         assert started.status_code == 201, started.text
         record = started.json()["id"]
         page_field = plan.f("event_info.current_page_name")
         override = await tess.post(
-            "/api/v2/realTime/updateResult",
+            "/api/v3/realTime/updateResult",
             json={
                 "record": record,
                 "fields": [
@@ -145,10 +145,10 @@ async def test_sessions_overrides_and_syncs_are_audited_with_who(db, server: Run
         )
         assert override.status_code == 200, override.text
         reset = await tess.post(
-            "/api/v2/realTime/updateResult", json={"record": record, "event": plan.play.id}
+            "/api/v3/realTime/updateResult", json={"record": record, "event": plan.play.id}
         )
         assert reset.status_code == 200
-        stopped = await tess.post("/api/v2/realTime/stop", params={"record": record})
+        stopped = await tess.post("/api/v3/realTime/stop", params={"record": record})
         assert stopped.status_code == 200
     start, stop = (await entries("session.start"))[-1], (await entries("session.stop"))[-1]
     assert (start.actor, start.target) == ("tess", f"session:{record}")
@@ -159,9 +159,9 @@ async def test_sessions_overrides_and_syncs_are_audited_with_who(db, server: Run
     assert (await entries("verdict.reset"))[-1].actor == "tess"
 
     api = await ada_api(server)
-    exported = await api.get(f"/api/v2/projects/{plan.project.id}/plan", params={"format": "yaml"})
+    exported = await api.get(f"/api/v3/projects/{plan.project.id}/plan", params={"format": "yaml"})
     imported = await api.put(
-        f"/api/v2/projects/{plan.project.id}/plan",
+        f"/api/v3/projects/{plan.project.id}/plan",
         params={"format": "yaml"},
         content=exported.content,
     )

@@ -1,7 +1,7 @@
 """Fuzzing over real HTTP: no input, however broken, gets a server error.
 
 - schemathesis generates requests from the app's own OpenAPI document
-  (/api/v2/openapi.json), valid and invalid, for every operation, and checks
+  (/api/v3/openapi.json), valid and invalid, for every operation, and checks
   each answer: never a 5xx, and status, content type and body as documented.
 - hypothesis posts arbitrary JSON to the ingest endpoints with a valid write
   key: never a 5xx, and a 4xx stores nothing.
@@ -144,7 +144,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer
 
 def test_openapi_operations_never_answer_a_server_error(fuzz_server: FuzzServer) -> None:
     schema = schemathesis.openapi.from_url(
-        fuzz_server.url + "/api/v2/openapi.json", headers=fuzz_server.auth
+        fuzz_server.url + "/api/v3/openapi.json", headers=fuzz_server.auth
     )
     strategy = st.one_of(
         schema.as_strategy(generation_mode=schemathesis.GenerationMode.POSITIVE),

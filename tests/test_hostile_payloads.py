@@ -23,7 +23,7 @@ async def live(db, client: httpx.AsyncClient):
     """A live session of alice on play_click (local admin: the app binds to loopback)."""
     plan = await make_plan()
     answer = await client.post(
-        "/api/v2/realTime/start",
+        "/api/v3/realTime/start",
         json={"project": plan.project.id, "accounts": ["alice-42"], "events": [plan.play.id]},
     )
     assert answer.status_code == 201, answer.text
@@ -87,7 +87,7 @@ async def test_markup_in_fields_is_stored_as_text_and_shown_escaped(
         assert SCRIPT in shown or path.endswith(str(live.session_id)), path
     logs_text = "".join(dom((await client.get(f"/sessions/{live.session_id}/logs")).text).text)
     assert SCRIPT in logs_text and IMG in logs_text  # visible, as text
-    api = await client.get(f"/api/v2/realTime/getLog?record={live.session_id}")
+    api = await client.get(f"/api/v3/realTime/getLog?record={live.session_id}")
     assert SCRIPT in api.text.encode().decode("unicode_escape") or SCRIPT in api.text
 
 

@@ -29,7 +29,7 @@ async def test_a_failed_store_is_a_500_and_the_webhook_hears_of_it(db, settings)
         noisy = settings.replace(notify_webhook_url=f"{webhook.url}/hook")
         async with running_app(noisy) as server, httpx.AsyncClient(base_url=server.url) as http:
             answer = await http.post(
-                "/api/v2/realTime/start",
+                "/api/v3/realTime/start",
                 json={"project": plan.project.id, "accounts": ["alice-42"],
                       "events": [plan.play.id]},
             )  # fmt: skip

@@ -20,7 +20,7 @@ async def live(db, client):
     """A plan and a live session of alice watching play_click and search_submit."""
     plan = await make_plan()
     answer = await client.post(
-        "/api/v2/realTime/start",
+        "/api/v3/realTime/start",
         json={"project": plan.project.id, "accounts": ["alice-42"],
               "events": [plan.play.id, plan.search.id]},
     )  # fmt: skip
@@ -160,7 +160,7 @@ async def test_unmatched_events_are_binned_and_listed(live, client) -> None:
     body = [sdk_event(user="mallory"), sdk_event("share_click")]
     answer = await client.post("/collect", json=body, headers=headers)
     assert answer.json()["unmatched"] == 2
-    listed = (await client.get(f"/api/v2/projects/{live.project.id}/unmatched")).json()
+    listed = (await client.get(f"/api/v3/projects/{live.project.id}/unmatched")).json()
     assert listed["count"] == 2 and listed["pager"]["totalRow"] == 2
     reasons = [row["reason"] for row in listed["data"]]
     assert "not watched" in reasons[0] and "mallory" in reasons[1]

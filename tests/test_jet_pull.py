@@ -12,7 +12,7 @@ from tests.conftest import running_app
 from tests.support.realtime import make_plan, play_log
 from trackmaster.models import EventLog, Platform, TestSession
 
-API = "/api/v2/realTime"
+API = "/api/v3/realTime"
 
 
 async def eventually(check, timeout_s: float = 5.0):

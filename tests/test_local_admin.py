@@ -104,7 +104,7 @@ async def test_requests_through_a_proxy_are_never_local(settings: Settings, head
         assert (await http.get("/admin/users")).status_code == 200  # truly local
         page = await http.get("/admin/users", headers=header)
         assert page.status_code == 303 and page.headers["location"].startswith("/login")
-        api = await http.post("/api/v2/realTime/stop", params={"record": 1}, headers=header)
+        api = await http.post("/api/v3/realTime/stop", params={"record": 1}, headers=header)
         assert api.status_code == 401
 
 

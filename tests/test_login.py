@@ -78,7 +78,7 @@ async def test_anonymous_pages_redirect_to_login_and_api_answers_401(
     response = await http.get("/?x=1", headers={"accept": "text/html"})
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=%2F%3Fx%3D1"
-    api = await http.get("/api/v2/realTime/getLog?record=1")
+    api = await http.get("/api/v3/realTime/getLog?record=1")
     assert api.status_code == 401
     assert api.json()["code"] == 6 and "Authorization: Bearer" in api.json()["msg"]
     assert api.headers["www-authenticate"].startswith("Bearer")

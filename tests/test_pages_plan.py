@@ -80,7 +80,7 @@ async def test_story_page_shows_names_and_escapes_html(
     page: Page, jet_server, jet_http: httpx.AsyncClient, fake_jet: FakeJet
 ) -> None:
     project, plan = await jet_project(fake_jet)
-    synced = await jet_http.post("/api/v2/stories/sync", params={"project": project.id})
+    synced = await jet_http.post("/api/v3/stories/sync", params={"project": project.id})
     assert synced.status_code == 200, synced.text
     story = await Story.get(jet_id=plan["player_story"]["id"])
     await page.goto(f"{jet_server.url}/stories/{story.id}")

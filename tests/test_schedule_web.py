@@ -49,16 +49,16 @@ class Ids(HTMLParser):
 
 async def test_on_off_and_state_like_the_original(db, client: httpx.AsyncClient) -> None:
     project = await make_project("video", enabled=False, jet_id="p1")
-    on = await client.post("/api/v2/schedules/on", params={"project": project.id})
+    on = await client.post("/api/v3/schedules/on", params={"project": project.id})
     assert on.status_code == 200, on.text
     assert on.json()["data"]["enabled"] is True
     assert on.json()["data"]["intervalS"] == 3600
 
-    state = (await client.get("/api/v2/schedules", params={"project": project.id})).json()["data"]
+    state = (await client.get("/api/v3/schedules", params={"project": project.id})).json()["data"]
     assert state["enabled"] is True and state["runs"] == []
     assert state["nextDueAt"] is not None  # never ran: due now
 
-    off = await client.post("/api/v2/schedules/off", params={"project": project.id})
+    off = await client.post("/api/v3/schedules/off", params={"project": project.id})
     assert off.json()["data"]["enabled"] is False
     assert (await schedule_of(project.id)).enabled is False
 
@@ -67,7 +67,7 @@ async def test_a_project_without_a_schedule_gets_one_with_the_default_interval(
     db, client: httpx.AsyncClient
 ) -> None:
     project = await Project.create(name="fresh", jet_id="p9")
-    on = await client.post("/api/v2/schedules/on", params={"project": project.id})
+    on = await client.post("/api/v3/schedules/on", params={"project": project.id})
     assert on.json()["data"]["intervalS"] == 3 * 3600
 
 
@@ -82,7 +82,7 @@ async def test_bad_parameters_answer_the_original_error_codes(
         ({"project": str(files_only.id)}, 400, 5, "has no Jet id"),
     ]
     for params, status, code, message in cases:
-        answer = await client.post("/api/v2/schedules/on", params=params)
+        answer = await client.post("/api/v3/schedules/on", params=params)
         assert answer.status_code == status, (params, answer.text)
         assert answer.json()["code"] == code
         assert message in answer.json()["msg"]
@@ -93,7 +93,7 @@ async def test_the_interval_is_whole_hours_from_1_to_24(db, client: httpx.AsyncC
     project = await make_project("video", jet_id="p1")
     for hours in ("0", "25", "1.5", ""):
         answer = await client.post(
-            "/api/v2/schedules/interval", params={"project": project.id, "hours": hours}
+            "/api/v3/schedules/interval", params={"project": project.id, "hours": hours}
         )
         assert answer.status_code == 400, hours
         assert answer.json()["code"] == 2
@@ -102,7 +102,7 @@ async def test_the_interval_is_whole_hours_from_1_to_24(db, client: httpx.AsyncC
     assert (await schedule_of(project.id)).interval_s == 3600  # unchanged
 
     six = await client.post(
-        "/api/v2/schedules/interval", params={"project": project.id, "hours": "6"}
+        "/api/v3/schedules/interval", params={"project": project.id, "hours": "6"}
     )
     assert six.json()["data"]["intervalS"] == 6 * 3600
 
@@ -114,17 +114,17 @@ async def test_the_api_history_lists_scheduled_runs_newest_first(
     for status in ("ok", "failed"):
         await SyncRun.create(project=project, source="jet", trigger="schedule", status=status)
     await SyncRun.create(project=project, source="jet", trigger="manual", status="ok")
-    state = (await client.get("/api/v2/schedules", params={"project": project.id})).json()
+    state = (await client.get("/api/v3/schedules", params={"project": project.id})).json()
     assert [run["status"] for run in state["data"]["runs"]] == ["failed", "ok"]
 
 
 async def test_the_schedule_endpoints_are_in_the_openapi_document(
     db, client: httpx.AsyncClient
 ) -> None:
-    paths = (await client.get("/api/v2/openapi.json")).json()["paths"]
-    for path in ("/api/v2/schedules/on", "/api/v2/schedules/off", "/api/v2/schedules/interval"):
+    paths = (await client.get("/api/v3/openapi.json")).json()["paths"]
+    for path in ("/api/v3/schedules/on", "/api/v3/schedules/off", "/api/v3/schedules/interval"):
         assert "post" in paths[path]
-    assert "get" in paths["/api/v2/schedules"]
+    assert "get" in paths["/api/v3/schedules"]
 
 
 # --- pages --------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def targets(message: Message) -> set[str]:
 
 async def start(client: httpx.AsyncClient, plan) -> int:
     answer = await client.post(
-        "/api/v2/realTime/start",
+        "/api/v3/realTime/start",
         json={"project": plan.project.id, "accounts": ["alice-42"], "events": [plan.play.id]},
     )
     assert answer.status_code == 201, answer.text
@@ -213,7 +213,7 @@ async def test_the_stream_ends_with_done_when_the_session_stops(client, plan) ->
     session_id = await start(client, plan)
     async with stream(client, session_id, since=await revision(session_id)) as events:
         await next_message(events)
-        stopped = await client.post("/api/v2/realTime/stop", params={"record": session_id})
+        stopped = await client.post("/api/v3/realTime/stop", params={"record": session_id})
         assert stopped.status_code == 200
         last = await next_message(events)
         assert "#controls" in targets(last) and "stopped" in last.data

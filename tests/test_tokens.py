@@ -61,13 +61,13 @@ async def test_token_names_are_validated(db) -> None:
 async def test_tokens_act_with_their_users_role(db, server: RunningServer) -> None:
     viewer, tester = await api_token_for("vera"), await api_token_for("tess")
     async with httpx.AsyncClient(base_url=server.url) as http:
-        listing = await http.get("/api/v2/realTime/sessions", headers=bearer(viewer))
+        listing = await http.get("/api/v3/realTime/sessions", headers=bearer(viewer))
         assert listing.status_code == 200, listing.text
-        refused = await http.post("/api/v2/realTime/start", json={}, headers=bearer(viewer))
+        refused = await http.post("/api/v3/realTime/start", json={}, headers=bearer(viewer))
         assert refused.status_code == 403
         assert "needs the tester role" in refused.json()["msg"]
         # A tester may; the body is wrong, so the answer is a validation error, not 401/403.
-        allowed = await http.post("/api/v2/realTime/start", json={}, headers=bearer(tester))
+        allowed = await http.post("/api/v3/realTime/start", json={}, headers=bearer(tester))
         assert allowed.status_code == 400, allowed.text
     stored = await ApiToken.get(user__username="vera")
     assert stored.last_used_at is not None
@@ -77,17 +77,17 @@ async def test_bad_revoked_and_disabled_tokens_answer_401(db, server: RunningSer
     token = await api_token_for("tess")
     async with httpx.AsyncClient(base_url=server.url) as http:
         for bad in ("tm_" + "A" * 43, "not-a-token", "tm_"):
-            response = await http.get("/api/v2/realTime/sessions", headers=bearer(bad))
+            response = await http.get("/api/v3/realTime/sessions", headers=bearer(bad))
             assert response.status_code == 401, bad
             assert response.json()["code"] == 6
         await tokens.revoke_token((await ApiToken.get(user__username="tess")).id)
         assert (
-            await http.get("/api/v2/realTime/sessions", headers=bearer(token))
+            await http.get("/api/v3/realTime/sessions", headers=bearer(token))
         ).status_code == 401
         other = await api_token_for("vera")
         await User.filter(username="vera").update(disabled=True)
         assert (
-            await http.get("/api/v2/realTime/sessions", headers=bearer(other))
+            await http.get("/api/v3/realTime/sessions", headers=bearer(other))
         ).status_code == 401
 
 
@@ -95,7 +95,7 @@ async def test_token_requests_need_no_csrf_token(db, server: RunningServer) -> N
     token = await api_token_for("tess")
     async with httpx.AsyncClient(base_url=server.url) as http:
         response = await http.post(
-            "/api/v2/realTime/start", json={}, headers={**bearer(token), "Origin": server.url}
+            "/api/v3/realTime/start", json={}, headers={**bearer(token), "Origin": server.url}
         )
         assert response.status_code == 400  # reached the handler
 
@@ -119,7 +119,7 @@ async def test_admin_creates_a_token_in_the_page_and_sees_it_once(
         listing = await ada.http.get("/admin/tokens")
         assert "ci pipeline" in listing.text and plaintext not in listing.text
         async with httpx.AsyncClient(base_url=server.url) as program:
-            ok = await program.get("/api/v2/realTime/sessions", headers=bearer(plaintext))
+            ok = await program.get("/api/v3/realTime/sessions", headers=bearer(plaintext))
             assert ok.status_code == 200
             token_id = (await ApiToken.get(name="ci pipeline")).id
             revoked = await ada.http.post(
@@ -128,7 +128,7 @@ async def test_admin_creates_a_token_in_the_page_and_sees_it_once(
                 headers=ada.headers(),
             )
             assert revoked.status_code == 303
-            gone = await program.get("/api/v2/realTime/sessions", headers=bearer(plaintext))
+            gone = await program.get("/api/v3/realTime/sessions", headers=bearer(plaintext))
             assert gone.status_code == 401
 
 

@@ -42,7 +42,7 @@ async def test_one_poller_per_session_and_another_takes_over(
         servers = [await stack.enter_async_context(running_app(shared)) for stack in stacks]
         async with httpx.AsyncClient(base_url=servers[1].url) as http:
             answer = await http.post(
-                "/api/v2/realTime/start",
+                "/api/v3/realTime/start",
                 json={"project": plan.project.id, "accounts": ["alice-42"],
                       "events": [plan.play.id]},
             )  # fmt: skip

@@ -29,7 +29,7 @@ async def test_a_page_on_one_process_shows_an_event_posted_to_the_other(
         catcher = await stack.enter_async_context(running_app(shared))
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
         started = await http.post(
-            f"{viewer.url}/api/v2/realTime/start",
+            f"{viewer.url}/api/v3/realTime/start",
             json={"project": plan.project.id, "accounts": ["alice-42"], "events": [plan.play.id]},
         )
         assert started.status_code == 201, started.text
@@ -54,7 +54,7 @@ async def test_a_page_on_one_process_shows_an_event_posted_to_the_other(
             events = messages(response)
             await next_message(events)
             stopped = await http.post(
-                f"{catcher.url}/api/v2/realTime/stop", params={"record": session_id}
+                f"{catcher.url}/api/v3/realTime/stop", params={"record": session_id}
             )
             assert stopped.status_code == 200
             while (message := await next_message(events)).event != "done":

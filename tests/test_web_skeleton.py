@@ -41,7 +41,7 @@ async def test_healthz_reports_each_dependency(client: httpx.AsyncClient) -> Non
 
 
 async def test_unknown_api_path_answers_the_error_envelope(client: httpx.AsyncClient) -> None:
-    response = await client.get("/api/v2/nothing-here")
+    response = await client.get("/api/v3/nothing-here")
     assert response.status_code == 404
     assert response.json() == {"code": 3, "msg": "no such page or endpoint"}
 

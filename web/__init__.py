@@ -1,1 +1,1 @@
-"""The web door: Starlette app, HTML pages (HTMX), the /api/v2 JSON API, ingest, SSE."""
+"""The web door: Starlette app, HTML pages (HTMX), the /api/v3 JSON API, ingest, SSE."""

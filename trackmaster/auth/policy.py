@@ -93,8 +93,8 @@ RULES: tuple[Rule, ...] = (
     # --- any signed-in user ---
     _rule("POST", "/logout", Access.VIEWER, "signing out"),
     # --- the tester's work ---
-    _rule(UNSAFE, "/api/v2/realTime/**", Access.TESTER, _TESTER_WORK),
-    _rule(UNSAFE, "/api/v2/accounts/**", Access.TESTER, _TESTER_WORK),
+    _rule(UNSAFE, "/api/v3/realTime/**", Access.TESTER, _TESTER_WORK),
+    _rule(UNSAFE, "/api/v3/accounts/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/sessions/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/projects/{project}/sessions/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/projects/{project}/accounts/**", Access.TESTER, _TESTER_WORK),

@@ -1,4 +1,4 @@
-"""The JSON API under /api/v2, one module per area, and the helpers they share.
+"""The JSON API under /api/v3, one module per area, and the helpers they share.
 
 Parameters are checked here with the original's error envelope: a missing or
 malformed parameter is code 2 (400) naming it, an unknown id code 3 (404).

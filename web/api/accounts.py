@@ -1,4 +1,4 @@
-"""`/api/v2/accounts`: a project's test accounts, as the original API had them.
+"""`/api/v3/accounts`: a project's test accounts, as the original API had them.
 
 POST   /accounts {projectID, id, description}
 GET    /accounts?project=&description=&page=&pageSize=
@@ -119,7 +119,7 @@ async def accounts_delete(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/api/v2/accounts", accounts_add, methods=["POST"]),
-    Route("/api/v2/accounts", accounts_list, methods=["GET"]),
-    Route("/api/v2/accounts/{id}", accounts_delete, methods=["DELETE"]),
+    Route("/api/v3/accounts", accounts_add, methods=["POST"]),
+    Route("/api/v3/accounts", accounts_list, methods=["GET"]),
+    Route("/api/v3/accounts/{id}", accounts_delete, methods=["DELETE"]),
 ]

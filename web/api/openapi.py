@@ -6,7 +6,8 @@ the app is read, so other modules' endpoints appear as soon as they document
 themselves; shared pieces they need go into the components with
 `add_components(schemas=..., responses=..., parameters=...)`.
 
-`/api/v2/openapi.json` serves the document; `/api/docs` renders it as plain
+`/api/v3/openapi.json` serves TrackMaster's own API (integer ids, typed
+results); only `/api/v3/...` paths go into it. `/api/docs` renders it as plain
 server-side HTML (no CDN, no script: it passes the CSP and works offline).
 """
 
@@ -179,24 +180,32 @@ class DocstringSchemas(SchemaGenerator):
         return parsed if isinstance(parsed, dict) else {}
 
 
-def build_document(routes: list[Any], version: str = "2") -> dict[str, Any]:
+V3_DESCRIPTION = (
+    "TrackMaster's own JSON API: sessions with counts, typed results, plan files, sync runs, "
+    "schedules, unmatched events. Ids are integers. Lists answer "
+    '{"data": [...], "pager": {"page", "pageSize", "totalRow"}}, errors '
+    f'{{"code", "msg", "details"?}} with codes {_ERROR_CODES}. '
+    "Sign in with a session cookie or `Authorization: Bearer <API token>`."
+)
+
+
+def build_document(
+    routes: list[Any],
+    version: str = "3",
+    description: str = V3_DESCRIPTION,
+    components: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The document of the `/api/v{version}/` endpoints among `routes`."""
     generator = DocstringSchemas(
         {
             "openapi": "3.0.3",
-            "info": {
-                "title": "TrackMaster API",
-                "version": version,
-                "description": (
-                    "The original's JSON API under /api/v2, kept compatible: lists answer "
-                    '{"data": [...], "pager": {"page", "pageSize", "totalRow"}}, errors '
-                    f'{{"code", "msg", "details"?}} with codes {_ERROR_CODES}. '
-                    "Sign in with a session cookie or `Authorization: Bearer <API token>`."
-                ),
-            },
-            "components": copy.deepcopy(COMPONENTS),
+            "info": {"title": "TrackMaster API", "version": version, "description": description},
+            "components": copy.deepcopy(COMPONENTS if components is None else components),
         }
     )
     document = generator.get_schema(routes)
+    prefix = f"/api/v{version}/"
+    document["paths"] = {p: op for p, op in document["paths"].items() if p.startswith(prefix)}
     from web.auth import document_access  # the access policy, written into the document
 
     document_access(document)
@@ -283,6 +292,6 @@ async def docs_page(request: Request) -> HTMLResponse:
 
 
 routes = [
-    Route("/api/v2/openapi.json", openapi_json, methods=["GET"]),
+    Route("/api/v3/openapi.json", openapi_json, methods=["GET"]),
     Route("/api/docs", docs_page, methods=["GET"], name="api_docs"),
 ]

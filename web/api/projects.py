@@ -1,4 +1,4 @@
-"""`/api/v2/projects`: the original's list and Jet sync, plus plan files and sync history.
+"""`/api/v3/projects`: the original's list and Jet sync, plus plan files and sync history.
 
 POST /projects/sync                  create/rename projects from Jet (original)
 GET  /projects?page=&pageSize=&name= the projects, paged (original)
@@ -57,7 +57,7 @@ async def projects_sync(request: Request) -> JSONResponse:
     summary: Create and rename projects from Jet
     description: Reads Jet's project list; new projects are created, renamed ones renamed.
       Projects that left Jet are kept with their history. Their plans sync separately
-      (POST /api/v2/stories/sync).
+      (POST /api/v3/stories/sync).
     tags: [projects]
     responses:
       200:
@@ -233,10 +233,10 @@ async def plan_export(request: Request) -> Response:
 
 
 routes = [
-    Route("/api/v2/projects/sync", projects_sync, methods=["POST"]),
-    Route("/api/v2/projects", projects_list, methods=["GET"]),
-    Route("/api/v2/projects/{id}", project_detail, methods=["GET"]),
-    Route("/api/v2/projects/{id}/syncRuns", sync_runs, methods=["GET"]),
-    Route("/api/v2/projects/{id}/plan", plan_import, methods=["PUT"]),
-    Route("/api/v2/projects/{id}/plan", plan_export, methods=["GET"]),
+    Route("/api/v3/projects/sync", projects_sync, methods=["POST"]),
+    Route("/api/v3/projects", projects_list, methods=["GET"]),
+    Route("/api/v3/projects/{id}", project_detail, methods=["GET"]),
+    Route("/api/v3/projects/{id}/syncRuns", sync_runs, methods=["GET"]),
+    Route("/api/v3/projects/{id}/plan", plan_import, methods=["PUT"]),
+    Route("/api/v3/projects/{id}/plan", plan_export, methods=["GET"]),
 ]

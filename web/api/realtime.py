@@ -1,4 +1,4 @@
-"""`/api/v2/realTime/*`: the original's realtime API, plus session lists and the unmatched bin.
+"""`/api/v3/realTime/*`: the original's realtime API, plus session lists and the unmatched bin.
 
     POST /realTime/start         {project, accounts, events?, stories?, name?, source?, limitS?}
     POST /realTime/stop?record=
@@ -12,7 +12,7 @@
     GET  /projects/{id}/unmatched              (new: events that matched no live session)
 
 Accounts are Account ids (numbers) or test user ids (strings); see
-trackmaster/sessions/selection.py. Everything is under /api/v2.
+trackmaster/sessions/selection.py. Everything is under /api/v3.
 """
 
 from __future__ import annotations
@@ -415,7 +415,7 @@ async def unmatched(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-PREFIX = "/api/v2/realTime"
+PREFIX = "/api/v3/realTime"
 routes = [
     Route(f"{PREFIX}/start", start, methods=["POST"]),
     Route(f"{PREFIX}/stop", stop, methods=["POST"]),
@@ -426,5 +426,5 @@ routes = [
     Route(f"{PREFIX}/getResult", get_result, methods=["GET"]),
     Route(f"{PREFIX}/sessions", sessions, methods=["GET"]),
     Route(f"{PREFIX}/session", session, methods=["GET"]),
-    Route("/api/v2/projects/{project_id:int}/unmatched", unmatched, methods=["GET"]),
+    Route("/api/v3/projects/{project_id:int}/unmatched", unmatched, methods=["GET"]),
 ]

@@ -1,4 +1,4 @@
-"""`/api/v2/schedules`: turn a project's scheduled plan sync on and off, as the original did,
+"""`/api/v3/schedules`: turn a project's scheduled plan sync on and off, as the original did,
 plus its state, history and interval.
 
 POST /schedules/on?project=                     turn it on (original)
@@ -143,8 +143,8 @@ async def schedule_interval(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/api/v2/schedules", schedule_get, methods=["GET"]),
-    Route("/api/v2/schedules/on", schedule_on, methods=["POST"]),
-    Route("/api/v2/schedules/off", schedule_off, methods=["POST"]),
-    Route("/api/v2/schedules/interval", schedule_interval, methods=["POST"]),
+    Route("/api/v3/schedules", schedule_get, methods=["GET"]),
+    Route("/api/v3/schedules/on", schedule_on, methods=["POST"]),
+    Route("/api/v3/schedules/off", schedule_off, methods=["POST"]),
+    Route("/api/v3/schedules/interval", schedule_interval, methods=["POST"]),
 ]

@@ -1,4 +1,4 @@
-"""`/api/v2/stories`: a project's tracking plan, as the original API had it.
+"""`/api/v3/stories`: a project's tracking plan, as the original API had it.
 
 POST /stories/sync?project=&full=      sync the project's plan from Jet now
 GET  /stories?project=&name=&page=&pageSize=
@@ -153,7 +153,7 @@ async def story_detail(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/api/v2/stories/sync", stories_sync, methods=["POST"]),
-    Route("/api/v2/stories", stories_list, methods=["GET"]),
-    Route("/api/v2/stories/{id}", story_detail, methods=["GET"]),
+    Route("/api/v3/stories/sync", stories_sync, methods=["POST"]),
+    Route("/api/v3/stories", stories_list, methods=["GET"]),
+    Route("/api/v3/stories/{id}", story_detail, methods=["GET"]),
 ]

@@ -221,7 +221,7 @@ routes = [
         name="rotate_write_key",
     ),
     Route(
-        "/api/v2/projects/{project_id}/writeKey/rotate",
+        "/api/v3/projects/{project_id}/writeKey/rotate",
         rotate_key_api,
         methods=["POST"],
         name="api_rotate_write_key",

@@ -19,7 +19,7 @@ from trackmaster.models import Account, ApiToken, EventLog, Project, TestSession
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 10_000
-API = "/api/v2/realTime"
+API = "/api/v3/realTime"
 
 
 @pytest.fixture

@@ -87,6 +87,13 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/sessions/{session_id:int}/report"): VIEWER,
     ("GET", "/sessions/{session_id:int}/report.csv"): VIEWER,
     ("GET", "/sessions/{session_id:int}/report.xml"): VIEWER,
+    # share links: testers make and revoke them; the link itself needs nobody (its token)
+    ("GET", "/sessions/{session_id:int}/share"): VIEWER,
+    ("POST", "/sessions/{session_id:int}/share"): TESTER,
+    ("POST", "/sessions/{session_id:int}/share/{link_id:int}/revoke"): TESTER,
+    ("GET", "/share/{token}"): PUBLIC,
+    ("GET", "/share/{token}/report.csv"): PUBLIC,
+    ("GET", "/share/{token}/report.xml"): PUBLIC,
     # plans: admins sync and import, testers manage test accounts, everyone reads
     ("POST", "/api/v3/projects/sync"): ADMIN,
     ("GET", "/api/v3/projects"): VIEWER,

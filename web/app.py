@@ -30,6 +30,7 @@ from web.pages import admin, home, login, sessions
 from web.pages import projects as projects_pages
 from web.pages import reports as reports_pages
 from web.pages import schedules as schedules_pages
+from web.pages import share as share_pages
 from web.pages import stories as stories_pages
 from web.security import SecurityHeadersMiddleware
 from workers import background
@@ -50,6 +51,7 @@ def build_routes() -> list[BaseRoute]:
         *realtime_api.routes,
         *sessions.routes,
         *reports_pages.routes,
+        *share_pages.routes,
         *streams.routes,
         *projects_api.routes,
         *accounts_api.routes,

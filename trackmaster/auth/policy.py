@@ -82,6 +82,7 @@ RULES: tuple[Rule, ...] = (
     _rule(_READ, "/healthz", Access.PUBLIC, "readiness for load balancers"),
     _rule(_READ, "/static/**", Access.PUBLIC, "stylesheets and our own scripts"),
     _rule(_READ | {"POST"}, "/login", Access.PUBLIC, "signing in"),
+    _rule(_READ, "/share/**", Access.PUBLIC, "a report's share link (the token is the key)"),
     # --- ingest from apps and SDKs: the project's write key, never a user ---
     _rule(ANY, "/collect/**", Access.WRITE_KEY, "events from apps"),
     _rule(ANY, "/v1/**", Access.WRITE_KEY, "Segment-compatible ingest"),

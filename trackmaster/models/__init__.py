@@ -20,6 +20,7 @@ from trackmaster.models.plan import (
     Story,
     new_write_key,
 )
+from trackmaster.models.reports import ShareLink
 from trackmaster.models.sessions import (
     CoverageValue,
     EventLog,
@@ -52,6 +53,7 @@ __all__ = [
     "SessionAccount",
     "SessionEvent",
     "SessionStatus",
+    "ShareLink",
     "Story",
     "SyncRun",
     "TestSession",

@@ -13,7 +13,12 @@ from web.session_view import get_session
 
 def _links(session_id: int) -> dict[str, str]:
     base = f"/sessions/{session_id}"
-    return {"csv": f"{base}/report.csv", "junit": f"{base}/report.xml", "session": base}
+    return {
+        "csv": f"{base}/report.csv",
+        "junit": f"{base}/report.xml",
+        "session": base,
+        "share": f"{base}/share",
+    }
 
 
 async def _report(request: Request, fmt: str) -> Response:

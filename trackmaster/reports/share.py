@@ -8,13 +8,13 @@ are recorded in the audit log, never the token itself.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from trackmaster.auth import audit
+from trackmaster.auth.tokens import hash_token
 from trackmaster.errors import NotFound, field_error
 from trackmaster.models import ShareLink, TestSession
 
@@ -30,10 +30,6 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 class NewLink:
     link: ShareLink
     token: str  # shown once, never stored
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def looks_like_token(value: str) -> bool:

@@ -1,4 +1,5 @@
-"""What the benchmarks share: a TrackMaster web process of their own, and a live session on it."""
+"""What the benchmarks share: a fresh database, a TrackMaster web process of their own,
+and a live session on it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,54 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 20.0
+MARIADB = {
+    "host": os.environ.get("BENCH_DB_HOST", "127.0.0.1"),
+    "port": int(os.environ.get("BENCH_DB_PORT", "3306")),
+    "user": os.environ.get("BENCH_DB_USER", "trackmaster"),
+    "password": os.environ.get("BENCH_DB_PASSWORD", "trackmaster"),
+}
+
+
+async def mysql_admin(sql: str) -> None:
+    import aiomysql
+
+    conn = await aiomysql.connect(**MARIADB, autocommit=True)
+    try:
+        async with conn.cursor() as cursor:
+            await cursor.execute(sql)
+    finally:
+        conn.close()
+
+
+def database_env(kind: str, workdir: Path, db_name: str) -> dict[str, str]:
+    """The settings of a benchmark's own database: a SQLite file in `workdir`, or MariaDB."""
+    env = {"SQLITE_PATH": str(workdir / "bench.sqlite3")}
+    if kind == "mariadb":
+        env.update(
+            DB_HOST=MARIADB["host"],
+            DB_PORT=str(MARIADB["port"]),
+            DB_USER=MARIADB["user"],
+            DB_PASSWORD=MARIADB["password"],
+            DB_NAME=db_name,
+        )
+    return env
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(kind: str, settings) -> AsyncIterator[None]:
+    """Create (MariaDB) and migrate the benchmark's database; drop it (MariaDB) at the end."""
+    from trackmaster import db as database
+
+    if kind == "mariadb":
+        name = settings.db_name
+        await mysql_admin(f"DROP DATABASE IF EXISTS `{name}`")
+        await mysql_admin(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    try:
+        await database.migrate(settings)
+        yield
+    finally:
+        if kind == "mariadb":
+            await mysql_admin(f"DROP DATABASE IF EXISTS `{settings.db_name}`")
 
 
 def free_port() -> int:

@@ -34,17 +34,16 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._server import free_port, start_session, trackmaster_process  # noqa: E402
-from trackmaster import db as database  # noqa: E402
+from bench._server import (  # noqa: E402
+    database_env,
+    free_port,
+    fresh_database,
+    start_session,
+    trackmaster_process,
+)
 from trackmaster.db import Database  # noqa: E402
 from trackmaster.settings import load_settings  # noqa: E402
 
-MARIADB = {
-    "host": os.environ.get("BENCH_DB_HOST", "127.0.0.1"),
-    "port": int(os.environ.get("BENCH_DB_PORT", "3306")),
-    "user": os.environ.get("BENCH_DB_USER", "trackmaster"),
-    "password": os.environ.get("BENCH_DB_PASSWORD", "trackmaster"),
-}
 BATCH = 100
 FIELDS = [
     ("page.name", ["home", "player", "search", "profile"]),
@@ -60,35 +59,15 @@ FIELDS = [
 ]
 
 
-async def mysql_admin(sql: str) -> None:
-    import aiomysql
-
-    conn = await aiomysql.connect(**MARIADB, autocommit=True)
-    try:
-        async with conn.cursor() as cursor:
-            await cursor.execute(sql)
-    finally:
-        conn.close()
-
-
 def env_for(kind: str, workdir: Path, port: int, db_name: str) -> dict[str, str]:
-    env = {
+    env = database_env(kind, workdir, db_name) | {
         "PORT": str(port),
         "LOG_LEVEL": "WARNING",
-        "SQLITE_PATH": str(workdir / "bench.sqlite3"),
         "SECRET_KEY": "bench",
         # The per-key rate limit protects a real deployment; here it would measure itself.
         "INGEST_RATE_PER_S": "1000000",
         "INGEST_BURST": "10000000",
     }
-    if kind == "mariadb":
-        env.update(
-            DB_HOST=MARIADB["host"],
-            DB_PORT=str(MARIADB["port"]),
-            DB_USER=MARIADB["user"],
-            DB_PASSWORD=MARIADB["password"],
-            DB_NAME=db_name,
-        )
     return env
 
 
@@ -223,19 +202,12 @@ async def run_one(
     env = env_for(kind, workdir, port, db_name)
     env["WORKERS"] = str(workers)
     settings = load_settings(env, env_file=None)
-    if kind == "mariadb":
-        await mysql_admin(f"DROP DATABASE IF EXISTS `{db_name}`")
-        await mysql_admin(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    await database.migrate(settings)
-    ids = await seed(settings)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    async with fresh_database(kind, settings):
+        ids = await seed(settings)
+        url = f"http://127.0.0.1:{port}"
         async with trackmaster_process(env, port):
             await start_session(url, ids["project"], ["bench-user"], [ids["event"]])
             return await measure(url, ids["key"], settings, seconds, concurrency, rate, latency_s)
-    finally:
-        if kind == "mariadb":
-            await mysql_admin(f"DROP DATABASE IF EXISTS `{db_name}`")
 
 
 async def measure(

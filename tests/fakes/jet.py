@@ -19,7 +19,8 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -347,6 +348,34 @@ class FakeJet:
                 self.push_log(jet_filter["id"], user_id, event_name, log)
                 caught += 1
         return caught
+
+    async def feed(
+        self,
+        filter_id: str,
+        user_id: str,
+        event_name: str,
+        make_log: Callable[[int], dict[str, Any]],
+        *,
+        rate_per_s: float,
+        seconds: float,
+        step_s: float = 0.005,
+    ) -> dict[str, float]:
+        """Put `rate_per_s * seconds` logs into a filter on a steady schedule, as apps would.
+
+        Log n is due at n / rate_per_s after the start; each wake-up pushes every log
+        that is due (a late wake-up catches up, so the count and the mean rate hold).
+        Returns {log id: time.perf_counter() when Jet received it}.
+        """
+        count = round(rate_per_s * seconds)
+        received: dict[str, float] = {}
+        start = time.perf_counter()
+        while len(received) < count:
+            due = min(count, int((time.perf_counter() - start) * rate_per_s) + 1)
+            while len(received) < due:
+                entry = self.push_log(filter_id, user_id, event_name, make_log(len(received)))
+                received[entry["id"]] = time.perf_counter()
+            await asyncio.sleep(step_s)
+        return received
 
     # --- the HTTP side -----------------------------------------------------------------
 

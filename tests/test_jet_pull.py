@@ -1,16 +1,19 @@
-"""Jet pull end to end against the fake Jet: the filter, store then clear, failures keep logs."""
+"""Jet pull end to end against the fake Jet: the filter; read, stage, clear, then store;
+failures and restarts lose nothing read and store nothing twice."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 import httpx
 import pytest
 
 from tests.conftest import running_app
 from tests.support.realtime import make_plan, play_log
-from trackmaster.models import EventLog, Platform, TestSession
+from trackmaster.models import EventLog, JetStagedLog, Platform, Project, TestSession
+from trackmaster.sessions import jet_staging
 
 API = "/api/v3/realTime"
 
@@ -130,7 +133,30 @@ async def test_a_stop_goes_through_when_jet_is_down_for_the_last_read(
         assert (await TestSession.get(id=session["id"])).status == "OFF"
 
 
-async def test_a_failed_store_clears_nothing_and_the_next_round_stores(
+async def test_logs_are_staged_before_jet_is_cleared_and_stored_after(
+    jet_plan, fake_jet, settings
+) -> None:
+    # Hold Jet's clear for a moment: while it runs, the log must be staged and not yet stored.
+    fake_jet.delay("clear_logs", 0.5, times=1)
+    async with jet_app(settings, fake_jet) as http:
+        session = (await start_jet_session(http, jet_plan)).json()
+        fake_jet.emit(jet_plan.jet_project_id, "alice-42", "play_click", play_log())
+        assert await eventually(lambda: asyncio.sleep(0, fake_jet.calls("clear_logs")))
+        staged = await JetStagedLog.filter(session_id=session["id"]).values_list(
+            "jet_id", flat=True
+        )
+        # The clear is still running: Jet holds the log, and so does the staging table.
+        jet_filter = fake_jet.filters[session["jetFilterId"]]
+        assert len(staged) == 1 and staged == [entry["id"] for entry in jet_filter["logs"]]
+        assert await EventLog.filter(session_id=session["id"]).count() == 0
+        assert await eventually(lambda: EventLog.filter(session_id=session["id"]).count()) == 1
+        log = await EventLog.get(session_id=session["id"])
+        assert log.message_id == staged[0]  # stored from the staged copy, under Jet's id
+        # The staged row went in the transaction that stored the log.
+        assert await JetStagedLog.filter(session_id=session["id"]).count() == 0
+
+
+async def test_a_failed_store_keeps_the_logs_staged_and_a_later_round_stores_them(
     jet_plan, fake_jet, settings
 ) -> None:
     async with jet_app(settings, fake_jet) as http:
@@ -142,13 +168,59 @@ async def test_a_failed_store_clears_nothing_and_the_next_round_stores(
             fake_jet.emit(jet_plan.jet_project_id, "alice-42", "play_click", play_log())
             polls = len(fake_jet.calls("logs"))
             await eventually(lambda: asyncio.sleep(0, len(fake_jet.calls("logs")) >= polls + 3))
-            assert len(jet_filter["logs"]) == 1  # still in Jet: nothing was stored
-            assert fake_jet.calls("clear_logs") == []
+            # Staged, then cleared in Jet: Jet no longer holds it, the staging table does.
+            assert jet_filter["logs"] == []
+            assert len(fake_jet.calls("clear_logs")) == 1
+            assert await JetStagedLog.filter(session_id=session["id"]).count() == 1
         finally:
             await _rename_event_log(settings, "event_log", "event_log_away")
         assert await eventually(lambda: EventLog.filter(session_id=session["id"]).count()) == 1
+        assert await JetStagedLog.filter(session_id=session["id"]).count() == 0
+        await asyncio.sleep(0.3)  # a few more rounds store nothing twice
+        assert await EventLog.filter(session_id=session["id"]).count() == 1
+
+
+async def test_a_puller_that_dies_with_logs_staged_loses_none_and_duplicates_none(
+    jet_plan, fake_jet, settings
+) -> None:
+    # First process: its stores fail and Jet's clears fail too, then it goes away with
+    # two logs staged that Jet also still holds (the worst case for duplicates).
+    fake_jet.fail("clear_logs", 500, times=None)
+    async with jet_app(settings, fake_jet) as http:
+        session = (await start_jet_session(http, jet_plan)).json()
+        await _rename_event_log(settings, "event_log_away", "event_log")
+        try:
+            for page in ("home", "player"):
+                fake_jet.emit(jet_plan.jet_project_id, "alice-42", "play_click",
+                              play_log(page=page))  # fmt: skip
+
+            async def both_staged():
+                return await JetStagedLog.filter(session_id=session["id"]).count() == 2
+
+            assert await eventually(both_staged)
+        finally:
+            await _rename_event_log(settings, "event_log", "event_log_away")
+            # The process ends here, before any later round could store them.
+    assert await EventLog.filter(session_id=session["id"]).count() == 0
+    jet_filter = fake_jet.filters[session["jetFilterId"]]
+    assert len(jet_filter["logs"]) == 2
+    fake_jet.clear_faults()
+
+    # Second process on the same database: it takes the session over, reads Jet again
+    # (the same two logs), stages nothing twice and stores each log once.
+    fake_jet.emit(jet_plan.jet_project_id, "alice-42", "play_click", play_log(page="home"))
+    async with jet_app(settings, fake_jet):
+        assert await eventually(lambda: logs_count_is(session["id"], 3))
         await eventually(lambda: asyncio.sleep(0, not jet_filter["logs"]))
-        assert jet_filter["logs"] == []
+        await asyncio.sleep(0.3)  # a few more rounds
+        ids = await EventLog.filter(session_id=session["id"]).values_list("message_id", flat=True)
+    assert len(ids) == len(set(ids)) == 3
+    assert await JetStagedLog.filter(session_id=session["id"]).count() == 0
+    assert jet_filter["logs"] == []
+
+
+async def logs_count_is(session_id: int, count: int) -> bool:
+    return await EventLog.filter(session_id=session_id).count() == count
 
 
 async def test_jet_failures_do_not_stop_the_puller(jet_plan, fake_jet, settings) -> None:
@@ -196,3 +268,25 @@ async def test_sessions_stop_by_themselves_at_their_time_limit(jet_plan, fake_je
         assert jet_filter["status"] == "STOPPED"
         listed = await http.get(f"{API}/sessions", params={"status": "OFF"})
         assert listed.json()["data"][0]["stopReason"] == "time limit"
+
+
+async def test_staged_logs_of_a_stopped_session_are_judged_not_left_behind(
+    jet_plan, fake_jet, settings
+) -> None:
+    async with jet_app(settings, fake_jet) as http:
+        session = (await start_jet_session(http, jet_plan)).json()
+        stopped = await http.post("/api/v2/realTime/stop", params={"record": session["id"]})
+        assert stopped.json()["status"] == "OFF"
+        # What a crash after staging leaves when the session then stops by itself.
+        late = {"id": "late-1", "event": "play_click", "userId": "alice-42",
+                "log": json.dumps(play_log())}  # fmt: skip
+        await jet_staging.stage(session["id"], [late])
+
+        async def swept():
+            return await JetStagedLog.filter(session_id=session["id"]).count() == 0
+
+        assert await eventually(swept)
+        # No live session watches it any more: it is counted and shown as unmatched.
+        project = await Project.get(id=jet_plan.project.id)
+        assert project.unmatched_count == 1
+        assert await EventLog.filter(session_id=session["id"]).count() == 0

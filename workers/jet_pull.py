@@ -1,18 +1,27 @@
-"""Pull caught events from Jet for live Jet sessions (the original's way).
+"""Pull caught events from Jet for live Jet sessions.
 
-Each web process runs `run`: every POLL_INTERVAL_S it lists the live Jet
-sessions and tries to take the lease `jet-pull:{session}` of each one it does
-not pull yet. The holder keeps the lease extended and, every interval, reads
-the filter's logs, stores them through the same ingest path as the push
-endpoints (in the worker pool, one transaction), and only after the commit
-clears them in Jet. A failed store clears nothing: the next round reads the
-same logs again, and message ids (Jet's log ids) keep them from being stored
-twice. When the session stops or the lease is lost, the puller ends; another
-process takes over a dead holder's session after JET_LEASE_TTL_S.
+Each web process runs `run`: on a fixed schedule (every POLL_INTERVAL_S) it
+lists the live Jet sessions and tries to take the lease `jet-pull:{session}`
+of each one it does not pull yet. The holder keeps the lease extended and,
+on its own fixed schedule, runs one round per tick:
 
-Jet's contract clears every log of a filter at once: a log Jet receives
-between our read and our clear is lost. The original had the same window;
-reading again right before the clear would not close it either.
+1. read the filter's logs from Jet;
+2. stage them: one INSERT of the raw items into `jet_staged_log`
+   (trackmaster/sessions/jet_staging.py), idempotent by Jet log id;
+3. clear the filter in Jet;
+4. judge and store every staged log of the session through the one ingest
+   path (in the worker pool), deleting the staged rows in the transaction
+   that stores them.
+
+Jet's clear deletes every log of a filter at once, so a log Jet receives
+between our read (1) and our clear (3) is deleted unread: the contract
+forces that window, and staging keeps it to one local write. Everything read
+is durable before the clear: a failed store or a crash leaves the logs
+staged, and the next round (this process's, or the process that takes the
+lease over after JET_LEASE_TTL_S) judges them again; de-duplication by Jet
+log id keeps a log from being stored twice. A failed staging write clears
+nothing: Jet keeps the logs for the next round. When the session stops or
+the lease is lost, the puller ends.
 """
 
 from __future__ import annotations
@@ -20,15 +29,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
-from trackmaster.errors import AppError, InvalidParams
+from trackmaster.errors import AppError
 from trackmaster.locks import Lease, LockError, keep_extended
-from trackmaster.models import SessionStatus, TestSession
+from trackmaster.models import JetStagedLog, SessionStatus, TestSession
 from trackmaster.runtime import Runtime
+from trackmaster.sessions import jet_staging
+from trackmaster.sessions.ingest import IngestReport
 from trackmaster.sessions.service import Realtime, realtime_for
 from trackmaster.sources import CaughtEvent
-from trackmaster.sources.jet import parse_jet_log
 from workers.pool import PoolBusy, PoolClosed, WorkerPool
 from workers.ticker import Ticker
 
@@ -42,6 +53,7 @@ def lease_name(session_id: int) -> str:
 @dataclass
 class PullStats:
     polls: int = 0
+    staged: int = 0
     stored: int = 0
     cleared: int = 0
     failures: int = 0
@@ -69,6 +81,7 @@ class JetPuller:
                 await ticker.wait()
                 try:
                     await self.claim()
+                    await self.sweep_stopped()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -125,60 +138,103 @@ class JetPuller:
                 await lease.release()
 
     async def pull_once(self, jet, session_id: int, project_id: int, filter_id: str) -> int:
-        """Read, store, then clear one round of logs; returns how many logs were stored."""
+        """Read, stage, clear, then judge and store; returns how many logs were stored."""
         self.stats.polls += 1
         try:
             items = await jet.logs(filter_id)
         except AppError as exc:
             self.stats.failures += 1
             log.warning("jet pull: session %s: %s", session_id, exc.msg)
-            return 0
-        if not items:
-            return 0
-        events: list[CaughtEvent] = []
-        bad: list[str] = []
-        for n, item in enumerate(items):
-            try:
-                events.append(parse_jet_log(item))
-            except InvalidParams as exc:
-                bad.append(f"log {item.get('id', n) if isinstance(item, dict) else n}: {exc.msg}")
+            items = []
+        if items:
+            await self._stage_and_clear(jet, session_id, filter_id, items)
+        # Every staged log, not only this read's: what a failed store or a crash left too.
+        return await self.judge_staged(session_id, project_id)
+
+    async def _stage_and_clear(self, jet, session_id: int, filter_id: str, items: list) -> None:
+        # Nothing between the read and the clear but this one write: it is the
+        # window in which Jet can delete a log that arrived after our read.
         try:
-            report = await self.pool.run(
-                f"jet-pull:{session_id}",
-                lambda: self.realtime.ingestor.ingest(project_id, events),
-            )
-        except (PoolBusy, PoolClosed):
-            return 0  # busy: Jet keeps the logs, the next round tries again
+            await jet_staging.stage(session_id, items)
         except Exception as exc:
-            # Nothing was stored, so nothing is cleared: the logs stay in Jet for the next round.
+            # Not durable here, so Jet must keep them: no clear; the next round reads them.
             self.stats.failures += 1
-            log.warning("jet pull: session %s: storing failed, logs kept in Jet: %r",
+            log.warning("jet pull: session %s: staging failed, logs kept in Jet: %r",
                         session_id, exc)  # fmt: skip
-            return 0
-        self.stats.stored += report.stored
+            return
+        self.stats.staged += len(items)
         try:
             await jet.clear_logs(filter_id)
             self.stats.cleared += len(items)
         except AppError as exc:
-            # Stored but not cleared: the next read returns them and de-duplication skips them.
+            # Staged but not cleared: the next read returns them again; staging (while
+            # they are staged) or de-duplication (once stored) adds nothing.
             self.stats.failures += 1
             log.warning("jet pull: session %s: clearing failed: %s", session_id, exc.msg)
-        if bad:
-            self.stats.bad_logs += len(bad)
-            text = "; ".join(bad[:5])
+
+    async def judge_staged(self, session_id: int, project_id: int) -> int:
+        """Judge and store a session's staged logs in the worker pool; returns how many stored.
+
+        A failure leaves them staged for the next round; nothing is lost and Jet is
+        not involved any more.
+        """
+
+        def ingest(events: list[CaughtEvent], received_at, also) -> Awaitable[IngestReport]:
+            return self.realtime.ingestor.ingest(
+                project_id, events, received_at=received_at, also_in_transaction=also
+            )
+
+        try:
+            report = await self.pool.run(
+                f"jet-pull:{session_id}", lambda: jet_staging.judge(session_id, ingest)
+            )
+        except (PoolBusy, PoolClosed):
+            return 0  # busy: the logs stay staged, the next round tries again
+        except Exception as exc:
+            self.stats.failures += 1
+            log.warning("jet pull: session %s: storing failed, logs kept staged: %r",
+                        session_id, exc)  # fmt: skip
+            return 0
+        self.stats.stored += report.stored
+        if report.unreadable:
+            self.stats.bad_logs += len(report.unreadable)
+            text = "; ".join(report.unreadable[:5])
             log.warning("jet pull: session %s: %d log(s) not readable: %s", session_id,
-                        len(bad), text)  # fmt: skip
+                        len(report.unreadable), text)  # fmt: skip
             await self.runtime.notifier.notify(
                 f"Jet logs of session {session_id} not readable", text
             )
         return report.stored
 
-    async def final_pull(self, session: TestSession) -> int:
-        """One last read, store and clear of a Jet session that is about to stop.
+    async def sweep_stopped(self) -> int:
+        """Judge what is still staged for sessions that stopped (a crash, a failed last store).
 
-        The session is still live, so what Jet holds is matched and stored as usual;
-        a round this process's loop runs at the same time only adds duplicates,
-        which de-duplication by Jet log id drops.
+        Their logs were read while the session was live; the ingest path matches
+        them as any late event (the unmatched list, with its reason, when no live
+        session watches them), and the notifier is told.
+        """
+        total = 0
+        for session_id, project_id in await jet_staging.staged_sessions_not_live():
+            count = await JetStagedLog.filter(session_id=session_id).count()
+            stored = await self.judge_staged(session_id, project_id)
+            left = await JetStagedLog.filter(session_id=session_id).count()
+            total += stored
+            if left < count:
+                await self.runtime.notifier.notify(
+                    f"Jet logs of session {session_id} judged after it stopped",
+                    f"{count - left} log(s) read from Jet while the session was live were "
+                    f"judged only after it stopped (a crash or a failed store); {stored} "
+                    "matched a live session, the others are in the project's unmatched list.",
+                )
+        return total
+
+    async def final_pull(self, session: TestSession) -> int:
+        """One last read, stage, clear and store of a Jet session that is about to stop.
+
+        The session is still live, so what Jet holds (and what is still staged) is
+        matched and stored as usual. A round of a loop that runs at the same time
+        stages nothing twice (same Jet ids), and of two judges of the same staged
+        rows only one stores them (jet_staging.judge).
         """
         if self.realtime.jet is None or not session.jet_filter_id:
             return 0

@@ -33,6 +33,7 @@ from trackmaster.models.sessions import (
     Verdict,
     VerdictOverride,
 )
+from trackmaster.models.staging import JetStagedLog
 
 __all__ = [
     "DEFAULT_SYNC_INTERVAL_S",
@@ -47,6 +48,7 @@ __all__ = [
     "Event",
     "EventLog",
     "Field",
+    "JetStagedLog",
     "Platform",
     "Project",
     "Schedule",

@@ -38,8 +38,13 @@ async def insert_rows(
     *,
     returning_id: bool = False,
     ignore_duplicates: bool = False,
+    skip_duplicate_keys: bool = False,
 ) -> list[int]:
-    """Insert `rows` in chunks; the new ids in insertion order when `returning_id`."""
+    """Insert `rows` in chunks; the new ids in insertion order when `returning_id`.
+
+    `skip_duplicate_keys` skips rows that a unique index already holds and
+    nothing else (unlike MariaDB's INSERT IGNORE, which also turns other
+    errors into warnings and truncates values)."""
     ids: list[int] = []
     if not rows:
         return ids
@@ -50,9 +55,14 @@ async def insert_rows(
         f"{verb} INTO {quote(conn, table)} ({', '.join(quote(conn, c) for c in columns)}) VALUES "
     )
     one = f"({marks(conn, len(columns))})"
+    tail = ""
+    if skip_duplicate_keys and is_mysql(conn):
+        tail = f" ON DUPLICATE KEY UPDATE {quote(conn, 'id')} = {quote(conn, 'id')}"
+    elif skip_duplicate_keys:
+        tail = " ON CONFLICT DO NOTHING"
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
-        sql = head + ", ".join([one] * len(chunk))
+        sql = head + ", ".join([one] * len(chunk)) + tail
         if returning_id:
             sql += " RETURNING id"
         values = [value for row in chunk for value in row]

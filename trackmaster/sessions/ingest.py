@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -105,7 +105,11 @@ class Ingestor:
         events: Sequence[CaughtEvent],
         *,
         received_at: datetime | None = None,
+        also_in_transaction: Callable[[Any], Awaitable[None]] | None = None,
     ) -> IngestReport:
+        """Check and store one batch. `also_in_transaction(conn)` runs inside the
+        batch's transaction (the Jet puller deletes its staged copy there), so that
+        it commits, or rolls back, together with the logs."""
         received_at = received_at or datetime.now(UTC)
         report = IngestReport(received=len(events))
         if not events:
@@ -118,7 +122,9 @@ class Ingestor:
             prepared = self._prepare(snapshot, project_id, events, received_at)
             prepared.duplicates += await self._drop_stored(prepared)
             try:
-                return await self._store(project_id, prepared, received_at, report)
+                return await self._store(
+                    project_id, prepared, received_at, report, also_in_transaction
+                )
             except (IntegrityError, OperationalError) as exc:
                 self._forget_coverage(prepared)
                 if attempt == ATTEMPTS or not _retryable(exc):
@@ -197,12 +203,19 @@ class Ingestor:
         return dropped
 
     async def _store(
-        self, project_id: int, prepared: _Prepared, received_at: datetime, report: IngestReport
+        self,
+        project_id: int,
+        prepared: _Prepared,
+        received_at: datetime,
+        report: IngestReport,
+        also_in_transaction: Callable[[Any], Awaitable[None]] | None = None,
     ) -> IngestReport:
         changed: dict[int, set[tuple[int, int, str]]] = defaultdict(set)
         log_ids: dict[int, list[int]] = {}
         session_ids = sorted({row[0] for row in prepared.rows})
         async with in_transaction() as conn:
+            if also_in_transaction is not None:
+                await also_in_transaction(conn)
             # The sessions' rows first. Inserting a log takes a shared lock on its
             # session (the foreign key); taking the exclusive lock of the revision
             # bump after that deadlocks two concurrent batches on MariaDB. Taking

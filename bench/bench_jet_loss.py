@@ -174,6 +174,13 @@ async def one_run(
         (stored[log_id] - at) * 1000 for log_id, at in received.items() if log_id in stored
     )
     reads = [r for r in jet.calls("logs") if r.query.get("filter") == filter_id]
+    clears = [r for r in jet.calls("clear_logs") if r.query.get("filter") == filter_id]
+    # The window of each clear: from the read before it arriving at Jet to the clear arriving.
+    windows = sorted(
+        (clear.at_s - max(r.at_s for r in reads if r.at_s < clear.at_s)) * 1000
+        for clear in clears
+        if any(r.at_s < clear.at_s for r in reads)
+    )
     return {
         "rate": rate,
         "seconds": seconds,
@@ -185,6 +192,9 @@ async def one_run(
         "duplicates": len(rows) - len(stored_ids),
         "left_in_jet": len(jet_filter["logs"]),
         "reads": len(reads),
+        "cleared_unread": jet_filter["cleared_unread"],
+        "window_p50_ms": statistics.median(windows) if windows else float("nan"),
+        "window_max_ms": windows[-1] if windows else float("nan"),
         "p50_ms": statistics.median(latencies) if latencies else float("nan"),
         "p99_ms": percentile(latencies, 0.99),
         "max_ms": latencies[-1] if latencies else float("nan"),
@@ -236,7 +246,9 @@ def format_result(kind: str, poll_s: float, r: dict) -> str:
         f"{kind:8} poll {poll_s:g} s  {r['rate']:5.0f} logs/s x {r['seconds']:g} s: "
         f"fed {r['fed']}, stored {r['stored']}, lost {r['lost']} ({share:.2f}%), "
         f"duplicates {r['duplicates']}, left in Jet {r['left_in_jet']}, "
-        f"stored by the stop's read {r['stored_at_stop']}, reads {r['reads']}; "
+        f"stored by the stop's read {r['stored_at_stop']}, reads {r['reads']}, "
+        f"deleted unread by Jet's clear {r['cleared_unread']}; "
+        f"read-to-clear window p50 {r['window_p50_ms']:.1f} ms, max {r['window_max_ms']:.1f} ms; "
         f"latency p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms; "
         f"wall {r['wall_s']:.1f} s, CPU server {r['cpu_server_s']:.2f} s, "
         f"bench {r['cpu_bench_s']:.2f} s; load {r['load'][0]:.2f} -> {r['load'][1]:.2f}"

@@ -68,6 +68,7 @@ class RecordedRequest:
     path: str
     query: dict[str, str]
     json: Any
+    at_s: float = field(default_factory=time.perf_counter)  # when it arrived
 
 
 @dataclass
@@ -511,8 +512,11 @@ class FakeJet:
             "userIds": list(payload.get("userIds") or []),
             "project": dict(project),
             "logs": [],
+            "read_ids": set(),  # ids of logs a read returned since the last clear
+            "cleared_unread": 0,  # logs a clear deleted that no read had returned
         }
-        return {k: v for k, v in self.filters[filter_id].items() if k != "logs"}
+        hidden = ("logs", "read_ids", "cleared_unread")
+        return {k: v for k, v in self.filters[filter_id].items() if k not in hidden}
 
     def _change_filter(self, request: Request, payload: Any) -> None:
         jet_filter = self.filters.get(request.path_params["filter_id"])
@@ -538,10 +542,17 @@ class FakeJet:
         return jet_filter
 
     def _logs(self, request: Request, payload: Any) -> dict[str, Any]:
-        return {"data": [dict(entry) for entry in self._filter_param(request)["logs"]]}
+        jet_filter = self._filter_param(request)
+        jet_filter["read_ids"].update(entry["id"] for entry in jet_filter["logs"])
+        return {"data": [dict(entry) for entry in jet_filter["logs"]]}
 
     def _clear_logs(self, request: Request, payload: Any) -> None:
-        self._filter_param(request)["logs"].clear()
+        jet_filter = self._filter_param(request)
+        # Jet deletes them all; count those no read had returned: lost to the client.
+        read = jet_filter["read_ids"]
+        jet_filter["cleared_unread"] += sum(1 for e in jet_filter["logs"] if e["id"] not in read)
+        jet_filter["logs"].clear()
+        jet_filter["read_ids"] = set()
         return None
 
 

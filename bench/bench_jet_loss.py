@@ -160,7 +160,7 @@ async def one_run(
             break
     wall_s = time.perf_counter() - started
     stored_before_stop = set(stored)
-    answer = await http.post("/api/v2/realTime/stop", params={"record": session["id"]})
+    answer = await http.post("/api/v3/realTime/stop", params={"record": session["id"]})
     answer.raise_for_status()
     prober.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -275,7 +275,7 @@ async def test_staged_logs_of_a_stopped_session_are_judged_not_left_behind(
 ) -> None:
     async with jet_app(settings, fake_jet) as http:
         session = (await start_jet_session(http, jet_plan)).json()
-        stopped = await http.post("/api/v2/realTime/stop", params={"record": session["id"]})
+        stopped = await http.post(f"{API}/stop", params={"record": session["id"]})
         assert stopped.json()["status"] == "OFF"
         # What a crash after staging leaves when the session then stops by itself.
         late = {"id": "late-1", "event": "play_click", "userId": "alice-42",

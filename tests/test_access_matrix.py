@@ -94,6 +94,14 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/share/{token}"): PUBLIC,
     ("GET", "/share/{token}/report.csv"): PUBLIC,
     ("GET", "/share/{token}/report.xml"): PUBLIC,
+    # the CI API: testers start and reset sessions, viewers read them
+    ("POST", "/api/v3/sessions"): TESTER,
+    ("GET", "/api/v3/sessions/{session_id:int}/counts"): VIEWER,
+    ("GET", "/api/v3/sessions/{session_id:int}/events"): VIEWER,
+    ("POST", "/api/v3/sessions/{session_id:int}/reset"): TESTER,
+    ("GET", "/api/v3/sessions/{session_id:int}/report"): VIEWER,
+    ("GET", "/api/v3/sessions/{session_id:int}/report.csv"): VIEWER,
+    ("GET", "/api/v3/sessions/{session_id:int}/report.xml"): VIEWER,
     # plans: admins sync and import, testers manage test accounts, everyone reads
     ("POST", "/api/v3/projects/sync"): ADMIN,
     ("GET", "/api/v3/projects"): VIEWER,

@@ -18,6 +18,7 @@ from trackmaster.runtime import Runtime
 from trackmaster.settings import Settings, load_settings
 from web import health, ingest, streams
 from web.api import accounts as accounts_api
+from web.api import ci as ci_api
 from web.api import openapi
 from web.api import projects as projects_api
 from web.api import realtime as realtime_api
@@ -49,6 +50,7 @@ def build_routes() -> list[BaseRoute]:
         *admin.routes,
         *ingest.routes,
         *realtime_api.routes,
+        *ci_api.routes,
         *sessions.routes,
         *reports_pages.routes,
         *share_pages.routes,

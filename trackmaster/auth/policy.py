@@ -96,6 +96,7 @@ RULES: tuple[Rule, ...] = (
     # --- the tester's work ---
     _rule(UNSAFE, "/api/v3/realTime/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/api/v3/accounts/**", Access.TESTER, _TESTER_WORK),
+    _rule(UNSAFE, "/api/v3/sessions/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/sessions/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/projects/{project}/sessions/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/projects/{project}/accounts/**", Access.TESTER, _TESTER_WORK),

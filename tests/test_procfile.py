@@ -4,13 +4,17 @@ Kafka, Redis and MariaDB, report healthy, sync a due schedule, and stop cleanly 
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fakes.jet import seed_realistic_plan
 from tests.support.schedule import (
+    BARE_PATH,
     ROOT,
     Proc,
     eventually,
@@ -21,15 +25,37 @@ from tests.support.schedule import (
 )
 from tests.support.servers import free_port
 
+# The venv this test suite runs in (scripts/test starts `.venv/bin/python -m pytest`).
+VENV = Path(sys.prefix)
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip()[:1] not in ("#", ""))
+
 
 def test_the_procfile_names_the_three_processes() -> None:
-    lines = (ROOT / "Procfile").read_text().splitlines()
-    processes = dict(line.split(": ", 1) for line in lines if line.strip()[:1] not in "#")
-    assert processes == {
-        "web": "exec trackmaster serve",
-        "producer": "exec python -m workers.producer",
-        "consumer": "exec python -m workers.consumer",
+    venv_bin = '"${VIRTUAL_ENV:-.venv}/bin'
+    assert procfile() == {
+        "web": f'exec {venv_bin}/trackmaster" serve',
+        "producer": f'exec {venv_bin}/python" -m workers.producer',
+        "consumer": f'exec {venv_bin}/python" -m workers.consumer',
     }
+
+
+@pytest.mark.parametrize("process", ["web", "producer", "consumer"])
+def test_each_procfile_command_runs_from_an_activated_venv_with_a_bare_path(
+    process: str, tmp_path: Path
+) -> None:
+    # An activated venv sets VIRTUAL_ENV; the directory has no .venv of its own.
+    command = procfile()[process] + " --help"
+    env = {"PATH": BARE_PATH, "VIRTUAL_ENV": str(VENV), "HOME": str(tmp_path)}
+    ran = subprocess.run(
+        ["/bin/sh", "-c", command], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "usage:" in ran.stdout
 
 
 async def test_honcho_start_runs_web_producer_and_consumer(
@@ -47,10 +73,14 @@ async def test_honcho_start_runs_web_producer_and_consumer(
         SHUTDOWN_GRACE_S="3",
     )  # fmt: skip
     (tmp_path / "empty.env").write_text("")
-    # Run from an empty directory so that a developer's own .env cannot leak in.
+    # As a newcomer runs it: `.venv/bin/honcho start` beside the venv, nothing activated and
+    # nothing but the system on PATH. The directory is an empty one with the venv linked in,
+    # so that a developer's own .env cannot leak in.
+    (tmp_path / ".venv").symlink_to(VENV)
+    assert env["PATH"] == BARE_PATH and "VIRTUAL_ENV" not in env
     honcho = Proc(
-        ["honcho", "start", "--no-colour", "-f", str(ROOT / "Procfile"), "-d", str(tmp_path),
-         "-e", str(tmp_path / "empty.env"), "-p", str(port)],
+        [str(VENV / "bin" / "honcho"), "start", "--no-colour", "-f", str(ROOT / "Procfile"),
+         "-d", str(tmp_path), "-e", str(tmp_path / "empty.env"), "-p", str(port)],
         env, tmp_path, tmp_path / "honcho.log",
     )  # fmt: skip
     try:

@@ -26,6 +26,8 @@ from trackmaster.models import Project, Schedule, SyncRun
 from trackmaster.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+# What a shell has with no venv activated.
+BARE_PATH = "/usr/bin:/bin"
 T = TypeVar("T")
 
 
@@ -93,10 +95,16 @@ async def webhook() -> AsyncIterator[WebhookRecorder]:
 
 
 def process_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """The environment of a worker process: the test's database, plus `extra` settings."""
+    """The environment of a worker process: the test's database, plus `extra` settings.
+
+    PATH is the bare system one and no venv is active: what a process needs it must get
+    by path (the venv's executables), as on a fresh machine or in CI.
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith("TM_")}
+    env.pop("VIRTUAL_ENV", None)
     env.update(
         {
+            "PATH": BARE_PATH,
             "PYTHONUNBUFFERED": "1",
             "LOG_LEVEL": "INFO",
             "SQLITE_PATH": settings.sqlite_path,

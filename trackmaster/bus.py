@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
+from trackmaster.reachability import cannot_connect, reason_of
+
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 256
@@ -93,10 +95,18 @@ class RedisBus:
         self._local = MemoryBus()
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._last_error: BaseException | None = None
 
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read(), name="redis-bus-reader")
-        await asyncio.wait_for(self._ready.wait(), timeout=10)
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout=10)
+        except TimeoutError:
+            self._reader.cancel()
+            kwargs = self._redis.connection_pool.connection_kwargs
+            address = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
+            reason = reason_of(self._last_error or TimeoutError())
+            raise cannot_connect("Redis", address, "REDIS", reason) from None
 
     async def _read(self) -> None:
         while True:
@@ -119,6 +129,7 @@ class RedisBus:
                 await pubsub.aclose()
                 raise
             except aioredis.RedisError as exc:
+                self._last_error = exc
                 log.warning("bus: Redis subscription failed (%s); reconnecting in 1 s", exc)
                 await pubsub.aclose()
                 await asyncio.sleep(1)

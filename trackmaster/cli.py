@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from trackmaster.settings import SettingsError, load_settings
+from trackmaster.settings import Settings, SettingsError, load_settings
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -27,6 +27,8 @@ def _serve(args: argparse.Namespace) -> int:
         # The app reads HOST too (local-admin mode is for loopback binds only): keep them one.
         os.environ["HOST"] = args.host
     settings = load_settings()
+    # Say what is wrong before uvicorn starts: a failed lifespan prints a traceback.
+    asyncio.run(_preflight(settings))
     uvicorn.run(
         "web.app:create_app",
         factory=True,
@@ -37,6 +39,19 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
     )
     return 0
+
+
+async def _preflight(settings: Settings) -> None:
+    from trackmaster import db
+    from trackmaster.reachability import check_redis
+
+    # The embedded SQLite migrates itself on start; a shared MySQL must answer and be current.
+    if settings.uses_mysql:
+        pending = await db.pending_migrations(settings)
+        if pending:
+            raise db.SchemaOutOfDate(db.out_of_date_message(settings, pending))
+    if settings.redis:
+        await check_redis(settings.redis)
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -119,13 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     from trackmaster.auth import commands as auth_commands
 
     auth_commands.register(commands)
-    for register in EXTRA_COMMANDS:
-        register(commands)
+    _describe_subcommands(commands)
     return parser
 
 
-# Other modules add subcommands here: a function taking the subparsers object.
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+def _describe_subcommands(commands: argparse._SubParsersAction) -> None:
+    """`trackmaster X --help` opens with the same one line that `trackmaster --help` lists."""
+    for action in commands._choices_actions:
+        sub = commands.choices[action.dest]
+        if not sub.description:
+            sub.description = action.help
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,10 +151,14 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     args = build_parser().parse_args(argv)
+    from trackmaster.db import SchemaOutOfDate
+    from trackmaster.reachability import Unreachable
+
     try:
         return args.handler(args)
-    except SettingsError as exc:
-        print(f"trackmaster: {exc}", file=sys.stderr)
+    except (SettingsError, Unreachable, SchemaOutOfDate) as exc:
+        # A configuration the user can fix: one line that says how, no traceback.
+        print(f"trackmaster {args.command}: {exc}", file=sys.stderr)
         return 2
 
 

@@ -15,6 +15,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext, get_current_context
 from tortoise.migrations.executor import MigrationExecutor
 
+from trackmaster.reachability import check_database
 from trackmaster.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,17 @@ def describe(settings: Settings) -> str:
     return f"sqlite://{settings.sqlite_path}"
 
 
+def out_of_date_message(settings: Settings, pending: list[str]) -> str:
+    return (
+        f"the database {describe(settings)} is missing {len(pending)} migration(s) "
+        f"({', '.join(pending)}); run `trackmaster migrate` first"
+    )
+
+
 async def pending_migrations(settings: Settings) -> list[str]:
     """Names of migrations not yet applied to the configured database."""
+    # Tortoise reads an unreachable database as one with no migrations applied.
+    await check_database(settings)
     async with TortoiseContext() as ctx:
         await ctx.init(config=tortoise_config(settings))
         executor = MigrationExecutor(ctx.db("default"), tortoise_config(settings)["apps"])
@@ -86,6 +96,7 @@ async def pending_migrations(settings: Settings) -> list[str]:
 
 async def migrate(settings: Settings) -> list[str]:
     """Apply every pending migration; returns the names applied."""
+    await check_database(settings)
     applied: list[str] = []
 
     def progress(event: str, app_label: str, name: str) -> None:
@@ -120,14 +131,11 @@ class Database:
         if existing is not None and existing.inited:
             return cls(existing, owned=False)
         if auto_migrate:
-            await migrate(settings)
+            await migrate(settings)  # checks that the database answers
         else:
             pending = await pending_migrations(settings)
             if pending:
-                raise SchemaOutOfDate(
-                    f"the database {describe(settings)} is missing {len(pending)} migration(s) "
-                    f"({', '.join(pending)}); run `trackmaster migrate` first"
-                )
+                raise SchemaOutOfDate(out_of_date_message(settings, pending))
         # Tortoise caches compiled INSERT/DELETE statements by connection name,
         # not by dialect: a process that opens SQLite and later MariaDB (the
         # test suite) would send SQLite's SQL to MariaDB without this.

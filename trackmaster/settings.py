@@ -86,6 +86,9 @@ def _redis_url(raw: str) -> str:
         return ""
     # The original took "host:port"; accept it and make it a URL.
     if "://" not in value:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError("must be redis://host:port/db or host:port")
         value = f"redis://{value}"
     if not value.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("must be redis://host:port/db (or host:port)")

@@ -20,6 +20,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from trackmaster.locks import Locks, make_locks
 from trackmaster.notify import Notifier
+from trackmaster.reachability import kafka_unreachable
 from trackmaster.schedule import (
     JobResult,
     MalformedMessage,
@@ -137,7 +138,9 @@ class Consumer:
                 return kafka
             except BROKER_ERRORS as exc:
                 delay_s = backoff.next()
-                log.warning("broker unreachable (%s), retrying in %g s", exc, delay_s)
+                log.warning(
+                    "%s Retrying in %g s.", kafka_unreachable(self.settings.broker, exc), delay_s
+                )
                 self._beat(f"broker unreachable: {exc}", ok=False)
                 await kafka.stop()
                 await process.sleep_or_stop(stop, delay_s)
@@ -158,7 +161,7 @@ class Consumer:
                 try:
                     batch = await kafka.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=1)
                 except BROKER_ERRORS as exc:
-                    log.warning("broker unreachable (%s), retrying in 1 s", exc)
+                    log.warning("%s Retrying in 1 s.", kafka_unreachable(self.settings.broker, exc))
                     self._beat(f"broker unreachable: {exc}", ok=False)
                     await process.sleep_or_stop(stop, 1)
                     continue

@@ -11,7 +11,8 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
-from trackmaster.db import Database
+from trackmaster.db import Database, SchemaOutOfDate
+from trackmaster.reachability import Unreachable
 from trackmaster.schedule.heartbeat import check_main
 from trackmaster.settings import Settings, SettingsError, load_settings
 
@@ -95,4 +96,9 @@ def main(
         install_stop_signals(stop, name)
         return await run(settings, args, stop)
 
-    return asyncio.run(run_until_stopped())
+    try:
+        return asyncio.run(run_until_stopped())
+    except (Unreachable, SchemaOutOfDate) as exc:
+        # A configuration the user can fix: one line that says how, no traceback.
+        log.error("%s", exc)
+        return 2

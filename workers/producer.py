@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
+from trackmaster.reachability import kafka_unreachable
 from trackmaster.schedule import ScheduleMessage, due_schedules, utcnow
 from trackmaster.schedule.heartbeat import Heartbeat
 from trackmaster.settings import Settings
@@ -102,7 +103,9 @@ class Producer:
                 count = await self.scan()
             except BROKER_ERRORS as exc:
                 delay_s = backoff.next()
-                log.warning("broker unreachable (%s), retrying in %g s", exc, delay_s)
+                log.warning(
+                    "%s Retrying in %g s.", kafka_unreachable(self.settings.broker, exc), delay_s
+                )
                 self._beat(f"broker unreachable: {exc}", ok=False)
                 # A fresh client after an outage: aiokafka's own reconnects can stall.
                 await self.close()

@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import sys
 
+from trackmaster.auth.passwords import MIN_PASSWORD_CHARS
 from trackmaster.auth.roles import ROLE_NAMES
 from trackmaster.errors import AppError
 from trackmaster.settings import load_settings
@@ -27,6 +28,11 @@ async def _with_db(work):  # type: ignore[no-untyped-def]
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise AppError(
+            "no terminal to ask for the password on; pipe it in with --password-stdin "
+            '(echo "$PASSWORD" | trackmaster create-user NAME --role ROLE --password-stdin)'
+        )
     first = getpass.getpass(f"password for {args.username}: ")
     if getpass.getpass("again: ") != first:
         raise AppError("the two passwords differ; nothing was changed")
@@ -75,16 +81,22 @@ def _create_token(args: argparse.Namespace) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:
     user = commands.add_parser("create-user", help="create a user (the first admin, say)")
-    user.add_argument("username")
-    user.add_argument("--role", choices=ROLE_NAMES, required=True)
+    user.add_argument("username", help="the login name")
+    user.add_argument(
+        "--role",
+        choices=ROLE_NAMES,
+        required=True,
+        help="what the user may do (docs/security.md)",
+    )
     user.add_argument(
         "--password-stdin",
         action="store_true",
-        help="read the password from the first line of stdin instead of prompting twice",
+        help="read the password from the first line of stdin instead of prompting twice "
+        f"(at least {MIN_PASSWORD_CHARS} characters)",
     )
     user.set_defaults(handler=_create_user)
 
     token = commands.add_parser("create-token", help="create an API token for a user")
-    token.add_argument("username")
+    token.add_argument("username", help="the user the token acts as")
     token.add_argument("--name", required=True, help="what the token is for, e.g. 'ci'")
     token.set_defaults(handler=_create_token)

@@ -1,4 +1,4 @@
-"""Console commands for plans: import-plan, export-plan, sync-plan and demo.
+"""Console commands for plans and projects: import-plan, export-plan, sync-plan, write-key, demo.
 
 Each handler opens the database itself (the embedded SQLite one migrates
 itself, as `serve` does) and imports its implementation lazily.
@@ -87,10 +87,14 @@ def _import_plan(args: argparse.Namespace) -> int:
     content = path.read_bytes()
 
     async def work(settings: Any) -> int:
+        from trackmaster.errors import NotFound
         from trackmaster.plan.projects import find_project
         from trackmaster.plan.sync import import_plan_file
 
-        project = await find_project(args.project, create=args.create)
+        try:
+            project = await find_project(args.project, create=args.create)
+        except NotFound as exc:
+            raise NotFound(f"{exc.msg}; add --create to make it") from None
         run = await import_plan_file(project, content, path.name, fmt=args.format, trigger="cli")
         print(f"project #{project.id} {project.name!r}")
         return _report(run)
@@ -127,6 +131,17 @@ def _sync_plan(args: argparse.Namespace) -> int:
     return _run(work)
 
 
+def _write_key(args: argparse.Namespace) -> int:
+    async def work(settings: Any) -> str:
+        from trackmaster.plan.projects import find_project
+
+        return (await find_project(args.project)).write_key
+
+    # The key alone on stdout, so that a script can capture it: KEY=$(trackmaster write-key ...).
+    print(_run(work))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     async def work(settings: Any) -> int:
         from trackmaster.plan.demo import ensure_demo
@@ -142,6 +157,10 @@ def _demo(args: argparse.Namespace) -> int:
             await runtime.close()
         if session is not None:
             print(f"demo session #{session.id} {session.name!r} with caught events")
+        print(
+            "send it an event (README: Send your first event): "
+            f'KEY=$(.venv/bin/trackmaster write-key --project "{project.name}")'
+        )
         return _report(run)
 
     return _run(work)
@@ -161,7 +180,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     exports = commands.add_parser("export-plan", help="write a project's plan as a plan file")
     exports.add_argument("--project", required=True, help="the project's id or name")
-    exports.add_argument("--format", choices=["yaml", "json", "csv"], default="yaml")
+    exports.add_argument(
+        "--format", choices=["yaml", "json", "csv"], default="yaml", help="the file format"
+    )
     exports.add_argument("--output", "-o", help="write to this file (default: standard output)")
     exports.set_defaults(handler=_exit_code(_export_plan))
 
@@ -174,6 +195,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="page through every story (default: the JET_FULL_SYNC setting)",
     )
     syncs.set_defaults(handler=_exit_code(_sync_plan))
+
+    key = commands.add_parser(
+        "write-key", help="print a project's ingest write key (apps and SDKs send it)"
+    )
+    key.add_argument("--project", required=True, help="the project's id or name")
+    key.set_defaults(handler=_exit_code(_write_key))
 
     demo = commands.add_parser(
         "demo", help='create (or refresh) the "Demo app" project from examples/plan.yaml'

@@ -24,7 +24,7 @@ async def find_project(ref: str | int, *, create: bool = False) -> Project:
     if named:
         return named[0]
     if not create:
-        raise NotFound(f"no project with id or name {text!r}; add --create to make it")
+        raise NotFound(f"no project with id or name {text!r}")
     if len(text) > MAX_PROJECT_NAME:
         raise InvalidParams(f"project: a name is at most {MAX_PROJECT_NAME} characters")
     return await Project.create(name=text)

@@ -26,7 +26,11 @@ from trackmaster.settings import Settings, load_settings
 # Fakes of third parties, as fixtures (fake_jet, ...).
 pytest_plugins = ["tests.fakes.jet"]
 
-BACKENDS = ["sqlite", "mariadb"]
+# The MariaDB half of every `db` test carries the `mariadb` mark: `-m "not mariadb"` runs SQLite.
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("mariadb", id="mariadb", marks=[pytest.mark.mariadb, pytest.mark.services]),
+]
 RUN_ID = uuid.uuid4().hex[:8]
 
 MARIADB = {
@@ -38,6 +42,26 @@ MARIADB = {
 REDIS_URL = os.environ.get("TEST_REDIS", "redis://127.0.0.1:6379/0")
 KAFKA_BOOTSTRAP = os.environ.get("TEST_BROKER", "127.0.0.1:9092")
 CHROMIUM = os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+# Marks that follow from the fixtures a test uses, so that they cannot be forgotten:
+# `scripts/test -m "not browser and not kafka"` and the like select by what a test needs.
+MARKS_BY_FIXTURE = {
+    "page": ("browser",),
+    "browser": ("browser",),
+    "chromium_path": ("browser",),
+    "kafka_bootstrap": ("kafka", "services"),
+    "redis_url": ("redis", "services"),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, marks in MARKS_BY_FIXTURE.items():
+            if fixture in names:
+                for mark in marks:
+                    item.add_marker(mark)
 
 
 def require_service(name: str, host: str, port: int, hint: str = "run scripts/services up") -> None:

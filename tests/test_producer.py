@@ -16,6 +16,9 @@ from tests.support.kafka_broker import PrivateBroker
 from tests.support.schedule import make_project, process_env, run_module, start_module
 from workers.producer import Producer
 
+# The producer's log line while the broker is away (it names the BROKER setting).
+UNREACHABLE = "cannot connect to Kafka at"
+
 
 async def read_topic(bootstrap: str, topic: str, expected: int) -> list:
     consumer = AIOKafkaConsumer(
@@ -113,13 +116,13 @@ async def test_the_producer_keeps_going_when_the_broker_restarts(
     producer = start_module("workers.producer", env, tmp_path / "producer.log")
     try:
         # Away at start-up: it says so and keeps trying.
-        await producer.wait_for_line("broker unreachable")
+        await producer.wait_for_line(UNREACHABLE)
         await broker.start()
         await producer.wait_for_line("scan done: 1 due schedule(s) published", timeout_s=40)
 
-        away = producer.output.count("broker unreachable")
+        away = producer.output.count(UNREACHABLE)
         await broker.stop()
-        await producer.wait_for_line("broker unreachable", count=away + 1, timeout_s=40)
+        await producer.wait_for_line(UNREACHABLE, count=away + 1, timeout_s=40)
         scans = producer.output.count("scan done")
         await broker.start()
         await producer.wait_for_line("scan done", count=scans + 1, timeout_s=40)

@@ -126,4 +126,7 @@ async def check_redis(url: str) -> None:
 
 
 def kafka_unreachable(bootstrap: str, exc: BaseException) -> Unreachable:
-    return cannot_connect("Kafka", bootstrap, "BROKER", reason_of(exc))
+    reason = reason_of(exc)
+    if "Unable to bootstrap" in reason:  # aiokafka's words when no listed broker answered
+        reason = "no broker answered"
+    return cannot_connect("Kafka", bootstrap, "BROKER", reason)

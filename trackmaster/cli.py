@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     from trackmaster.auth import commands as auth_commands
 
     auth_commands.register(commands)
+    from trackmaster.reports import check as check_command
+
+    check_command.register(commands)
     _describe_subcommands(commands)
     return parser
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from trackmaster.runtime import Runtime
@@ -42,7 +42,42 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
+# Route names live in three namespaces, so that a page's `url_for("sessions")` can never
+# resolve to a JSON endpoint that happens to share the handler's name (it did: the
+# project page's "Sessions of this project" opened /api/v2/realTime/sessions).
+API_PREFIXES = ("/api/v",)
+INGEST_PREFIXES = ("/collect", "/v1/", "/2/")
+
+
+def _namespaced(route: BaseRoute) -> BaseRoute:
+    if isinstance(route, Route):
+        if route.path.startswith(API_PREFIXES) and not route.name.startswith("api:"):
+            route.name = f"api:{route.name}"
+        elif route.path.startswith(INGEST_PREFIXES) and not route.name.startswith("ingest:"):
+            route.name = f"ingest:{route.name}"
+    return route
+
+
+def check_unique_names(routes: list[BaseRoute]) -> None:
+    """Refuse to build an app in which two handlers share a route name (url_for picks one)."""
+    handlers: dict[str, set[object]] = {}
+    for route in routes:
+        if isinstance(route, Route):
+            handlers.setdefault(route.name, set()).add(route.endpoint)
+    # One handler under several paths is an alias (Segment's /v1/t and /v1/track), and one
+    # name on several methods of a path is one form (GET shows it, POST sends it).
+    shared = sorted(name for name, found in handlers.items() if len(found) > 1)
+    if shared:
+        raise RuntimeError(f"route names shared by different handlers: {shared}")
+
+
 def build_routes() -> list[BaseRoute]:
+    routes = [_namespaced(route) for route in _all_routes()]
+    check_unique_names(routes)
+    return routes
+
+
+def _all_routes() -> list[BaseRoute]:
     return [
         *health.routes,
         *home.routes,

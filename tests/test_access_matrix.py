@@ -36,6 +36,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v2/ping"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/static/{path}"): PUBLIC,
+    ("GET", "/favicon.ico"): PUBLIC,
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
     ("POST", "/logout"): VIEWER,

@@ -12,6 +12,8 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.requests import Request
+from starlette.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
 from trackmaster.runtime import Runtime
@@ -77,6 +79,10 @@ def build_routes() -> list[BaseRoute]:
     return routes
 
 
+async def _favicon(request: Request) -> FileResponse:
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
+
 def _all_routes() -> list[BaseRoute]:
     return [
         *health.routes,
@@ -99,6 +105,8 @@ def _all_routes() -> list[BaseRoute]:
         *projects_pages.routes,
         *accounts_pages.routes,
         *stories_pages.routes,
+        # Browsers ask for it by themselves on pages that name no icon (and on JSON views).
+        Route("/favicon.ico", _favicon, methods=["GET"], name="favicon"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

@@ -58,7 +58,7 @@ CSRF_FIELD = "csrf_token"
 # spares a query per request in local mode and bounds how long a stale answer lives.
 USERS_EXIST_CACHE_S = 2.0
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-_NOBODY_NEEDED = frozenset({"/ping", "/api/v2/ping", "/healthz", "/static/**"})
+_NOBODY_NEEDED = frozenset({"/ping", "/api/v2/ping", "/healthz", "/static/**", "/favicon.ico"})
 
 
 def is_loopback(host: str) -> bool:

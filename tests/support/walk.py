@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from playwright.async_api import Error as PlaywrightError
+
 MAX_VISITS = 150
 NEVER_POSTED = ("/logout",)  # it would end the walk's own login
 _NUMBER = re.compile(r"/\d+")
@@ -84,7 +86,14 @@ async def walk(page, base: str, start: str = "/") -> Walk:
     while queue and len(done.visited) < MAX_VISITS:
         url = queue.pop(0)
         console.clear()
-        response = await page.goto(url)
+        try:
+            response = await page.goto(url)
+        except PlaywrightError as exc:
+            # A link that starts a download without saying so (no `download` attribute).
+            if "Download is starting" not in str(exc):
+                raise
+            await _check_download(page, done, url, "")
+            continue
         done.visited.append(url)
         if response is None:
             done.problems.append(f"{url}: no response")

@@ -81,6 +81,7 @@ RULES: tuple[Rule, ...] = (
     _rule(_READ, "/api/v2/ping", Access.PUBLIC, "liveness, as the original API had it"),
     _rule(_READ, "/healthz", Access.PUBLIC, "readiness for load balancers"),
     _rule(_READ, "/static/**", Access.PUBLIC, "stylesheets and our own scripts"),
+    _rule(_READ, "/favicon.ico", Access.PUBLIC, "the icon browsers ask for by themselves"),
     _rule(_READ | {"POST"}, "/login", Access.PUBLIC, "signing in"),
     _rule(_READ, "/share/**", Access.PUBLIC, "a report's share link (the token is the key)"),
     # --- ingest from apps and SDKs: the project's write key, never a user ---

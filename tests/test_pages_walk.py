@@ -28,10 +28,10 @@ def test_page_and_api_route_names_cannot_collide() -> None:
     routes = build_routes()
     names = {route.name: route.path for route in routes if isinstance(route, Route)}
     assert names["sessions"] == "/sessions"
-    assert names["api:sessions"].endswith("/realTime/sessions")
+    assert names["api:v3:realtime.sessions"] == "/api/v3/realTime/sessions"
     for route in routes:
         if isinstance(route, Route) and route.path.startswith("/api/v"):
-            assert route.name.startswith("api:"), route.path
+            assert route.name.startswith(f"api:{route.path.split('/')[2]}:"), route.path
 
     async def one(request):  # pragma: no cover - never called
         return None

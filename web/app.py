@@ -11,9 +11,9 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Mount, Route
 from starlette.requests import Request
 from starlette.responses import FileResponse
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from trackmaster.runtime import Runtime
@@ -54,7 +54,11 @@ INGEST_PREFIXES = ("/collect", "/v1/", "/2/")
 def _namespaced(route: BaseRoute) -> BaseRoute:
     if isinstance(route, Route):
         if route.path.startswith(API_PREFIXES) and not route.name.startswith("api:"):
-            route.name = f"api:{route.name}"
+            # Per version and module too: /api/v2 (the original's contract) and /api/v3, and
+            # modules within one version, have their own handlers under the same names.
+            version = route.path.split("/")[2]
+            module = getattr(route.endpoint, "__module__", "").rsplit(".", 1)[-1]
+            route.name = f"api:{version}:{module}.{route.name}"
         elif route.path.startswith(INGEST_PREFIXES) and not route.name.startswith("ingest:"):
             route.name = f"ingest:{route.name}"
     return route

@@ -223,3 +223,30 @@ async def test_stop_ends_the_stream_and_the_page_says_so(page, live_server, plan
     await page.get_by_role("button", name="Stop").click()
     await page.wait_for_selector("#status.status-OFF", timeout=WAIT_MS)
     await expect(page.locator("#live")).to_contain_text("stopped", timeout=WAIT_MS)
+
+
+@pytest.mark.parametrize("slow_script", ["vendor/htmx/ext/hx-sse.min.js", "app.js"])
+async def test_the_page_goes_live_however_late_its_scripts_arrive(
+    page, live_server, plan, slow_script: str
+) -> None:
+    # htmx initialised itself on a timer when its script ran after parsing (`defer`): an SSE
+    # extension arriving after that timer was never applied, and the page stayed at
+    # "connecting..." with no request made and no retry. A slow script makes that certain.
+    async def late(route) -> None:
+        await asyncio.sleep(0.5)
+        await route.continue_()
+
+    await page.route(f"**/static/{slow_script}*", late)
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
+        started = await http.post(
+            "/api/v3/realTime/start",
+            json={"project": plan.project.id, "accounts": ["alice-42"], "events": [plan.play.id]},
+        )
+    assert started.status_code == 201, started.text
+    streams: list[str] = []
+    page.on(
+        "request", lambda request: streams.append(request.url) if "/stream" in request.url else 0
+    )
+    await page.goto(f"{live_server.url}/sessions/{started.json()['id']}")
+    await wait_live(page)
+    assert len(streams) == 1, streams

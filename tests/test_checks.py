@@ -273,7 +273,10 @@ def test_verdict_table(
     # decides when there is one, and with none every found value is dynamic anyway.
     found = value is not MISSING
     check = check_field(rule(allowed, key), found, None if value is MISSING else value)
-    assert check == FieldCheck(7, found, text, verdict, reason)
+    got = (check.field_id, check.found, check.value, check.verdict, check.reason)
+    assert got == (7, found, text, verdict, reason)
+    # Every verdict but SUCCESS carries a machine-readable code.
+    assert bool(check.code) == (verdict is not Verdict.SUCCESS)
 
 
 def test_long_values_are_cut_in_reasons_but_kept_in_the_value_up_to_the_cap() -> None:
@@ -379,7 +382,7 @@ def test_whatever_is_found_is_checked_as_its_text(payload: dict, key: str) -> No
         assert check.value == text[:VALUE_CAP_CHARS]
         assert (check.verdict == Verdict.SUCCESS) == (text in ("x", "y"))
     else:
-        assert check == FieldCheck(7, False, None, Verdict.FAIL, "not found")
+        assert check == FieldCheck(7, False, None, Verdict.FAIL, "not found", "not_found")
 
 
 # --- coverage ------------------------------------------------------------------------

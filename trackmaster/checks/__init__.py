@@ -20,16 +20,19 @@ from trackmaster.checks.values import (
 )
 from trackmaster.checks.verdicts import (
     CACHED_CHECKS_PER_RULE,
+    Code,
     FieldCheck,
     FieldRule,
     check_event,
     check_field,
+    json_kind,
 )
 
 __all__ = [
     "CACHED_CHECKS_PER_RULE",
     "REASON_QUOTE_CHARS",
     "VALUE_CAP_CHARS",
+    "Code",
     "Coverage",
     "FieldCheck",
     "FieldRule",
@@ -38,6 +41,7 @@ __all__ = [
     "check_field",
     "find_parts",
     "find_value",
+    "json_kind",
     "key_parts",
     "quote",
     "value_text",

@@ -22,6 +22,22 @@ from trackmaster.models import Verdict
 CACHED_CHECKS_PER_RULE = 256
 _CACHED_TEXT_CHARS = 200
 _KINDS = {bool: "boolean", int: "number", float: "number", dict: "object", list: "array"}
+# The JSON kind of a found value: the check of "1" and of 1 may differ, so a
+# cell's distinct values tell them apart by it.
+_JSON_KINDS = {str: "string", type(None): "null", **_KINDS}
+
+
+def json_kind(value: Any) -> str:
+    return _JSON_KINDS.get(type(value), "string")
+
+
+class Code:
+    """Machine-readable violation codes, beside the reason in words (docs/checks.md)."""
+
+    NOT_FOUND = "not_found"
+    UNEXPECTED_VALUE = "unexpected_value"
+    EMPTY_VALUE = "empty_value"
+    NEEDS_REVIEW = "needs_review"  # UNCERTAIN: a dynamic value, a person must look
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +59,9 @@ class FieldRule:
         object.__setattr__(self, "allowed", allowed)
         object.__setattr__(self, "allowed_set", frozenset(allowed))
         object.__setattr__(self, "parts", key_parts(self.key) if self.key else ())
-        not_found = FieldCheck(self.field_id, False, None, Verdict.FAIL, "not found")
+        not_found = FieldCheck(
+            self.field_id, False, None, Verdict.FAIL, "not found", Code.NOT_FOUND, ""
+        )
         object.__setattr__(self, "not_found", not_found)
         object.__setattr__(self, "cache", {})
 
@@ -55,6 +73,8 @@ class FieldCheck:
     value: str | None  # value_text of the found value, cut to VALUE_CAP_CHARS; None when not found
     verdict: Verdict
     reason: str  # in words: expected, got, what is missing
+    code: str = ""  # a Code for every verdict but SUCCESS
+    kind: str = ""  # json_kind of the found value; "" when not found
 
 
 def _allowed_list(allowed: tuple[str, ...]) -> str:
@@ -79,7 +99,10 @@ def _check_found(rule: FieldRule, value: Any) -> FieldCheck:
         if text and value is not None and len(text) <= REASON_QUOTE_CHARS:
             # The most common case of all (ids, titles): no quoting or cutting needed.
             reason = f"dynamic value '{text}'; a person must look"
-            return FieldCheck(rule.field_id, True, text, Verdict.UNCERTAIN, reason)
+            return FieldCheck(
+                rule.field_id, True, text, Verdict.UNCERTAIN, reason, Code.NEEDS_REVIEW,
+                json_kind(value),
+            )  # fmt: skip
         return _judge(rule, value, text)
     key = (type(value), text)
     check = rule.cache.get(key)
@@ -93,24 +116,25 @@ def _check_found(rule: FieldRule, value: Any) -> FieldCheck:
 def _judge(rule: FieldRule, value: Any, text: str) -> FieldCheck:
     fid = rule.field_id
     stored = text if len(text) <= VALUE_CAP_CHARS else text[:VALUE_CAP_CHARS]
+    kind = json_kind(value)
     allowed = rule.allowed
     if len(allowed) >= 2:
         if text in rule.allowed_set:
             reason = f"{quote(text)} is one of the {len(allowed)} allowed values"
-            return FieldCheck(fid, True, stored, Verdict.SUCCESS, reason)
+            return FieldCheck(fid, True, stored, Verdict.SUCCESS, reason, "", kind)
         reason = f"got {_got(value, text)}; allowed: {_allowed_list(allowed)}"
-        return FieldCheck(fid, True, stored, Verdict.FAIL, reason)
+        return FieldCheck(fid, True, stored, Verdict.FAIL, reason, Code.UNEXPECTED_VALUE, kind)
     if len(allowed) == 1:
         if text == allowed[0]:
-            return FieldCheck(fid, True, stored, Verdict.SUCCESS, f"equals {quote(text)}")
+            return FieldCheck(fid, True, stored, Verdict.SUCCESS, f"equals {quote(text)}", "", kind)
         reason = f"expected {quote(allowed[0])}, got {_got(value, text)}"
-        return FieldCheck(fid, True, stored, Verdict.FAIL, reason)
+        return FieldCheck(fid, True, stored, Verdict.FAIL, reason, Code.UNEXPECTED_VALUE, kind)
     if value is None or text == "":
         what = "null" if value is None else "an empty string"
         reason = f"got {what}; expected a value (the plan gives no fixed value)"
-        return FieldCheck(fid, True, stored, Verdict.FAIL, reason)
+        return FieldCheck(fid, True, stored, Verdict.FAIL, reason, Code.EMPTY_VALUE, kind)
     reason = f"dynamic value {quote(text)}; a person must look"
-    return FieldCheck(fid, True, stored, Verdict.UNCERTAIN, reason)
+    return FieldCheck(fid, True, stored, Verdict.UNCERTAIN, reason, Code.NEEDS_REVIEW, kind)
 
 
 def _got(value: Any, text: str) -> str:

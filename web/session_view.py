@@ -56,9 +56,16 @@ class Cell:
     verdict: str
     reason: str
     value: str | None = None
-    # "log" (checked from a caught event), "override", "reset", or "" (never tested).
+    # "log" (checked from caught events), "override", "reset", or "" (never tested).
     source: str = ""
     log_id: int | None = None
+    # What the cell shows ("FAIL 100 of 300"), and the counts behind it: the
+    # outstanding ones (since the override or the reset) per verdict, and all since the reset.
+    label: str = ""
+    counts: tuple[tuple[str, int], ...] = ()
+    total: int = 0
+    overridden: bool = False
+    other_values: int = 0  # events whose value the cell did not keep (past its cap)
 
     @property
     def dom_id(self) -> str:
@@ -93,12 +100,14 @@ class SessionPlan:
 
 @dataclass
 class Counts:
-    verdicts: dict[str, int]
+    verdicts: dict[str, int]  # cells per verdict
     logs: int
     logs_shown: int  # not cleared
     events_seen: int
     events_total: int
     unseen: list[str]
+    # Caught events (since their event's reset) by their worst field verdict.
+    event_verdicts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,9 +159,13 @@ def _cell(event_id: int, field_id: int, platform: str, result: dict[str, Any]) -
         reason = f"reset by a tester: {reason}"
     elif source == "none":
         source, reason = "", f"no {platform} event caught yet"
+    counts = result.get("counts") or {}
     return Cell(
         event_id, field_id, platform, str(result["verdict"]), reason, None, source,
-        result.get("logId"),
+        result.get("logId"), str(result.get("label") or result["verdict"]),
+        tuple((v, int(counts.get(v, 0))) for v in ("FAIL", "UNCERTAIN", "SUCCESS")),
+        sum(int(n) for n in (result.get("total") or {}).values()),
+        result.get("override") is not None, int(result.get("otherValues") or 0),
     )  # fmt: skip
 
 
@@ -193,9 +206,17 @@ async def load_snapshot(session: TestSession) -> Snapshot:
     for cell in cells.values():
         verdicts[cell.verdict] = verdicts.get(cell.verdict, 0) + 1
     unseen = [event["name"] for event in results if not event["logs"]]
-    logs = await EventLog.filter(session_id=session.id).count()
+    # Counted by the ingest transaction; only the hidden (cleared) ones need a count.
+    logs = sum(event["logs"] for event in results)
     shown = await EventLog.filter(session_id=session.id, cleared=False).count()
-    counts = Counts(verdicts, logs, shown, len(results) - len(unseen), len(results), unseen)
+    event_verdicts = dict.fromkeys(("FAIL", "UNCERTAIN", "SUCCESS"), 0)
+    for event in results:
+        for row in event["eventCounts"].values():
+            for verdict in event_verdicts:
+                event_verdicts[verdict] += row[verdict]
+    counts = Counts(
+        verdicts, logs, shown, len(results) - len(unseen), len(results), unseen, event_verdicts
+    )
     return Snapshot(plan, cells, coverage, counts)
 
 

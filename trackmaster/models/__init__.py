@@ -22,9 +22,11 @@ from trackmaster.models.plan import (
 )
 from trackmaster.models.reports import ShareLink
 from trackmaster.models.sessions import (
+    CellValue,
     CoverageValue,
     EventLog,
     Platform,
+    ResultCell,
     SessionAccount,
     SessionEvent,
     SessionStatus,
@@ -42,6 +44,7 @@ __all__ = [
     "Account",
     "ApiToken",
     "AuditEntry",
+    "CellValue",
     "CoverageValue",
     "EnumType",
     "EnumValue",
@@ -51,6 +54,7 @@ __all__ = [
     "JetStagedLog",
     "Platform",
     "Project",
+    "ResultCell",
     "Schedule",
     "SessionAccount",
     "SessionEvent",

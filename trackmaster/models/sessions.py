@@ -3,9 +3,9 @@
 Storage is compact on purpose: one row per caught event log carrying every
 field's value and verdict as JSON, instead of a row per field (MariaDB takes
 a few thousand bulk inserts a second; a row per field would cut throughput
-tenfold). Current results are derived from the newest log per event and
-platform plus the overrides; coverage rows are written only the first time a
-value is seen.
+tenfold). Results are a row per cell (ResultCell) with counts per verdict,
+upserted once per batch and cell, plus a few distinct values per cell
+(CellValue); coverage rows are written only the first time a value is seen.
 """
 
 from __future__ import annotations
@@ -198,3 +198,73 @@ class UnmatchedEvent(Model):
     class Meta:
         table = "unmatched_event"
         indexes = (("project_id", "id"),)
+
+
+class ResultCell(Model):
+    """One results cell (session x event x field x platform): its counts per verdict.
+
+    Updated by upserts in the same transaction as the caught logs, so a page
+    never recomputes them from the logs. `n_*` count every event judged since
+    the cell's last reset; `o_*` ("outstanding") those since the last override
+    (equal to `n_*` when there is none). field_id 0 is the event as a whole:
+    events counted by their worst field verdict, and `caught` (never reset).
+    See trackmaster/sessions/cells.py for how a verdict is read from a row.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    session = fields.ForeignKeyField(
+        "models.TestSession", related_name="cells", on_delete=fields.CASCADE
+    )
+    # Plain ids, no foreign keys: field 0 is no field, and cells outlive plan rows.
+    event_id = fields.IntField()
+    field_id = fields.IntField()
+    platform = fields.CharEnumField(Platform, max_length=8)
+    caught = fields.BigIntField(default=0)
+    n_success = fields.BigIntField(default=0)
+    n_fail = fields.BigIntField(default=0)
+    n_uncertain = fields.BigIntField(default=0)
+    o_success = fields.BigIntField(default=0)
+    o_fail = fields.BigIntField(default=0)
+    o_uncertain = fields.BigIntField(default=0)
+    # Events whose value was not kept as a CellValue (past the cap of distinct values).
+    other_values = fields.BigIntField(default=0)
+    # The newest reason and code of each verdict; the worst outstanding one is shown.
+    success_reason = fields.CharField(max_length=500, default="")
+    fail_reason = fields.CharField(max_length=500, default="")
+    fail_code = fields.CharField(max_length=32, default="")
+    uncertain_reason = fields.CharField(max_length=500, default="")
+    uncertain_code = fields.CharField(max_length=32, default="")
+    last_log_id = fields.BigIntField(default=0)
+    # The override that covers every event counted before `o_*` began; None: none since reset.
+    override_id = fields.BigIntField(null=True)
+    override_verdict = fields.CharEnumField(Verdict, max_length=16, null=True)
+
+    class Meta:
+        table = "result_cell"
+        unique_together = (("session", "event_id", "field_id", "platform"),)
+
+
+class CellValue(Model):
+    """A distinct value a cell has seen since its reset, with its count and an example log."""
+
+    id = fields.BigIntField(primary_key=True)
+    session = fields.ForeignKeyField(
+        "models.TestSession", related_name="cell_values", on_delete=fields.CASCADE
+    )
+    event_id = fields.IntField()
+    field_id = fields.IntField()
+    platform = fields.CharEnumField(Platform, max_length=8)
+    # A digest of kind and value: identity that is case- and length-exact on any
+    # collation (MariaDB's utf8mb4_unicode_ci would merge "Home" and "home").
+    digest = fields.CharField(max_length=32)
+    kind = fields.CharField(max_length=8)  # json kind; "" = not found
+    value = fields.TextField(null=True)  # None = not found
+    verdict = fields.CharEnumField(Verdict, max_length=16)
+    code = fields.CharField(max_length=32, default="")
+    reason = fields.CharField(max_length=500, default="")
+    count = fields.BigIntField(default=0)
+    example_log_id = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "cell_value"
+        unique_together = (("session", "event_id", "field_id", "platform", "digest"),)

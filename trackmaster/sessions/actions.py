@@ -25,6 +25,8 @@ from trackmaster.models import (
     Verdict,
     VerdictOverride,
 )
+from trackmaster.sessions import cell_store
+from trackmaster.sessions.live import LiveIndex
 from trackmaster.sessions.publish import bump_revisions, publish_safely
 
 PLATFORM_NAMES = {p.value.lower(): p for p in Platform}
@@ -120,6 +122,10 @@ def parse_field_results(raw: Any) -> list[tuple[int, Platform, Verdict, str]]:
     return wanted
 
 
+def _platforms(platform: Platform | None) -> tuple[str, ...]:
+    return tuple(p.value for p in Platform) if platform is None else (platform.value,)
+
+
 async def _newest_log_id(session_id: int) -> int:
     rows = (
         await EventLog.filter(session_id=session_id)
@@ -150,17 +156,20 @@ async def override_fields(
             details=[{"field": "fields", "error": "unknown field ids", "ids": unknown}],
         )
     async with in_transaction() as conn:
+        # The session row first (as ingest does): batches of this session wait for
+        # the override, so it covers exactly the logs committed before it.
+        revisions = await bump_revisions(conn, [session.id])
         after = await _newest_log_id(session.id)
-        rows = [
-            VerdictOverride(
+        rows = []
+        for field_id, platform, verdict, reason in wanted:
+            row = await VerdictOverride.create(
                 session_id=session.id, event_id=event_of[field_id], field_id=field_id,
                 kind="override", platform=platform, verdict=verdict, reason=reason,
-                created_by=by[:150], after_log_id=after,
-            )
-            for field_id, platform, verdict, reason in wanted
-        ]  # fmt: skip
-        await VerdictOverride.bulk_create(rows)
-        revisions = await bump_revisions(conn, [session.id])
+                created_by=by[:150], after_log_id=after, using_db=conn,
+            )  # fmt: skip
+            cells = [(event_of[field_id], field_id, p) for p in _platforms(platform)]
+            await cell_store.apply_override(conn, session.id, cells, row.id, verdict)
+            rows.append(row)
         await audit.record(
             by or None,
             "verdict.override",
@@ -181,24 +190,38 @@ async def override_fields(
 
 
 async def reset_event(
-    bus: Bus, session: TestSession, event_id: Any, reason: Any, by: str
+    bus: Bus,
+    session: TestSession,
+    event_id: Any,
+    reason: Any,
+    by: str,
+    *,
+    index: LiveIndex | None = None,
 ) -> VerdictOverride:
+    """Reset every cell of an event to UNTESTED: counts, overrides and kept values start again.
+
+    `index`: this process's live index, which forgets the session's kept values
+    (other processes reload theirs with their next snapshot of the session).
+    """
     if isinstance(event_id, bool) or not isinstance(event_id, int):
         raise field_error("event", f"must be an event id (a number), got {event_id!r}")
     reason_text = _reason(reason, "reason")
     if not await SessionEvent.exists(session_id=session.id, event_id=event_id):
         raise field_error("event", f"event {event_id} is not watched by session {session.id}")
     async with in_transaction() as conn:
+        revisions = await bump_revisions(conn, [session.id])
         after = await _newest_log_id(session.id)
         reset = await VerdictOverride.create(
             session_id=session.id, event_id=event_id, field_id=None, kind="reset",
             platform=None, verdict=Verdict.UNTESTED, reason=reason_text,
-            created_by=by[:150], after_log_id=after,
+            created_by=by[:150], after_log_id=after, using_db=conn,
         )  # fmt: skip
-        revisions = await bump_revisions(conn, [session.id])
+        await cell_store.apply_reset(conn, session.id, event_id)
         await audit.record(
             by or None, "verdict.reset", f"session:{session.id}", event=event_id, reason=reason_text
         )
+    if index is not None:
+        index.forget_values(session.id)
     await publish_safely(
         bus,
         session.id,

@@ -2,11 +2,13 @@
 
 One call handles one batch (a request's events, or one Jet poll). The batch
 is checked in memory, then written in a single transaction: the event logs
-(one compact row each, with every field's value and verdict as JSON),
-coverage rows only for values seen for the first time, the unmatched bin and
-counter, and the revision of each touched session. Only after the commit are
-live pages told (bus). A caller that gets a report back knows its events are
-durable; an exception means nothing of the batch was stored.
+(one compact row each, with every field's value and verdict as JSON), the
+counts of every results cell they touch and their distinct values (upserts,
+trackmaster/sessions/cell_store.py), coverage rows only for values seen
+for the first time, the unmatched bin and counter, and the revision of each
+touched session. Only after the commit are live pages told (bus). A caller
+that gets a report back knows its events are durable; an exception means
+nothing of the batch was stored.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
 
 from trackmaster.bus import Bus
-from trackmaster.checks import check_event
+from trackmaster.checks import FieldCheck, check_event
 from trackmaster.models import Platform
-from trackmaster.sessions import _sql
+from trackmaster.sessions import _sql, cell_store
+from trackmaster.sessions.cells import BatchTally
 from trackmaster.sessions.live import LiveIndex, Target
 from trackmaster.sessions.publish import bump_revisions, publish_safely
 from trackmaster.sources import CaughtEvent
@@ -76,6 +79,7 @@ class _Prepared:
     # Per row: the (field_id, value) pairs this row saw first (coverage).
     row_coverage: list[list[tuple[int, str]]] = field(default_factory=list)
     row_platforms: list[Platform] = field(default_factory=list)
+    row_checks: list[list[FieldCheck]] = field(default_factory=list)
     unmatched: list[tuple] = field(default_factory=list)
     duplicates: int = 0
 
@@ -171,6 +175,7 @@ class Ingestor:
                 )  # fmt: skip
                 prepared.row_targets.append(target)
                 prepared.row_platforms.append(platform)
+                prepared.row_checks.append(checks)
                 prepared.row_coverage.append(session.coverage.observe(platform, checks))
         return prepared
 
@@ -200,6 +205,7 @@ class Ingestor:
         prepared.row_targets = [prepared.row_targets[i] for i in keep]
         prepared.row_platforms = [prepared.row_platforms[i] for i in keep]
         prepared.row_coverage = [prepared.row_coverage[i] for i in keep]
+        prepared.row_checks = [prepared.row_checks[i] for i in keep]
         return dropped
 
     async def _store(
@@ -226,17 +232,22 @@ class Ingestor:
                 conn, "event_log", LOG_COLUMNS, prepared.rows, returning_id=True
             )
             coverage_rows = []
-            for log_id, row, target, platform, first_seen in zip(
+            tally = BatchTally()
+            for log_id, row, target, platform, first_seen, checks in zip(
                 ids, prepared.rows, prepared.row_targets, prepared.row_platforms,
-                prepared.row_coverage, strict=True,
+                prepared.row_coverage, prepared.row_checks, strict=True,
             ):  # fmt: skip
                 log_ids.setdefault(row[0], []).append(log_id)
+                tally.add_log(row[0], row[1], platform, log_id, checks, target.session.values)
                 for field_id in target.plan.field_ids:
                     changed[row[0]].add((row[1], field_id, platform.value))
                 for field_id, value in first_seen:
                     coverage_rows.append(
                         (row[0], field_id, platform.value, value[:255], log_id, received_at)
                     )
+            # Every cell's counts in this same transaction: a page never sees a log
+            # that its cell has not counted, nor a count without its log.
+            await cell_store.add_batch(conn, tally)
             # Another process may have stored the same first sighting: keep theirs.
             await _sql.insert_rows(
                 conn, "coverage_value", COVERAGE_COLUMNS, coverage_rows, ignore_duplicates=True

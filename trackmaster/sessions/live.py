@@ -19,6 +19,7 @@ from datetime import datetime
 
 from trackmaster.checks import Coverage, FieldRule
 from trackmaster.models import (
+    CellValue,
     CoverageValue,
     Project,
     SessionAccount,
@@ -26,6 +27,7 @@ from trackmaster.models import (
     SessionStatus,
     TestSession,
 )
+from trackmaster.sessions.cells import ValueTracker
 from trackmaster.sessions.plans import EventPlan, load_event_plans
 
 DEFAULT_TTL_S = 2.0
@@ -40,6 +42,7 @@ class LiveSession:
     event_ids: dict[str, int]  # watched event name -> event id
     rules: tuple[FieldRule, ...]  # every rule of every watched event (coverage)
     coverage: Coverage
+    values: ValueTracker  # which distinct values each cell keeps (trackmaster/sessions/cells.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,7 @@ class LiveIndex:
         # session seen for the first time or whose rules changed.
         self._coverage: dict[int, tuple[tuple[FieldRule, ...], Coverage]] = {}
         self._keys: dict[str, tuple[int | None, float]] = {}
+        self._values: dict[int, ValueTracker] = {}
 
     def invalidate(self, project_id: int | None = None) -> None:
         """Forget a project's snapshot (or all): the next event reloads it."""
@@ -92,6 +96,13 @@ class LiveIndex:
     def forget_coverage(self, session_id: int) -> None:
         """Drop a session's coverage (a store failed after it was updated); reloaded next time."""
         self._coverage.pop(session_id, None)
+        for snapshot in list(self._snapshots.values()):
+            if any(s.id == session_id for s in snapshot.sessions):
+                self.invalidate(snapshot.project_id)
+
+    def forget_values(self, session_id: int) -> None:
+        """A reset deleted some of a session's kept values: reload them with the next snapshot."""
+        self._values.pop(session_id, None)
         for snapshot in list(self._snapshots.values()):
             if any(s.id == session_id for s in snapshot.sessions):
                 self.invalidate(snapshot.project_id)
@@ -151,6 +162,7 @@ class LiveIndex:
                 dict(watched),
                 rules,
                 await self._coverage_of(session_id, rules),
+                await self._values_of(session_id),
             )
             snapshot.sessions.append(live)
             for user_id in live.user_ids:
@@ -163,6 +175,9 @@ class LiveIndex:
             # Sessions of this project that stopped; others' entries stay.
             if not any(session_id in {x.id for x in p.sessions} for p in self._snapshots.values()):
                 self._coverage.pop(session_id, None)
+        for session_id in [s for s in self._values if s not in live_ids]:
+            if not any(session_id in {x.id for x in p.sessions} for p in self._snapshots.values()):
+                self._values.pop(session_id, None)
         return snapshot
 
     async def _coverage_of(self, session_id: int, rules: tuple[FieldRule, ...]) -> Coverage:
@@ -175,3 +190,13 @@ class LiveIndex:
         coverage = Coverage.restore(rules, rows)
         self._coverage[session_id] = (rules, coverage)
         return coverage
+
+    async def _values_of(self, session_id: int) -> ValueTracker:
+        cached = self._values.get(session_id)
+        if cached is not None:
+            return cached
+        rows = await CellValue.filter(session_id=session_id).values_list(
+            "event_id", "field_id", "platform", "kind", "value", "digest"
+        )
+        tracker = self._values[session_id] = ValueTracker.restore(rows)
+        return tracker

@@ -1,11 +1,11 @@
 """What a tester reads: the caught logs with each field's value, and the current results.
 
-Results are derived, never stored twice: for each watched event, field and
-platform, the newest of (a) the verdict in the newest caught log of that
-event and platform, and (b) the newest override or reset of that cell. "Newer"
-compares positions in the session's log stream: an override made when the
-newest log id was N is newer than logs up to N and older than log N+1.
-Clearing logs hides them from the log list but keeps them in the results.
+Results are the stored cells (trackmaster/sessions/cells.py): per watched
+event, field and platform, the counts per verdict of every event caught
+since the cell's last reset, kept up to date by the ingest transaction, and
+the override that covers the events caught before it. A page reads them with
+a few queries per session, never by going through the logs. Clearing logs
+hides them from the log list but keeps them in the results.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-
-from tortoise.functions import Count, Max
 
 from trackmaster.checks import Coverage
 from trackmaster.models import (
@@ -27,6 +25,8 @@ from trackmaster.models import (
     Verdict,
     VerdictOverride,
 )
+from trackmaster.sessions import cell_store
+from trackmaster.sessions.cells import CellState
 from trackmaster.sessions.plans import load_event_plans
 
 PLATFORMS = (Platform.IOS, Platform.ANDROID, Platform.OTHER)
@@ -131,76 +131,100 @@ class _Override:
     created_at: Any
     after_log_id: int
 
-    def applies(self, field_id: int, platform: str) -> bool:
-        return self.field_id in (None, field_id) and self.platform in (None, platform)
-
-
-def _cell(
-    log: dict[str, Any] | None, overrides: list[_Override], field_id: int, platform: str
-) -> dict[str, Any]:
-    best_override = None
-    for override in overrides:  # ordered by id: the last that applies is the newest
-        if override.applies(field_id, platform):
-            best_override = override
-    if best_override and (log is None or best_override.after_log_id >= log["id"]):
-        what = "reset" if best_override.kind == "reset" else "override"
-        reason = best_override.reason or ("reset to UNTESTED" if what == "reset" else "set by hand")
+    def as_json(self) -> dict[str, Any]:
         return {
-            "verdict": best_override.verdict,
-            "reason": reason,
-            "from": what,
-            "by": best_override.created_by,
-            "at": _iso(best_override.created_at),
-            "logId": None,
+            "id": self.id,
+            "kind": self.kind,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "by": self.created_by,
+            "at": _iso(self.created_at),
+            "platform": self.platform,
+            "afterLogId": self.after_log_id,
         }
-    if log is None:
-        return {"verdict": Verdict.UNTESTED.value, "reason": "no event caught yet", "from": "none",
-                "by": "", "at": None, "logId": None}  # fmt: skip
-    found = (log["verdicts"] or {}).get(str(field_id))
-    if found is None:
-        verdict, reason = Verdict.UNTESTED.value, "the field joined the plan after this log"
+
+
+def cell_json(
+    state: CellState, override: _Override | None, reset: _Override | None
+) -> dict[str, Any]:
+    """One cell: its verdict over every event since the reset, the counts, and the override."""
+    body: dict[str, Any] = {
+        "verdict": state.verdict.value,
+        "label": state.label,
+        "code": state.code,
+        "counts": dict(state.outstanding),
+        "total": dict(state.total),
+        "otherValues": state.other_values,
+        "override": override.as_json() if override is not None else None,
+        "by": "",
+        "at": None,
+        "logId": state.last_log_id or None,
+    }
+    if state.from_override and override is not None:
+        body.update(
+            reason=override.reason or "set by hand", by=override.created_by,
+            at=_iso(override.created_at),
+        )  # fmt: skip
+        body["from"] = "override"
+    elif state.verdict is Verdict.UNTESTED:
+        if reset is not None:
+            body.update(
+                reason=reset.reason or "reset to UNTESTED", by=reset.created_by,
+                at=_iso(reset.created_at),
+            )  # fmt: skip
+            body["from"] = "reset"
+        else:
+            body.update(reason="no event caught yet")
+            body["from"] = "none"
     else:
-        verdict, reason = found
-    return {"verdict": verdict, "reason": reason, "from": "log", "by": "",
-            "at": _iso(log["received_at"]), "logId": log["id"]}  # fmt: skip
+        n, of = state.outstanding[state.verdict.value], state.outstanding_total
+        since = " since the override" if override is not None else ""
+        body["reason"] = f"{state.verdict.value} in {n} of {of} events{since}: {state.reason}"
+        body["from"] = "log"
+    return body
+
+
+async def _overrides(session_id: int) -> list[_Override]:
+    rows = await VerdictOverride.filter(session_id=session_id).order_by("id").values(
+        "id", "event_id", "field_id", "platform", "kind", "verdict", "reason", "created_by",
+        "created_at", "after_log_id",
+    )  # fmt: skip
+    found = []
+    for row in rows:
+        row["platform"] = str(row["platform"]) if row["platform"] is not None else None
+        row["verdict"] = str(row["verdict"])
+        found.append(_Override(**row))
+    return found
+
+
+async def cell_overrides(
+    session_id: int, event_id: int, field_id: int, platform: str
+) -> list[dict[str, Any]]:
+    """Who overrode or reset a cell, when and why, newest first (every one, kept forever)."""
+    return [
+        o.as_json()
+        for o in reversed(await _overrides(session_id))
+        if o.event_id == event_id
+        and o.field_id in (None, field_id)
+        and o.platform in (None, platform)
+    ]
 
 
 async def session_results(session: TestSession) -> list[dict[str, Any]]:
-    """Every watched event with its fields, each with its newest verdict per platform."""
+    """Every watched event with its fields, each with its cell per platform (counts, verdict)."""
     watched = (
         await SessionEvent.filter(session_id=session.id)
         .order_by("name")
         .values_list("event_id", "name")
     )
     plans = await load_event_plans(event_id for event_id, _ in watched)
-    newest_ids = (
-        await EventLog.filter(session_id=session.id)
-        .group_by("event_id", "platform")
-        .annotate(newest=Max("id"))
-        .values_list("newest", flat=True)
-    )
-    newest: dict[tuple[int, str], dict[str, Any]] = {}
-    counts: dict[int, int] = {}
-    if newest_ids:
-        for row in await EventLog.filter(id__in=list(newest_ids)).values(
-            "id", "event_id", "platform", "verdicts", "received_at"
-        ):
-            newest[(row["event_id"], str(row["platform"]))] = row
-    for event_id, count in (
-        await EventLog.filter(session_id=session.id)
-        .group_by("event_id")
-        .annotate(n=Count("id"))
-        .values_list("event_id", "n")
-    ):
-        counts[event_id] = count
-    overrides: dict[int, list[_Override]] = {}
-    for row in await VerdictOverride.filter(session_id=session.id).order_by("id").values(
-        "id", "event_id", "field_id", "platform", "kind", "verdict", "reason", "created_by",
-        "created_at", "after_log_id",
-    ):  # fmt: skip
-        row["platform"] = str(row["platform"]) if row["platform"] is not None else None
-        row["verdict"] = str(row["verdict"])
-        overrides.setdefault(row["event_id"], []).append(_Override(**row))
+    states, event_rows = await cell_store.load_cells(session.id)
+    overrides = await _overrides(session.id)
+    by_id = {o.id: o for o in overrides}
+    resets: dict[int, _Override] = {}
+    for o in overrides:
+        if o.kind == "reset":
+            resets[o.event_id] = o  # ordered by id: the newest wins
     rules = [rule for plan in plans.values() for rule in plan.rules]
     coverage = Coverage.restore(
         rules,
@@ -208,19 +232,18 @@ async def session_results(session: TestSession) -> list[dict[str, Any]]:
             "field_id", "platform", "value"
         ),
     )
+    untested = CellState.untested()
     events = []
     for event_id, name in watched:
         plan = plans[event_id]
-        event_overrides = overrides.get(event_id, [])
+        reset = resets.get(event_id)
         fields = []
         for field in plan.fields:
-            results = {
-                platform.value: _cell(
-                    newest.get((event_id, platform.value)), event_overrides, field.id,
-                    platform.value,
-                )
-                for platform in PLATFORMS
-            }  # fmt: skip
+            results = {}
+            for platform in PLATFORMS:
+                state = states.get((event_id, field.id, platform.value), untested)
+                override = by_id.get(state.override_id) if state.override_id else None
+                results[platform.value] = cell_json(state, override, reset)
             body: dict[str, Any] = {
                 "id": field.id,
                 "key": field.key,
@@ -233,7 +256,15 @@ async def session_results(session: TestSession) -> list[dict[str, Any]]:
                     platform.value: coverage.summary(field.id, platform) for platform in PLATFORMS
                 }
             fields.append(body)
+        per_platform = {
+            p.value: event_rows.get(
+                (event_id, p.value), {"caught": 0, "SUCCESS": 0, "FAIL": 0, "UNCERTAIN": 0}
+            )
+            for p in PLATFORMS
+        }
+        caught = sum(row["caught"] for row in per_platform.values())
         events.append(
-            {"id": event_id, "name": name, "logs": counts.get(event_id, 0), "fields": fields}
-        )
+            {"id": event_id, "name": name, "logs": caught, "eventCounts": per_platform,
+             "fields": fields}
+        )  # fmt: skip
     return events

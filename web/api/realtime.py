@@ -322,7 +322,9 @@ async def update_result(request: Request) -> JSONResponse:
         rows = await actions.override_fields(bus, session, fields, actor(request))
         return JSONResponse({"record": session.id, "overridden": len(rows)})
     if event is not None:
-        await actions.reset_event(bus, session, event, body.get("reason"), actor(request))
+        await actions.reset_event(
+            bus, session, event, body.get("reason"), actor(request), index=_realtime(request).index
+        )
         return JSONResponse({"record": session.id, "reset": event})
     raise field_error("fields", "give fields with results (override) or event (reset)")
 

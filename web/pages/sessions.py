@@ -26,7 +26,8 @@ from trackmaster.models import (
     Story,
     TestSession,
 )
-from trackmaster.sessions import actions
+from trackmaster.sessions import actions, cell_store
+from trackmaster.sessions.results import cell_overrides
 from trackmaster.sessions.service import list_sessions, realtime_for
 from web import confirmations
 from web import session_fragments as fragments
@@ -41,6 +42,9 @@ from web.session_view import (
     session_accounts,
 )
 from web.templating import is_htmx, render
+
+# Distinct values a cell's panel lists, most frequent first; the rest are counted.
+VALUES_SHOWN = 20
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -295,16 +299,19 @@ async def _inspector_context(session: TestSession, event_id: int, field_id: int,
     cell = snapshot.cells.get((event_id, field_id, platform))
     if event is None or plan_field is None or cell is None:
         raise NotFound(f"session {session.id} does not watch field {field_id} of event {event_id}")
-    value = None
-    if cell.log_id is not None and cell.source == "log":
-        found = await EventLog.filter(id=cell.log_id).values_list("field_values", flat=True)
-        value = (found[0] or {}).get(str(field_id)) if found else None
+    values, more_values = await cell_store.cell_values(
+        session.id, event_id, field_id, platform, VALUES_SHOWN
+    )
     return {
         "session_id": session.id,
         "event": event,
         "field": plan_field,
         "cell": cell,
-        "value": value,
+        "values": values,
+        # Distinct values not listed, and events whose value was past the kept cap.
+        "more_values": more_values,
+        "other_events": cell.other_values,
+        "overrides": await cell_overrides(session.id, event_id, field_id, platform),
         "verdicts": VERDICTS,
     }
 
@@ -406,6 +413,7 @@ async def reset_event(request: Request) -> Response:
         request.path_params["event_id"],
         str(form.get("reason") or "reset from the session page"),
         _actor(request),
+        index=_realtime(request).index,
     )
     if is_htmx(request):
         return Response(status_code=204)

@@ -1,0 +1,193 @@
+"""Writing and reading results cells: upserts in the caller's transaction, reads per session.
+
+Every write here runs inside a transaction that already bumped the session's
+revision (trackmaster/sessions/publish.py), which locks the session row: the
+ingest of a batch, an override and a reset of one session are serialized, so
+"everything caught up to the override" is exactly the logs committed before
+it. Counts are added with `INSERT ... ON CONFLICT DO UPDATE` (SQLite) or
+`ON DUPLICATE KEY UPDATE` (MariaDB), never read-modify-written, so two
+processes storing batches of different sessions cannot lose an increment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from trackmaster.models import CellValue, ResultCell, Verdict
+from trackmaster.sessions import _sql
+from trackmaster.sessions.cells import EVENT_FIELD, BatchTally, CellState
+
+CELL_KEY = ("session_id", "event_id", "field_id", "platform")
+CELL_COLUMNS = (
+    *CELL_KEY, "caught", "n_success", "n_fail", "n_uncertain", "o_success", "o_fail",
+    "o_uncertain", "other_values", "success_reason", "fail_reason", "fail_code",
+    "uncertain_reason", "uncertain_code", "last_log_id", "override_id", "override_verdict",
+)  # fmt: skip
+_ADDED = (
+    "caught", "n_success", "n_fail", "n_uncertain", "o_success", "o_fail", "o_uncertain",
+    "other_values",
+)  # fmt: skip
+# A reason (and code) is replaced only when the batch has one of that verdict.
+_NEWEST = (
+    ("success_reason", "n_success"), ("fail_reason", "n_fail"), ("fail_code", "n_fail"),
+    ("uncertain_reason", "n_uncertain"), ("uncertain_code", "n_uncertain"),
+)  # fmt: skip
+VALUE_COLUMNS = (
+    *CELL_KEY, "digest", "kind", "value", "verdict", "code", "reason", "count", "example_log_id",
+)  # fmt: skip
+_NEW = re.compile(r"NEW\((\w+)\)")
+_OLD = re.compile(r"OLD\((\w+)\)")
+# An upsert of many rows binds columns x rows values; stay well under SQLite's 32766.
+ROWS_PER_UPSERT = 400
+
+
+def _upsert_sql(conn: BaseDBAsyncClient, table: str, columns: Sequence[str], rows: int,
+                keys: Sequence[str], updates: Sequence[tuple[str, str]]) -> str:  # fmt: skip
+    """A multi-row upsert; `updates` are (column, expression) with NEW(c) and OLD(c) markers."""
+    q = _sql.quote
+    head = f"INSERT INTO {q(conn, table)} ({', '.join(q(conn, c) for c in columns)}) VALUES "
+    values = ", ".join([f"({_sql.marks(conn, len(columns))})"] * rows)
+    if _sql.is_mysql(conn):
+        new, old = (lambda c: f"VALUES({q(conn, c)})"), (lambda c: q(conn, c))
+    else:
+        table_q = q(conn, table)
+        new, old = (lambda c: f"excluded.{q(conn, c)}"), (lambda c: f"{table_q}.{q(conn, c)}")
+    sets = []
+    for column, expression in updates:
+        expression = _NEW.sub(lambda m: new(m.group(1)), expression)
+        expression = _OLD.sub(lambda m: old(m.group(1)), expression)
+        sets.append(f"{q(conn, column)} = {expression}")
+    if _sql.is_mysql(conn):
+        return f"{head}{values} ON DUPLICATE KEY UPDATE {', '.join(sets)}"
+    conflict = ", ".join(q(conn, k) for k in keys)
+    return f"{head}{values} ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(sets)}"
+
+
+async def _upsert(conn: BaseDBAsyncClient, table: str, columns: Sequence[str],
+                  rows: Sequence[Sequence[Any]], keys: Sequence[str],
+                  updates: Sequence[tuple[str, str]]) -> None:  # fmt: skip
+    # Sorted by key: two transactions that touch the same rows lock them in one order.
+    ordered = sorted(rows, key=lambda r: tuple(r[: len(keys)]))
+    for start in range(0, len(ordered), ROWS_PER_UPSERT):
+        chunk = ordered[start : start + ROWS_PER_UPSERT]
+        sql = _upsert_sql(conn, table, columns, len(chunk), keys, updates)
+        await conn.execute_query(sql, [v for row in chunk for v in row])
+
+
+def _greatest(conn: BaseDBAsyncClient, a: str, b: str) -> str:
+    return f"GREATEST({a}, {b})" if _sql.is_mysql(conn) else f"MAX({a}, {b})"
+
+
+def _if(conn: BaseDBAsyncClient, cond: str, then: str, other: str) -> str:
+    return f"CASE WHEN {cond} THEN {then} ELSE {other} END"
+
+
+async def add_batch(conn: BaseDBAsyncClient, tally: BatchTally) -> None:
+    """Add a batch's counts to its cells and distinct values (in the batch's transaction)."""
+    if tally.cells:
+        rows = [
+            (*key, t.caught, t.success, t.fail, t.uncertain, t.success, t.fail, t.uncertain,
+             t.other_values, t.success_reason, t.fail_reason, t.fail_code, t.uncertain_reason,
+             t.uncertain_code, t.last_log_id, None, None)
+            for key, t in tally.cells.items()
+        ]  # fmt: skip
+        updates = [(c, f"OLD({c}) + NEW({c})") for c in _ADDED]
+        updates += [(c, _if(conn, f"NEW({n}) > 0", f"NEW({c})", f"OLD({c})")) for c, n in _NEWEST]
+        updates.append(("last_log_id", _greatest(conn, "OLD(last_log_id)", "NEW(last_log_id)")))
+        await _upsert(conn, "result_cell", CELL_COLUMNS, rows, CELL_KEY, updates)
+    if tally.values:
+        rows = [
+            (*key, v.kind, v.value, v.verdict.value, v.code, v.reason, v.count, v.example_log_id)
+            for key, v in tally.values.items()
+        ]
+        await _upsert(
+            conn, "cell_value", VALUE_COLUMNS, rows, (*CELL_KEY, "digest"),
+            [("count", "OLD(count) + NEW(count)")],
+        )  # fmt: skip
+
+
+async def apply_override(
+    conn: BaseDBAsyncClient,
+    session_id: int,
+    cells: Iterable[tuple[int, int, str]],
+    override_id: int | None,
+    verdict: Verdict,
+) -> None:
+    """An override covers everything caught so far: outstanding counts start again from 0."""
+    rows = [
+        (session_id, event_id, field_id, platform, 0, 0, 0, 0, 0, 0, 0, 0, "", "", "", "", "",
+         0, override_id, verdict.value)
+        for event_id, field_id, platform in cells
+    ]  # fmt: skip
+    updates = [(c, "0") for c in ("o_success", "o_fail", "o_uncertain")]
+    updates += [("override_id", "NEW(override_id)"), ("override_verdict", "NEW(override_verdict)")]
+    await _upsert(conn, "result_cell", CELL_COLUMNS, rows, CELL_KEY, updates)
+
+
+async def apply_reset(conn: BaseDBAsyncClient, session_id: int, event_id: int) -> None:
+    """A reset clears every cell of the event: counts, reasons, override, distinct values."""
+    q = _sql.quote
+    mark = _sql.marks(conn, 1)
+    zero = ", ".join(
+        f"{q(conn, c)} = 0" for c in _ADDED if c != "caught"
+    )  # `caught` counts every event ever, resets included
+    blank = ", ".join(f"{q(conn, c)} = ''" for c, _ in _NEWEST)
+    await conn.execute_query(
+        f"UPDATE {q(conn, 'result_cell')} SET {zero}, {blank}, {q(conn, 'override_id')} = NULL, "
+        f"{q(conn, 'override_verdict')} = NULL WHERE {q(conn, 'session_id')} = {mark} "
+        f"AND {q(conn, 'event_id')} = {mark}",
+        [session_id, event_id],
+    )
+    await conn.execute_query(
+        f"DELETE FROM {q(conn, 'cell_value')} WHERE {q(conn, 'session_id')} = {mark} "
+        f"AND {q(conn, 'event_id')} = {mark}",
+        [session_id, event_id],
+    )
+
+
+_STATE_COLUMNS = (
+    "event_id", "field_id", "platform", "caught", "n_success", "n_fail", "n_uncertain",
+    "o_success", "o_fail", "o_uncertain", "other_values", "success_reason", "fail_reason",
+    "fail_code", "uncertain_reason", "uncertain_code", "last_log_id", "override_id",
+    "override_verdict",
+)  # fmt: skip
+
+
+async def load_cells(session_id: int) -> tuple[dict[tuple[int, int, str], CellState], dict]:
+    """Every stored cell of a session, and the event rows: {(event, platform): {caught, counts}}."""
+    cells: dict[tuple[int, int, str], CellState] = {}
+    events: dict[tuple[int, str], dict[str, Any]] = {}
+    for row in await ResultCell.filter(session_id=session_id).values(*_STATE_COLUMNS):
+        platform = str(row["platform"])
+        if row["field_id"] == EVENT_FIELD:
+            events[(row["event_id"], platform)] = {
+                "caught": int(row["caught"]),
+                "SUCCESS": int(row["n_success"]),
+                "FAIL": int(row["n_fail"]),
+                "UNCERTAIN": int(row["n_uncertain"]),
+            }
+        else:
+            cells[(row["event_id"], row["field_id"], platform)] = CellState.from_row(row)
+    return cells, events
+
+
+async def cell_values(
+    session_id: int, event_id: int, field_id: int, platform: str, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The most frequent distinct values of a cell (at most `limit`), and how many more exist."""
+    query = CellValue.filter(
+        session_id=session_id, event_id=event_id, field_id=field_id, platform=platform
+    )
+    total = await query.count()
+    rows = (
+        await query.order_by("-count", "id")
+        .limit(limit)
+        .values("kind", "value", "verdict", "code", "reason", "count", "example_log_id")
+    )
+    for row in rows:
+        row["verdict"] = str(row["verdict"])
+    return rows, max(0, total - len(rows))

@@ -1,0 +1,262 @@
+"""A results cell is the judgement of every event caught since its last reset.
+
+Per session x event x field x platform a cell keeps counts per verdict: all
+events since the last reset (`n_*`) and those since the last override
+(`o_*`, "outstanding"). Its verdict is the worst of the override's verdict
+(if any) and the outstanding events' verdicts, FAIL over UNCERTAIN over
+SUCCESS over UNTESTED: a FAIL stays until a person overrides or resets it,
+and a failure caught after an override shows again.
+
+This module is pure: the tally of one stored batch (`BatchTally`), which
+values a live session keeps per cell (`ValueTracker`), and how a stored row
+reads (`CellState`). trackmaster/sessions/cell_store.py writes and reads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from trackmaster.checks import FieldCheck
+from trackmaster.models import Platform, Verdict
+
+# field_id of the row that counts whole events (by their worst field verdict).
+EVENT_FIELD = 0
+# Distinct values kept per cell with their count; events with other values
+# are counted in `other_values` (ids and titles would otherwise make a row
+# per event). The cell panel shows the most frequent of them.
+VALUES_PER_CELL = 50
+REASON_CHARS = 500
+
+RANK = {Verdict.UNTESTED: 0, Verdict.SUCCESS: 1, Verdict.UNCERTAIN: 2, Verdict.FAIL: 3}
+_RANK_BY_NAME = {v.value: r for v, r in RANK.items()}
+
+CellKey = tuple[int, int, int, str]  # (session_id, event_id, field_id, platform)
+
+
+def worst(verdicts: Iterable[str | Verdict]) -> Verdict:
+    """The worst verdict of several (UNTESTED when there is none)."""
+    best, rank = Verdict.UNTESTED, 0
+    for verdict in verdicts:
+        r = _RANK_BY_NAME[str(verdict)]
+        if r > rank:
+            best, rank = Verdict(str(verdict)), r
+    return best
+
+
+def value_digest(kind: str, value: str | None) -> str:
+    """The identity of a distinct value: its JSON kind and its text, exactly."""
+    text = "\x00missing" if value is None else f"{kind}\x00{value}"
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+@dataclass(slots=True)
+class CellTally:
+    """What one batch adds to one cell (or to an event row, field_id EVENT_FIELD)."""
+
+    caught: int = 0
+    success: int = 0
+    fail: int = 0
+    uncertain: int = 0
+    other_values: int = 0
+    success_reason: str = ""
+    fail_reason: str = ""
+    fail_code: str = ""
+    uncertain_reason: str = ""
+    uncertain_code: str = ""
+    last_log_id: int = 0
+
+    def add(self, verdict: Verdict, reason: str, code: str, log_id: int) -> None:
+        # Logs come in id order: the reason kept is the newest of its verdict.
+        if verdict is Verdict.FAIL:
+            self.fail += 1
+            self.fail_reason, self.fail_code = reason[:REASON_CHARS], code
+        elif verdict is Verdict.UNCERTAIN:
+            self.uncertain += 1
+            self.uncertain_reason, self.uncertain_code = reason[:REASON_CHARS], code
+        elif verdict is Verdict.SUCCESS:
+            self.success += 1
+            self.success_reason = reason[:REASON_CHARS]
+        if log_id > self.last_log_id:
+            self.last_log_id = log_id
+
+
+@dataclass(slots=True)
+class ValueTally:
+    kind: str
+    value: str | None
+    verdict: Verdict
+    code: str
+    reason: str
+    example_log_id: int
+    count: int = 0
+
+
+class ValueTracker:
+    """Which distinct values each cell of one live session keeps (at most VALUES_PER_CELL).
+
+    In memory, restored from the stored CellValue rows when a session goes
+    live in this process. Another process may admit values at the same time,
+    so a cell can hold a few more than the cap; counts stay exact either way
+    (an event whose value is not kept is counted in `other_values`).
+    """
+
+    __slots__ = ("_kept",)
+
+    def __init__(self) -> None:
+        # (event_id, field_id, platform) -> {(kind, value): digest}
+        self._kept: dict[tuple[int, int, str], dict[tuple[str, str | None], str]] = {}
+
+    def admit(self, cell: tuple[int, int, str], kind: str, value: str | None) -> str | None:
+        """The value's digest when the cell keeps it (already or now); None when it is full."""
+        kept = self._kept.get(cell)
+        if kept is None:
+            kept = self._kept[cell] = {}
+        digest = kept.get((kind, value))
+        if digest is not None:
+            return digest
+        if len(kept) >= VALUES_PER_CELL:
+            return None
+        digest = kept[(kind, value)] = value_digest(kind, value)
+        return digest
+
+    def forget_event(self, event_id: int) -> None:
+        """After a reset of an event: its cells start empty again."""
+        for cell in [c for c in self._kept if c[0] == event_id]:
+            del self._kept[cell]
+
+    @classmethod
+    def restore(cls, rows: Iterable[tuple[int, int, str, str, str | None, str]]) -> ValueTracker:
+        """From stored (event_id, field_id, platform, kind, value, digest) rows."""
+        tracker = cls()
+        for event_id, field_id, platform, kind, value, digest in rows:
+            tracker._kept.setdefault((event_id, field_id, str(platform)), {})[(kind, value)] = (
+                digest
+            )
+        return tracker
+
+
+@dataclass
+class BatchTally:
+    """The cells and distinct values one batch of stored logs adds to."""
+
+    cells: dict[CellKey, CellTally] = field(default_factory=dict)
+    values: dict[tuple[int, int, int, str, str], ValueTally] = field(default_factory=dict)
+
+    def add_log(
+        self,
+        session_id: int,
+        event_id: int,
+        platform: Platform | str,
+        log_id: int,
+        checks: Iterable[FieldCheck],
+        tracker: ValueTracker | None,
+    ) -> None:
+        """Count one stored log: each field's cell, its value, and the event row."""
+        p = str(platform)
+        cells = self.cells
+        worst_rank = -1
+        worst_check: FieldCheck | None = None
+        for check in checks:
+            key = (session_id, event_id, check.field_id, p)
+            tally = cells.get(key)
+            if tally is None:
+                tally = cells[key] = CellTally()
+            tally.add(check.verdict, check.reason, check.code, log_id)
+            rank = RANK[check.verdict]
+            if rank > worst_rank:
+                worst_rank, worst_check = rank, check
+            digest = (
+                tracker.admit((event_id, check.field_id, p), check.kind, check.value)
+                if tracker is not None
+                else value_digest(check.kind, check.value)
+            )
+            if digest is None:
+                tally.other_values += 1
+                continue
+            vkey = (session_id, event_id, check.field_id, p, digest)
+            value = self.values.get(vkey)
+            if value is None:
+                value = self.values[vkey] = ValueTally(
+                    check.kind, check.value, check.verdict, check.code,
+                    check.reason[:REASON_CHARS], log_id,
+                )  # fmt: skip
+            value.count += 1
+        event_key = (session_id, event_id, EVENT_FIELD, p)
+        row = cells.get(event_key)
+        if row is None:
+            row = cells[event_key] = CellTally()
+        row.caught += 1
+        if worst_check is not None:
+            row.add(worst_check.verdict, worst_check.reason, worst_check.code, log_id)
+        elif log_id > row.last_log_id:
+            row.last_log_id = log_id
+
+
+@dataclass(frozen=True, slots=True)
+class CellState:
+    """How a stored cell reads: its verdict, the counts behind it, and why."""
+
+    verdict: Verdict
+    # Outstanding counts (since the override, or the reset) and every count since the reset.
+    outstanding: Mapping[str, int]
+    total: Mapping[str, int]
+    reason: str
+    code: str
+    from_override: bool
+    override_id: int | None
+    override_verdict: Verdict | None
+    other_values: int = 0
+    last_log_id: int = 0
+
+    @property
+    def outstanding_total(self) -> int:
+        return sum(self.outstanding.values())
+
+    @property
+    def label(self) -> str:
+        """What the cell shows: "FAIL 100 of 300", "SUCCESS 3 of 3", "UNTESTED"."""
+        if self.verdict is Verdict.UNTESTED or self.from_override:
+            return self.verdict.value
+        count = self.outstanding[self.verdict.value]
+        return f"{self.verdict.value} {count} of {self.outstanding_total}"
+
+    @classmethod
+    def untested(cls) -> CellState:
+        zero = {Verdict.SUCCESS.value: 0, Verdict.FAIL.value: 0, Verdict.UNCERTAIN.value: 0}
+        return cls(Verdict.UNTESTED, zero, zero, "", "", False, None, None)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> CellState:
+        outstanding = {
+            "SUCCESS": int(row["o_success"]),
+            "FAIL": int(row["o_fail"]),
+            "UNCERTAIN": int(row["o_uncertain"]),
+        }
+        total = {
+            "SUCCESS": int(row["n_success"]),
+            "FAIL": int(row["n_fail"]),
+            "UNCERTAIN": int(row["n_uncertain"]),
+        }
+        if outstanding["FAIL"]:
+            seen, reason, code = Verdict.FAIL, row["fail_reason"], row["fail_code"]
+        elif outstanding["UNCERTAIN"]:
+            seen, reason, code = Verdict.UNCERTAIN, row["uncertain_reason"], row["uncertain_code"]
+        elif outstanding["SUCCESS"]:
+            seen, reason, code = Verdict.SUCCESS, row["success_reason"], ""
+        else:
+            seen, reason, code = Verdict.UNTESTED, "", ""
+        raw_override = row.get("override_verdict")
+        override = Verdict(str(raw_override)) if raw_override is not None else None
+        # The override decides when it is worse than what came after it, or nothing did.
+        from_override = override is not None and (
+            RANK[override] > RANK[seen] or seen is Verdict.UNTESTED
+        )
+        verdict = override if from_override and override is not None else seen
+        return cls(
+            verdict, outstanding, total, str(reason or ""), str(code or ""), from_override,
+            row.get("override_id"), override, int(row.get("other_values") or 0),
+            int(row.get("last_log_id") or 0),
+        )  # fmt: skip

@@ -9,7 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.support.realtime import make_plan, play_log
-from trackmaster.models import Account, AuditEntry, EventLog, TestSession, VerdictOverride
+from trackmaster.models import (
+    Account,
+    AuditEntry,
+    CellValue,
+    EventLog,
+    ResultCell,
+    TestSession,
+    VerdictOverride,
+)
 
 API = "/api/v3/sessions"
 
@@ -137,6 +145,9 @@ async def test_reset_forgets_everything_and_is_audited(plan, client) -> None:
     assert answer.json() == {"session": sid, "removed": {"logs": 2, "coverage": 1, "overrides": 1}}
     assert await EventLog.filter(session_id=sid).count() == 0
     assert await VerdictOverride.filter(session_id=sid).count() == 0
+    # The cells counted the deleted logs: they are gone with them.
+    assert await ResultCell.filter(session_id=sid).count() == 0
+    assert await CellValue.filter(session_id=sid).count() == 0
     counts = (await client.get(f"{API}/{sid}/counts")).json()
     assert counts["events"] == {"all": 0, "good": 0, "bad": 0}
     assert counts["cells"]["bad"] == 0 and counts["cells"]["untested"] == 12

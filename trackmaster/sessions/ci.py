@@ -24,11 +24,13 @@ from trackmaster.bus import Bus
 from trackmaster.errors import field_error
 from trackmaster.models import (
     Account,
+    CellValue,
     CoverageValue,
     Event,
     EventLog,
     Field,
     Platform,
+    ResultCell,
     SessionEvent,
     TestSession,
     VerdictOverride,
@@ -217,11 +219,15 @@ async def reset_session(
         logs = await EventLog.filter(session_id=session.id).delete()
         coverage = await CoverageValue.filter(session_id=session.id).delete()
         overrides = await VerdictOverride.filter(session_id=session.id).delete()
+        # The cells count the deleted logs: they start again from nothing too.
+        await ResultCell.filter(session_id=session.id).delete()
+        await CellValue.filter(session_id=session.id).delete()
         revisions = await bump_revisions(conn, [session.id])
         counts = {"logs": logs, "coverage": coverage, "overrides": overrides}
         await audit.record(by or None, "session.reset", f"session:{session.id}", **counts)
     # The live index keeps coverage in memory: it must forget what the database forgot.
     lifecycle.index.forget_coverage(session.id)
+    lifecycle.index.forget_values(session.id)
     lifecycle.index.invalidate(session.project_id)
     cells = await _cells(session.id)
     revision = revisions[session.id]

@@ -175,12 +175,25 @@ async def one_run(
     )
     reads = [r for r in jet.calls("logs") if r.query.get("filter") == filter_id]
     clears = [r for r in jet.calls("clear_logs") if r.query.get("filter") == filter_id]
-    # The window of each clear: from the read before it arriving at Jet to the clear arriving.
-    windows = sorted(
-        (clear.at_s - max(r.at_s for r in reads if r.at_s < clear.at_s)) * 1000
-        for clear in clears
-        if any(r.at_s < clear.at_s for r in reads)
-    )
+    # The window of each clear: from the read before it arriving at Jet to the clear
+    # arriving, and the part of it that Jet spent building that read's answer.
+    windows, jet_parts = [], []
+    for clear in clears:
+        before = [r for r in reads if r.at_s < clear.at_s]
+        if before:
+            windows.append((clear.at_s - before[-1].at_s) * 1000)
+            jet_parts.append(((before[-1].answered_s or before[-1].at_s) - before[-1].at_s) * 1000)
+    windows.sort()
+    jet_parts.sort()
+    if os.environ.get("BENCH_DEBUG"):
+        for log_id in lost[:10]:
+            at = received[log_id]
+            before = max((r.at_s for r in reads if r.at_s <= at), default=None)
+            clear = min((c.at_s for c in clears if c.at_s >= at), default=None)
+            print(
+                f"  lost {log_id}: {1000 * (at - before) if before else 0:.1f} ms after a read, "
+                f"{1000 * (clear - at) if clear else -1:.1f} ms before a clear"
+            )
     return {
         "rate": rate,
         "seconds": seconds,
@@ -195,6 +208,7 @@ async def one_run(
         "cleared_unread": jet_filter["cleared_unread"],
         "window_p50_ms": statistics.median(windows) if windows else float("nan"),
         "window_max_ms": windows[-1] if windows else float("nan"),
+        "window_jet_p50_ms": statistics.median(jet_parts) if jet_parts else float("nan"),
         "p50_ms": statistics.median(latencies) if latencies else float("nan"),
         "p99_ms": percentile(latencies, 0.99),
         "max_ms": latencies[-1] if latencies else float("nan"),
@@ -248,7 +262,8 @@ def format_result(kind: str, poll_s: float, r: dict) -> str:
         f"duplicates {r['duplicates']}, left in Jet {r['left_in_jet']}, "
         f"stored by the stop's read {r['stored_at_stop']}, reads {r['reads']}, "
         f"deleted unread by Jet's clear {r['cleared_unread']}; "
-        f"read-to-clear window p50 {r['window_p50_ms']:.1f} ms, max {r['window_max_ms']:.1f} ms; "
+        f"read-to-clear window p50 {r['window_p50_ms']:.1f} ms (Jet building the answer "
+        f"{r['window_jet_p50_ms']:.1f} ms), max {r['window_max_ms']:.1f} ms; "
         f"latency p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms; "
         f"wall {r['wall_s']:.1f} s, CPU server {r['cpu_server_s']:.2f} s, "
         f"bench {r['cpu_bench_s']:.2f} s; load {r['load'][0]:.2f} -> {r['load'][1]:.2f}"

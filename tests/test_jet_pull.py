@@ -156,6 +156,29 @@ async def test_logs_are_staged_before_jet_is_cleared_and_stored_after(
         assert await JetStagedLog.filter(session_id=session["id"]).count() == 0
 
 
+async def test_a_log_that_arrives_while_a_read_is_staged_is_read_again_before_the_clear(
+    jet_plan, fake_jet, settings
+) -> None:
+    arrived = []
+
+    def arrive_once(jet_filter) -> None:
+        # Right after the first read that returned something: a log Jet gets meanwhile.
+        if jet_filter["logs"] and not arrived:
+            arrived.append(fake_jet.push_log(jet_filter["id"], "alice-42", "play_click",
+                                             play_log(page="player")))  # fmt: skip
+
+    async with jet_app(settings, fake_jet) as http:
+        session = (await start_jet_session(http, jet_plan)).json()
+        jet_filter = fake_jet.filters[session["jetFilterId"]]
+        fake_jet.after_read = arrive_once
+        fake_jet.emit(jet_plan.jet_project_id, "alice-42", "play_click", play_log())
+        assert await eventually(lambda: logs_count_is(session["id"], 2))
+    assert jet_filter["cleared_unread"] == 0  # the clear deleted nothing unread
+    calls = [r.call for r in fake_jet.requests if r.call in ("logs", "clear_logs")]
+    first_clear = calls.index("clear_logs")
+    assert calls[first_clear - 2 : first_clear] == ["logs", "logs"]
+
+
 async def test_a_failed_store_keeps_the_logs_staged_and_a_later_round_stores_them(
     jet_plan, fake_jet, settings
 ) -> None:

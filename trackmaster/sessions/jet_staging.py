@@ -25,6 +25,7 @@ from itertools import groupby
 from typing import Any
 
 import orjson
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
@@ -68,7 +69,7 @@ class JudgeReport:
     unreadable: list[str] | None = None  # "log ID: why", for the notifier
 
 
-def _jet_id(item: Any) -> str | None:
+def jet_id(item: Any) -> str | None:
     """The Jet log id to stage under, or None (then the row is kept as it is, never merged)."""
     log_id = item.get("id") if isinstance(item, dict) else None
     if isinstance(log_id, bool) or not isinstance(log_id, str | int):
@@ -85,13 +86,21 @@ def _item_text(item: Any) -> str:
 
 
 async def stage(session_id: int, items: Sequence[Any], now: datetime | None = None) -> None:
-    """Make a read's items durable in one transaction (one commit); duplicates are ignored."""
+    """Make a read's items durable; items already staged (same Jet id) are skipped.
+
+    No explicit transaction: each multi-row INSERT (up to _sql.ROWS_PER_INSERT
+    rows, a whole read at the usual rates) is atomic and durable on its own,
+    and BEGIN and COMMIT would be two more round trips inside the window. If a
+    later chunk fails, the earlier ones stay staged, which is harmless: the
+    caller does not clear Jet, and staging them again adds nothing.
+    """
     now = now or datetime.now(UTC)
-    rows = [(session_id, _jet_id(item), _item_text(item), now) for item in items]
-    async with in_transaction() as conn:
-        # The unique (session, jet_id) index makes a re-read a no-op; any other
-        # error fails the staging, and then Jet is not cleared.
-        await _sql.insert_rows(conn, TABLE, COLUMNS, rows, skip_duplicate_keys=True)
+    rows = [(session_id, jet_id(item), _item_text(item), now) for item in items]
+    # The unique (session, jet_id) index makes a re-read a no-op; any other
+    # error fails the staging, and then Jet is not cleared.
+    await _sql.insert_rows(
+        connections.get("default"), TABLE, COLUMNS, rows, skip_duplicate_keys=True
+    )
 
 
 async def staged(session_id: int, limit: int = BATCH_ROWS) -> list[StagedLog]:

@@ -15,6 +15,8 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from trackmaster.redis_client import make_redis
+
 
 class LockError(RuntimeError):
     """The lock service could not be reached; no work may run without its lock."""
@@ -96,8 +98,11 @@ return 0
 class RedisLocks:
     """Leases in Redis: SET NX PX to take, scripts to extend and release."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "tm:lock:") -> None:
+    def __init__(
+        self, client: aioredis.Redis, prefix: str = "tm:lock:", *, owns_client: bool = True
+    ) -> None:
         self._redis = client
+        self._owns_client = owns_client
         self._prefix = prefix
         self._extend_script = client.register_script(_EXTEND)
         self._release_script = client.register_script(_RELEASE)
@@ -128,7 +133,8 @@ class RedisLocks:
             raise LockError(f"cannot release lock {lease.name!r}: Redis failed: {exc}") from exc
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        if self._owns_client:
+            await self._redis.aclose()
 
 
 async def keep_extended(lease: Lease, every_s: float) -> None:
@@ -146,8 +152,9 @@ async def keep_extended(lease: Lease, every_s: float) -> None:
             return
 
 
-def make_locks(redis_url: str, prefix: str = "tm:") -> Locks:
+def make_locks(redis_url: str, prefix: str = "tm:", client: aioredis.Redis | None = None) -> Locks:
+    if client is not None:
+        return RedisLocks(client, prefix=f"{prefix}lock:", owns_client=False)
     if not redis_url:
         return MemoryLocks()
-    client = aioredis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
-    return RedisLocks(client, prefix=f"{prefix}lock:")
+    return RedisLocks(make_redis(redis_url, timeout_s=5), prefix=f"{prefix}lock:")

@@ -5,19 +5,34 @@ cost)` removes `cost` tokens and answers None, or, when there are not
 enough, takes nothing and answers how many seconds until there will be.
 A request that is refused therefore costs nothing, and one that is larger
 than the whole bucket is refused for good (with the time a full bucket takes).
+
+With Redis the buckets are shared by every web process; while Redis is away
+each process falls back to its own buckets (`FallbackRateLimiter`), so
+ingest keeps accepting events instead of failing with the limiter: one
+WARNING when it starts, one INFO line when Redis is back, and a count of the
+takes made in-process (`fallback_takes`, on /healthz).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
+
+from trackmaster.redis_client import UNAVAILABLE
+
+log = logging.getLogger(__name__)
+
+# While degraded, Redis is tried again this often (by one request at a time).
+RETRY_REDIS_S = 1.0
 
 
 class RateLimiter(Protocol):
     async def take(self, key: str, cost: float = 1) -> float | None: ...
+    def state(self) -> dict[str, Any]: ...
 
 
 def _refill(tokens: float, last_s: float, now_s: float, rate_per_s: float, burst: float) -> float:
@@ -35,6 +50,9 @@ class MemoryRateLimiter:
         self.burst = burst
         self._buckets: dict[str, tuple[float, float]] = {}
         self._calls = 0
+
+    def state(self) -> dict[str, Any]:
+        return {"ok": True, "mode": "in-process"}
 
     async def take(self, key: str, cost: float = 1) -> float | None:
         now = time.monotonic()
@@ -101,13 +119,78 @@ class RedisRateLimiter:
         )
         return wait if wait > 0 else None
 
+    def state(self) -> dict[str, Any]:
+        return {"ok": True, "mode": "redis"}
+
+
+class FallbackRateLimiter:
+    """Redis buckets; this process's own buckets while Redis cannot be reached.
+
+    In-process buckets are per web process, so with N processes a key may send up
+    to N times its rate during an outage: letting events in matters more than
+    holding the exact rate for a few seconds.
+    """
+
+    def __init__(self, primary: RedisRateLimiter, fallback: MemoryRateLimiter) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.degraded_since: float | None = None
+        self.outages = 0
+        self.fallback_takes = 0  # the metric: takes answered in-process
+        self._retry_at = 0.0
+
+    async def take(self, key: str, cost: float = 1) -> float | None:
+        now = time.monotonic()
+        if self.degraded_since is None or now >= self._retry_at:
+            if self.degraded_since is not None:
+                self._retry_at = now + RETRY_REDIS_S  # one probe at a time while degraded
+            try:
+                wait_s = await self.primary.take(key, cost)
+            except UNAVAILABLE as exc:
+                self._degrade(exc)
+            else:
+                if self.degraded_since is not None:
+                    log.info(
+                        "ingest rate limit: Redis is back after %.1f s (%d take(s) were counted "
+                        "in this process meanwhile)",
+                        time.monotonic() - self.degraded_since,
+                        self.fallback_takes,
+                    )
+                    self.degraded_since = None
+                return wait_s
+        self.fallback_takes += 1
+        return await self.fallback.take(key, cost)
+
+    def _degrade(self, exc: BaseException) -> None:
+        self._retry_at = time.monotonic() + RETRY_REDIS_S
+        if self.degraded_since is not None:
+            return
+        self.degraded_since = time.monotonic()
+        self.outages += 1
+        log.warning(
+            "ingest rate limit: Redis unavailable (%s: %s); counting in this process's own "
+            "buckets until it is back",
+            type(exc).__name__,
+            exc,
+        )
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "ok": self.degraded_since is None,
+            "mode": "redis" if self.degraded_since is None else "in-process (Redis unavailable)",
+            "fallback_takes": self.fallback_takes,
+            "outages": self.outages,
+        }
+
 
 def make_ratelimiter(
     client: aioredis.Redis | None, prefix: str, rate_per_s: float, burst: float
 ) -> RateLimiter:
     if client is None:
         return MemoryRateLimiter(rate_per_s, burst)
-    return RedisRateLimiter(client, prefix, rate_per_s, burst)
+    return FallbackRateLimiter(
+        RedisRateLimiter(client, prefix, rate_per_s, burst), MemoryRateLimiter(rate_per_s, burst)
+    )
 
 
 def retry_after_header(wait_s: float) -> str:

@@ -43,6 +43,7 @@ from trackmaster.auth.users import LOCAL_ADMIN, Principal, principal_of
 from trackmaster.errors import Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized
 from trackmaster.models import User
 from trackmaster.ratelimit import RateLimiter, make_ratelimiter
+from trackmaster.redis_client import redis_for
 from trackmaster.settings import Settings
 from web.errors import render_error
 from web.negotiation import wants_json
@@ -58,7 +59,9 @@ CSRF_FIELD = "csrf_token"
 # spares a query per request in local mode and bounds how long a stale answer lives.
 USERS_EXIST_CACHE_S = 2.0
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-_NOBODY_NEEDED = frozenset({"/ping", "/api/v2/ping", "/healthz", "/static/**", "/favicon.ico"})
+_NOBODY_NEEDED = frozenset(
+    {"/ping", "/api/v2/ping", "/healthz", "/healthz/**", "/static/**", "/favicon.ico"}
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -73,13 +76,13 @@ def is_loopback(host: str) -> bool:
 class Guard:
     """What access control holds for the app's lifetime: keys, throttles, rate limits."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, redis: aioredis.Redis | None = None) -> None:
         self.settings = settings
         self.signer = Signer(settings.secret_key, settings.session_max_age_s)
         self.local_mode = is_loopback(settings.host)
-        self.redis: aioredis.Redis | None = (
-            aioredis.from_url(settings.redis, socket_connect_timeout=2) if settings.redis else None
-        )
+        # The app's one Redis client (trackmaster/redis_client.py); closed by its owner.
+        self._owns_redis = redis is None and bool(settings.redis)
+        self.redis: aioredis.Redis | None = redis if redis is not None else redis_for(settings)
         self.login_throttle: LoginThrottle = make_login_throttle(self.redis, settings.redis_prefix)
         self.ingest_rate: RateLimiter = make_ratelimiter(
             self.redis, settings.redis_prefix, settings.ingest_rate_per_s, settings.ingest_burst
@@ -103,7 +106,7 @@ class Guard:
         return _cookie(SESSION_COOKIE, value, self.settings.session_max_age_s, secure)
 
     async def close(self) -> None:
-        if self.redis is not None:
+        if self.redis is not None and self._owns_redis:
             await self.redis.aclose()
 
 

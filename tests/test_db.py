@@ -79,7 +79,10 @@ async def test_mariadb_runs_on_aiomysql(db: Database, settings) -> None:
     client = db.context.db("default")
     await client.execute_query("SELECT 1")  # the pool exists once a query ran
     if settings.uses_mysql:
-        assert type(client).__module__ == "tortoise.backends.mysql.client"
+        # Tortoise's MySQL client, with a deadline on every call (trackmaster/db_mysql.py).
+        from tortoise.backends.mysql.client import MySQLClient
+
+        assert isinstance(client, MySQLClient) and client.deadline_s == settings.db_timeout_s
         assert type(client._pool).__module__.startswith("aiomysql")
     else:
         assert type(client).__module__ == "tortoise.backends.sqlite.client"

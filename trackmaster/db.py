@@ -7,6 +7,7 @@ operations, so one history builds the same schema on SQLite and on MariaDB
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext, get_current_context
 from tortoise.migrations.executor import MigrationExecutor
 
+from trackmaster.db_outage import OUTAGE, DatabaseUnavailable
+from trackmaster.notify import Notifier
 from trackmaster.reachability import check_database
 from trackmaster.settings import Settings
 
@@ -32,7 +35,8 @@ class SchemaOutOfDate(RuntimeError):
 def tortoise_config(settings: Settings) -> dict[str, Any]:
     if settings.uses_mysql:
         connection: dict[str, Any] = {
-            "engine": "tortoise.backends.mysql",
+            # Tortoise's engine with a deadline on every call (trackmaster/db_mysql.py).
+            "engine": "trackmaster.db_mysql",
             "credentials": {
                 "host": settings.db_host,
                 "port": settings.db_port,
@@ -42,7 +46,8 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
                 "charset": "utf8mb4",
                 "minsize": 1,
                 "maxsize": settings.db_pool_size,
-                "connect_timeout": 10,
+                "connect_timeout": max(1, round(settings.db_timeout_s)),
+                "deadline_s": settings.db_timeout_s,
             },
         }
     else:
@@ -126,7 +131,11 @@ class Database:
         self.owned = owned
 
     @classmethod
-    async def open(cls, settings: Settings, *, auto_migrate: bool = False) -> Database:
+    async def open(
+        cls, settings: Settings, *, auto_migrate: bool = False, notifier: Notifier | None = None
+    ) -> Database:
+        if notifier is not None:
+            OUTAGE.notifier = notifier  # told once per outage (trackmaster/db_outage.py)
         existing = get_current_context()
         if existing is not None and existing.inited:
             return cls(existing, owned=False)
@@ -147,8 +156,13 @@ class Database:
             await context.init(config=tortoise_config(settings), _enable_global_fallback=True)
         return cls(context, owned=True)
 
-    async def ping(self) -> None:
-        await self.context.db("default").execute_query("SELECT 1")
+    async def ping(self, timeout_s: float = 3.0) -> None:
+        """One round trip, under a deadline (MariaDB calls also have their own, DB_TIMEOUT_S)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.context.db("default").execute_query("SELECT 1")
+        except TimeoutError:
+            raise DatabaseUnavailable(f"no answer to a ping within {timeout_s:g} s") from None
 
     async def close(self) -> None:
         if self.owned:

@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from trackmaster.db_outage import DatabaseUnavailable, is_unreachable
 from trackmaster.errors import (
     AppError,
     InvalidParams,
@@ -35,6 +36,11 @@ def _as_app_error(exc: Exception) -> AppError:
         )
     if isinstance(exc, PoolClosed):
         return ServiceUnavailable("TrackMaster is shutting down; retry in a moment")
+    if is_unreachable(exc):
+        # A connection failure on a path without its own guard (MariaDB calls have one,
+        # trackmaster/db_mysql.py): a 503 to retry and a line, not a traceback.
+        log.warning("a dependency is unreachable: %s: %s", type(exc).__name__, exc)
+        return DatabaseUnavailable()
     if isinstance(exc, OverflowError) and "SQLite INTEGER" in str(exc):
         # A client's number beyond 64 bits reached a query (ids, page numbers): its mistake.
         # MariaDB compares such literals and finds nothing; SQLite refuses to bind them.

@@ -16,6 +16,7 @@ from starlette.responses import FileResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from trackmaster.redis_client import redis_for
 from trackmaster.runtime import Runtime
 from trackmaster.settings import Settings, load_settings
 from web import health, ingest, streams
@@ -117,16 +118,20 @@ def _all_routes() -> list[BaseRoute]:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
-    guard = Guard(settings)
+    # One Redis client (one bounded pool) for the whole process: the guard's rate limiter
+    # and login throttle, the runtime's locks and bus.
+    redis = redis_for(settings)
+    guard = Guard(settings, redis=redis)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        runtime = await Runtime.open(settings)
+        runtime = await Runtime.open(settings, redis=redis)
         pool = WorkerPool(
             workers=settings.workers,
             queue_size=settings.queue_size,
             job_timeout_s=settings.job_timeout_s,
             notifier=runtime.notifier,
+            budget_s=settings.queue_budget_s,
         )
         pool.start()
         app.state.runtime = runtime
@@ -150,6 +155,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await background.stop_all(loops)
             await runtime.close()
             await guard.close()
+            if redis is not None:
+                await redis.aclose()
 
     app = Starlette(
         routes=build_routes(),

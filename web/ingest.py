@@ -28,7 +28,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from trackmaster import safejson
-from trackmaster.errors import BadRequest, InvalidParams, PayloadTooLarge, Unauthorized
+from trackmaster.db_outage import OUTAGE, DatabaseUnavailable
+from trackmaster.errors import (
+    BadRequest,
+    InvalidParams,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from trackmaster.sessions.ingest import IngestReport
 from trackmaster.sessions.service import realtime_for
 from trackmaster.sources import CaughtEvent
@@ -37,6 +44,7 @@ from trackmaster.sources.collect import parse_collect
 from trackmaster.sources.segment import parse_segment
 from web.api.openapi import add_components
 from web.auth import check_ingest_rate
+from workers.pool import ClientGone, PoolBusy, WorkerPool
 
 Parser = Callable[[Any], list[CaughtEvent]]
 
@@ -50,6 +58,10 @@ add_components(
             ("WriteKey", "Code 6: the project write key is missing or unknown."),
             ("IngestTooLarge", "Code 9: over MAX_BODY_BYTES or MAX_BATCH_EVENTS; nothing stored."),
             ("IngestBusy", "Code 4: busy or over the key's rate; retry after Retry-After."),
+            (
+                "IngestUnavailable",
+                "Code 10: the database is away; nothing stored, retry after Retry-After.",
+            ),
         )
     },
     securitySchemes={
@@ -159,6 +171,10 @@ async def _ingest(
 ) -> tuple[IngestReport, int]:
     received_at = datetime.now(UTC)
     settings = request.app.state.settings
+    pool = request.app.state.pool
+    # Refuse before reading and parsing when the pool could not finish in time anyway:
+    # under overload a refusal must cost next to nothing, or refusing becomes the load.
+    _admit(pool)
     body = decode_json(await read_body(request, settings.max_body_bytes))
     count = count_events(body, count_key)
     if count > settings.max_batch_events:
@@ -175,10 +191,30 @@ async def _ingest(
     await check_ingest_rate(request, project_id, len(events))
     if not events:  # e.g. a Segment batch of identify calls only
         return IngestReport(), 0
-    report = await request.app.state.pool.run(
-        "ingest", lambda: realtime.ingestor.ingest(project_id, events, received_at=received_at)
-    )
+    try:
+        report = await pool.run(
+            "ingest",
+            lambda: realtime.ingestor.ingest(project_id, events, received_at=received_at),
+            abandoned=request.is_disconnected,
+        )
+    except PoolBusy:
+        if OUTAGE.down:  # busy because jobs wait on a database that does not answer
+            raise DatabaseUnavailable(_DB_AWAY) from None
+        raise
+    except ClientGone:
+        # Nobody reads this answer; nothing was stored and the client will resend.
+        raise ServiceUnavailable("the client went away before its events were stored") from None
     return report, len(events)
+
+
+def _admit(pool: WorkerPool) -> None:
+    if OUTAGE.down and pool.queued:
+        # Jobs are queueing behind a database that does not answer: say so, not "busy".
+        raise DatabaseUnavailable(_DB_AWAY)
+    pool.admit()
+
+
+_DB_AWAY = "the database is unavailable; nothing was stored, retry after Retry-After"
 
 
 async def collect(request: Request) -> JSONResponse:
@@ -225,6 +261,7 @@ responses:
   401: {{$ref: "#/components/responses/WriteKey"}}
   413: {{$ref: "#/components/responses/IngestTooLarge"}}
   429: {{$ref: "#/components/responses/IngestBusy"}}
+  503: {{$ref: "#/components/responses/IngestUnavailable"}}
 """
 # One OpenAPI operation per endpoint, from one template (web/api/openapi.py reads __doc__).
 for _endpoint, _summary, _description, _body in (

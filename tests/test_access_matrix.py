@@ -35,6 +35,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/ping"): PUBLIC,
     ("GET", "/api/v2/ping"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/healthz/live"): PUBLIC,
+    ("GET", "/healthz/ready"): PUBLIC,
     ("GET", "/static/{path}"): PUBLIC,
     ("GET", "/favicon.ico"): PUBLIC,
     ("GET", "/login"): PUBLIC,

@@ -36,8 +36,16 @@ async def test_ping_answers_pong(client: httpx.AsyncClient) -> None:
 async def test_healthz_reports_each_dependency(client: httpx.AsyncClient) -> None:
     body = (await client.get("/healthz")).json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "redis", "kafka", "worker_pool"}
-    assert body["checks"]["database"]["ok"] is True
+    assert set(body["checks"]) == {
+        "database", "redis", "bus", "ingest_rate_limit", "kafka", "worker_pool"
+    }  # fmt: skip
+    assert body["checks"]["database"]["ok"] is True and body["ready"] is True
+
+
+async def test_liveness_and_readiness_answer_apart(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz/live")).json() == {"status": "ok"}
+    answer = await client.get("/healthz/ready")
+    assert answer.status_code == 200 and answer.json()["status"] == "ready"
 
 
 async def test_unknown_api_path_answers_the_error_envelope(client: httpx.AsyncClient) -> None:

@@ -142,6 +142,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest number of MySQL connections a process opens.",
     ),
     Setting(
+        "DB_TIMEOUT_S",
+        _bounded_float(0.1, 600),
+        5.0,
+        "Deadline of one MySQL call (a query, a commit, taking a pooled connection), in "
+        "seconds; past it the connection is closed and the request answers 503.",
+    ),
+    Setting(
         "SQLITE_PATH", _text, "var/trackmaster.sqlite3", "SQLite file used when DB_HOST is empty."
     ),
     # --- shared infrastructure ---
@@ -157,6 +164,20 @@ SETTINGS: tuple[Setting, ...] = (
         _text,
         "tm:",
         "Prefix of every Redis key and channel, so that several TrackMasters can share one Redis.",
+    ),
+    Setting(
+        "REDIS_POOL_SIZE",
+        _bounded_int(2, 10_000),
+        64,
+        "Largest number of Redis connections a process opens (one pool for locks, the bus, "
+        "the rate limiter); a request waits up to REDIS_TIMEOUT_S for a free one.",
+    ),
+    Setting(
+        "REDIS_TIMEOUT_S",
+        _bounded_float(0.05, 60),
+        1.0,
+        "Deadline of one Redis call and of connecting, in seconds; past it the caller degrades "
+        "(in-process rate limit, live pages refreshed once Redis is back).",
     ),
     Setting(
         "BROKER",
@@ -287,10 +308,27 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between keep-alive pings on a live session page's event stream (proxies close "
         "idle connections; keep it below their idle timeout).",
     ),
+    Setting(
+        "LIVE_FRAMES_PER_S",
+        _bounded_float(0.2, 50),
+        4.0,
+        "Most frames a second each live session stream sends; a frame carries every change "
+        "since the one before, so bytes per viewer stay bounded whatever the event rate.",
+    ),
     # --- worker pool ---
     Setting("WORKERS", _bounded_int(1, 64), 4, "Worker tasks in the web process's job pool."),
     Setting(
-        "QUEUE_SIZE", _bounded_int(1, 100_000), 1000, "Jobs the pool queues before it answers 429."
+        "QUEUE_SIZE",
+        _bounded_int(1, 100_000),
+        1000,
+        "Most jobs the pool queues (a hard cap; QUEUE_BUDGET_S usually refuses first).",
+    ),
+    Setting(
+        "QUEUE_BUDGET_S",
+        _bounded_float(0.05, 600),
+        2.0,
+        "The pool admits a job only while its queue can be finished within this many seconds "
+        "(from the measured time per job); otherwise 429 with Retry-After.",
     ),
     Setting("JOB_TIMEOUT_S", _bounded_float(0.1, 3600), 30.0, "Timeout of one pool job."),
     Setting(

@@ -79,7 +79,8 @@ RULES: tuple[Rule, ...] = (
     # --- public: health, assets, the login page ---
     _rule(_READ, "/ping", Access.PUBLIC, "liveness"),
     _rule(_READ, "/api/v2/ping", Access.PUBLIC, "liveness, as the original API had it"),
-    _rule(_READ, "/healthz", Access.PUBLIC, "readiness for load balancers"),
+    _rule(_READ, "/healthz", Access.PUBLIC, "every component's state, readiness as its status"),
+    _rule(_READ, "/healthz/**", Access.PUBLIC, "liveness and readiness for load balancers"),
     _rule(_READ, "/static/**", Access.PUBLIC, "stylesheets and our own scripts"),
     _rule(_READ, "/favicon.ico", Access.PUBLIC, "the icon browsers ask for by themselves"),
     _rule(_READ | {"POST"}, "/login", Access.PUBLIC, "signing in"),

@@ -39,7 +39,7 @@ OUTBOX_SIZE = 10_000
 # Messages sent in one pipeline.
 PUBLISH_BATCH = 200
 # Waits between attempts while Redis is away (the reader's reconnects too).
-RETRY_DELAYS_S = (0.1, 0.2, 0.5, 1.0)
+RETRY_DELAYS_S = (0.1, 0.2, 0.5)
 # How long start() waits for the first subscription before going on without it.
 START_WAIT_S = 2.0
 
@@ -198,7 +198,8 @@ class RedisBus:
                 with contextlib.suppress(*UNAVAILABLE):
                     await pubsub.aclose()
                 raise
-            except UNAVAILABLE as exc:
+            except Exception as exc:
+                # Redis errors above all; anything else must not end the one reader either.
                 self._last_error = exc
                 if self.subscribed or attempt == 0:
                     log.warning("bus: Redis subscription failed (%s); reconnecting", exc)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import MARIADB
@@ -81,10 +83,30 @@ def test_serve_refuses_a_redis_setting_that_is_no_address(tmp_path: Path) -> Non
     assert_one_clear_line(ran, "REDIS='notaurl' is not valid", "redis://host:port/db or host:port")
 
 
-def test_serve_names_an_unreachable_redis(tmp_path: Path) -> None:
-    port = free_port()
-    ran = run(trackmaster("serve", "--port", "0"), tmp_path, REDIS=f"127.0.0.1:{port}")
-    assert_one_clear_line(ran, f"cannot connect to Redis at 127.0.0.1:{port} (REDIS)")
+def test_serve_names_an_unreachable_redis_and_starts_degraded(tmp_path: Path) -> None:
+    """Redis away is a degradation, not a stop (issue 14): one clear line, then the web runs."""
+    redis_port, web_port = free_port(), free_port()
+    env = {"PATH": BARE_PATH, "HOME": str(tmp_path), "SQLITE_PATH": str(tmp_path / "tm.db"),
+           "REDIS": f"127.0.0.1:{redis_port}"}  # fmt: skip
+    web = subprocess.Popen(
+        trackmaster("serve", "--port", str(web_port)), env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        live = None
+        while time.monotonic() < deadline and web.poll() is None:
+            try:
+                live = httpx.get(f"http://127.0.0.1:{web_port}/healthz/live", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert live is not None and live.status_code == 200
+    finally:
+        web.terminate()
+        output, _ = web.communicate(timeout=30)
+    assert f"cannot connect to Redis at 127.0.0.1:{redis_port} (REDIS)" in output, output
+    assert "Starting degraded" in output and "Traceback" not in output, output
 
 
 def test_the_producer_names_an_unreachable_broker(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 async def _preflight(settings: Settings) -> None:
     from trackmaster import db
-    from trackmaster.reachability import check_redis
+    from trackmaster.reachability import Unreachable, check_redis
 
     # The embedded SQLite migrates itself on start; a shared MySQL must answer and be current.
     if settings.uses_mysql:
@@ -51,7 +51,14 @@ async def _preflight(settings: Settings) -> None:
         if pending:
             raise db.SchemaOutOfDate(db.out_of_date_message(settings, pending))
     if settings.redis:
-        await check_redis(settings.redis)
+        try:
+            await check_redis(settings.redis)
+        except Unreachable as exc:
+            # Redis away degrades, it does not stop the web (issue 14): rate limits per
+            # process and live updates inside it until Redis answers. Said once, here.
+            logging.getLogger("trackmaster.serve").warning(
+                "%s Starting degraded until it answers.", exc
+            )
 
 
 def _migrate(args: argparse.Namespace) -> int:

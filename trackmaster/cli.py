@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     from trackmaster.plan import commands as plan_commands
 
     plan_commands.register(commands)
+    from trackmaster.sessions import demo as demo_command
+
+    demo_command.register(commands)
     from trackmaster.auth import commands as auth_commands
 
     auth_commands.register(commands)

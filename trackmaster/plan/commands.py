@@ -1,4 +1,4 @@
-"""Console commands for plans and projects: import-plan, export-plan, sync-plan, write-key, demo.
+"""Console commands for plans and projects: import-plan, export-plan, sync-plan, write-key.
 
 Each handler opens the database itself (the embedded SQLite one migrates
 itself, as `serve` does) and imports its implementation lazily.
@@ -20,7 +20,7 @@ class _Failed(Exception):
     """The command failed; the reason was printed."""
 
 
-def _run(work: Callable[[Any], Awaitable[Any]]) -> Any:
+def run_with_database(work: Callable[[Any], Awaitable[Any]]) -> Any:
     """Run `work(settings)` with the database open; an AppError is printed and raises _Failed."""
     from trackmaster.db import Database
     from trackmaster.errors import AppError
@@ -42,7 +42,7 @@ def _run(work: Callable[[Any], Awaitable[Any]]) -> Any:
     return asyncio.run(main())
 
 
-def _exit_code(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+def exit_code(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
@@ -61,7 +61,7 @@ def _problem(item: Any) -> str:
     return f"{prefix}: {item['error']}" if prefix else str(item.get("error"))
 
 
-def _report(run: Any) -> int:
+def report_run(run: Any) -> int:
     from trackmaster.plan.diff import summarize
 
     if run.status != "ok":
@@ -97,9 +97,9 @@ def _import_plan(args: argparse.Namespace) -> int:
             raise NotFound(f"{exc.msg}; add --create to make it") from None
         run = await import_plan_file(project, content, path.name, fmt=args.format, trigger="cli")
         print(f"project #{project.id} {project.name!r}")
-        return _report(run)
+        return report_run(run)
 
-    return _run(work)
+    return run_with_database(work)
 
 
 def _export_plan(args: argparse.Namespace) -> int:
@@ -109,7 +109,7 @@ def _export_plan(args: argparse.Namespace) -> int:
 
         return await export_plan(await find_project(args.project), args.format)
 
-    text = _run(work)
+    text = run_with_database(work)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
@@ -126,9 +126,9 @@ def _sync_plan(args: argparse.Namespace) -> int:
         project = await find_project(args.project)
         async with JetClient.from_settings(settings) as jet:
             run = await sync_project_from_jet(project, jet, trigger="cli", full=args.full)
-        return _report(run)
+        return report_run(run)
 
-    return _run(work)
+    return run_with_database(work)
 
 
 def _write_key(args: argparse.Namespace) -> int:
@@ -138,32 +138,8 @@ def _write_key(args: argparse.Namespace) -> int:
         return (await find_project(args.project)).write_key
 
     # The key alone on stdout, so that a script can capture it: KEY=$(trackmaster write-key ...).
-    print(_run(work))
+    print(run_with_database(work))
     return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    async def work(settings: Any) -> int:
-        from trackmaster.plan.demo import ensure_demo
-        from trackmaster.runtime import Runtime
-        from trackmaster.sessions.demo import ensure_demo_session
-
-        project, run = await ensure_demo()
-        print(f"demo project #{project.id} {project.name!r}")
-        runtime = await Runtime.open(settings)
-        try:
-            session = await ensure_demo_session(runtime, project)
-        finally:
-            await runtime.close()
-        if session is not None:
-            print(f"demo session #{session.id} {session.name!r} with caught events")
-        print(
-            "send it an event (README: Send your first event): "
-            f'KEY=$(.venv/bin/trackmaster write-key --project "{project.name}")'
-        )
-        return _report(run)
-
-    return _run(work)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -176,7 +152,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--create", action="store_true", help="create the project when no project has that name"
     )
     imports.add_argument("--format", choices=["yaml", "json", "csv"], help="override the format")
-    imports.set_defaults(handler=_exit_code(_import_plan))
+    imports.set_defaults(handler=exit_code(_import_plan))
 
     exports = commands.add_parser("export-plan", help="write a project's plan as a plan file")
     exports.add_argument("--project", required=True, help="the project's id or name")
@@ -184,7 +160,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--format", choices=["yaml", "json", "csv"], default="yaml", help="the file format"
     )
     exports.add_argument("--output", "-o", help="write to this file (default: standard output)")
-    exports.set_defaults(handler=_exit_code(_export_plan))
+    exports.set_defaults(handler=exit_code(_export_plan))
 
     syncs = commands.add_parser("sync-plan", help="sync a project's plan from Jet now")
     syncs.add_argument("--project", required=True, help="the project's id or name")
@@ -194,15 +170,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="page through every story (default: the JET_FULL_SYNC setting)",
     )
-    syncs.set_defaults(handler=_exit_code(_sync_plan))
+    syncs.set_defaults(handler=exit_code(_sync_plan))
 
     key = commands.add_parser(
         "write-key", help="print a project's ingest write key (apps and SDKs send it)"
     )
     key.add_argument("--project", required=True, help="the project's id or name")
-    key.set_defaults(handler=_exit_code(_write_key))
-
-    demo = commands.add_parser(
-        "demo", help='create (or refresh) the "Demo app" project from examples/plan.yaml'
-    )
-    demo.set_defaults(handler=_exit_code(_demo))
+    key.set_defaults(handler=exit_code(_write_key))

@@ -8,6 +8,7 @@ so every verdict on the page was produced the way a tester's would be.
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from trackmaster.models import Project, TestSession
@@ -60,3 +61,35 @@ async def ensure_demo_session(runtime: Runtime, project: Project) -> TestSession
     )
     await realtime.ingestor.ingest(project.id, parse_collect(demo_events()))
     return session
+
+
+def _demo_command(args: argparse.Namespace) -> int:
+    from trackmaster.plan.commands import report_run, run_with_database
+    from trackmaster.plan.demo import ensure_demo
+
+    async def work(settings: Any) -> int:
+        project, run = await ensure_demo()
+        print(f"demo project #{project.id} {project.name!r}")
+        runtime = await Runtime.open(settings)
+        try:
+            session = await ensure_demo_session(runtime, project)
+        finally:
+            await runtime.close()
+        if session is not None:
+            print(f"demo session #{session.id} {session.name!r} with caught events")
+        print(
+            "send it an event (README: Send your first event): "
+            f'KEY=$(.venv/bin/trackmaster write-key --project "{project.name}")'
+        )
+        return report_run(run)
+
+    return int(run_with_database(work))
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from trackmaster.plan.commands import exit_code
+
+    demo = commands.add_parser(
+        "demo", help='create (or refresh) the "Demo app" project from examples/plan.yaml'
+    )
+    demo.set_defaults(handler=exit_code(_demo_command))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from trackmaster.db_outage import DatabaseUnavailable
 from trackmaster.runtime import Runtime
 from trackmaster.sessions.service import realtime_for
 from workers.pool import WorkerPool
@@ -28,6 +29,8 @@ async def run(runtime: Runtime, pool: WorkerPool, every_s: float = CHECK_EVERY_S
                 log.info("stopped %d session(s) at their time limit: %s", len(stopped), stopped)
         except asyncio.CancelledError:
             raise
+        except DatabaseUnavailable:
+            pass  # an outage, logged and notified once by trackmaster/db_outage.py
         except Exception:
             # A database hiccup must not end the loop; the next round tries again.
             log.exception("session expiry failed; retrying in %g s", every_s)

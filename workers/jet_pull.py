@@ -33,6 +33,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from trackmaster.db_outage import DatabaseUnavailable
 from trackmaster.errors import AppError
 from trackmaster.locks import Lease, LockError, keep_extended
 from trackmaster.models import JetStagedLog, SessionStatus, TestSession
@@ -91,6 +92,8 @@ class JetPuller:
                     await self.sweep_stopped()
                 except asyncio.CancelledError:
                     raise
+                except DatabaseUnavailable:
+                    pass  # an outage, logged and notified once by trackmaster/db_outage.py
                 except Exception:
                     log.exception("jet pull: cannot list or claim sessions")
         finally:

@@ -1,0 +1,169 @@
+"""Database outages on a private MariaDB: killed, and frozen (a hung server), then back.
+
+While the database is away ingest answers 503 with Retry-After (never 500,
+never a hang past DB_TIMEOUT_S), the outage is logged once and notified once,
+/healthz/ready says not ready, every acknowledged event is stored exactly
+once, and the first event is accepted again within 2 s of the server being back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests.conftest import base_settings, running_app
+from tests.support.faults import Traffic, assert_all_stored_once, running
+from tests.support.private_services import DB_PASSWORD, DB_USER, PrivateMariaDB
+from tests.support.realtime import make_plan
+from tests.support.servers import serve
+from trackmaster import db as database
+from trackmaster.db import Database
+from trackmaster.db_outage import OUTAGE
+
+pytestmark = [pytest.mark.faults, pytest.mark.services]
+
+DB_TIMEOUT_S = 1.0
+
+
+@pytest.fixture(scope="module")
+async def private_mariadb() -> AsyncIterator[PrivateMariaDB]:
+    server = PrivateMariaDB()
+    try:
+        await server.install()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+async def faulty_settings(private_mariadb: PrivateMariaDB, tmp_path):
+    """Settings on the private MariaDB, its schema migrated and emptied, the ORM open on it."""
+    if private_mariadb.process is None:
+        await private_mariadb.start()
+    name = f"tm_faults_{int(time.time() * 1000)}"
+    settings = base_settings(
+        tmp_path, db_host="127.0.0.1", db_port=private_mariadb.port, db_user=DB_USER,
+        db_password=DB_PASSWORD, db_name=name, db_timeout_s=DB_TIMEOUT_S,
+    )  # fmt: skip
+    import aiomysql
+
+    admin = await aiomysql.connect(
+        host="127.0.0.1", port=private_mariadb.port, user=DB_USER, password=DB_PASSWORD
+    )
+    async with admin.cursor() as cursor:
+        await cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    admin.close()
+    await database.migrate(settings)
+    opened = await Database.open(settings)
+    try:
+        yield settings
+    finally:
+        await opened.close()
+
+
+@contextlib.asynccontextmanager
+async def webhook() -> AsyncIterator[tuple[str, list[dict]]]:
+    received: list[dict] = []
+
+    async def hook(request: Request) -> Response:
+        received.append(await request.json())
+        return Response(status_code=204)
+
+    app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+    async with serve(app, lifespan="off") as server:
+        yield f"{server.url}/hook", received
+
+
+async def _start_session(http: httpx.AsyncClient, plan) -> int:
+    answer = await http.post(
+        "/api/v3/realTime/start",
+        json={"project": plan.project.id, "accounts": ["alice-42"], "events": [plan.play.id]},
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()["id"]
+
+
+async def _outage(kind: str, server: PrivateMariaDB, settings, caplog) -> dict:
+    """Run traffic, take the database away for a few seconds in `kind` way, bring it back."""
+    plan = await make_plan()
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.WARNING, logger="httpx")
+    async with webhook() as (hook_url, notified):
+        noisy = settings.replace(notify_webhook_url=hook_url)
+        async with (
+            running_app(noisy) as web,
+            httpx.AsyncClient(base_url=web.url, timeout=10) as http,
+        ):
+            session_id = await _start_session(http, plan)
+            traffic = Traffic(http, plan.project.write_key, senders=4)
+            async with running(traffic):
+                await asyncio.sleep(1.0)
+                away_at = time.monotonic()
+                if kind == "kill":
+                    server.kill()
+                else:
+                    server.freeze()
+                await asyncio.sleep(3.0)
+                ready = await http.get("/healthz/ready")
+                ready_s = time.monotonic()
+                live = await http.get("/healthz/live")
+                ready_took_s = time.monotonic() - ready_s
+                if kind == "kill":
+                    await server.start()
+                else:
+                    server.thaw()
+                back_at = time.monotonic()
+                await asyncio.sleep(2.5)
+            during = traffic.statuses(away_at + DB_TIMEOUT_S + 0.5, back_at)
+            traffic.assert_clean()
+            await assert_all_stored_once(traffic, session_id)
+            recovered_s = traffic.first_ok_after(back_at)
+            slowest_s = max(a.took_s for a in traffic.answers)
+            await asyncio.sleep(0.2)  # the one notification is sent from a task
+    warnings = [r for r in caplog.records if r.getMessage().startswith("database unavailable")]
+    return {
+        "during": during,
+        "ready": ready,
+        "live": live,
+        "ready_took_s": ready_took_s,
+        "recovered_s": recovered_s,
+        "slowest_s": slowest_s,
+        "warnings": warnings,
+        "notified": [n for n in notified if n["title"] == "database unavailable"],
+        "job_failed": [n for n in notified if n["title"] == "job failed"],
+        "acked": len(traffic.acked),
+        "tracebacks": [r for r in caplog.records if r.exc_info and r.levelno >= logging.ERROR],
+    }
+
+
+@pytest.mark.parametrize("kind", ["kill", "freeze"])
+async def test_a_database_outage_answers_503_and_recovers_within_2_s(
+    kind: str, private_mariadb: PrivateMariaDB, faulty_settings, caplog
+) -> None:
+    seen = await _outage(kind, private_mariadb, faulty_settings, caplog)
+    print(
+        f"database {kind}: {seen['acked']} acked, answers during {dict(seen['during'])}, "
+        f"recovered in {seen['recovered_s']} s, slowest answer {seen['slowest_s']:.2f} s"
+    )
+    assert seen["during"].get(503, 0) > 0, seen["during"]
+    assert set(seen["during"]) <= {503}, seen["during"]
+    assert seen["ready"].status_code == 503 and seen["ready"].headers["retry-after"]
+    assert seen["live"].status_code == 200
+    assert seen["ready_took_s"] < 3, "readiness must not hang on a hung database"
+    # Bounded by the deadline (plus a connect attempt), never the client's 10 s timeout.
+    assert seen["slowest_s"] < 4 * DB_TIMEOUT_S + 1, seen["slowest_s"]
+    assert seen["recovered_s"] is not None and seen["recovered_s"] < 2.0, seen["recovered_s"]
+    assert len(seen["warnings"]) == 1, [r.getMessage() for r in seen["warnings"]]
+    assert len(seen["notified"]) == 1 and not seen["job_failed"], seen["notified"]
+    assert not seen["tracebacks"], [r.getMessage() for r in seen["tracebacks"]]
+    assert not OUTAGE.down

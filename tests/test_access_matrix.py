@@ -60,6 +60,15 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/v1/batch"): KEY,
     ("POST", "/v1/b"): KEY,
     ("POST", "/2/httpapi"): KEY,
+    ("POST", "/batch"): KEY,
+    **{
+        ("POST", f"/v1/{call}"): KEY
+        for call in ("page", "p", "screen", "s", "identify", "i", "group", "g", "alias", "a")
+    },
+    ("GET", "/v1/projects/{write_key}/settings"): KEY,
+    ("GET", "/projects/{write_key}/settings"): KEY,
+    ("GET", "/sourceConfig"): KEY,
+    ("GET", "/sourceConfig/"): KEY,
     # realtime API: testers run sessions, viewers read them
     ("POST", "/api/v3/realTime/start"): TESTER,
     ("POST", "/api/v3/realTime/stop"): TESTER,
@@ -223,7 +232,10 @@ class Caller:
 
 @pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[RunningServer]:
-    async with running_app(secured(settings)) as running:
+    # Every ingest route is probed without a key, by every role: more than one address's
+    # budget of unknown-key refusals (tested in test_protocol_hardening.py).
+    probing = secured(settings).replace(ingest_unknown_key_burst=10_000)
+    async with running_app(probing) as running:
         yield running
 
 

@@ -329,13 +329,16 @@ def test_segment_track_endpoint_ignores_other_types() -> None:
 
 def test_segment_batch_from_analytics_python() -> None:
     parsed = parse_segment(analytics_python_batch(), kind="batch")
+    # A page or screen call is an event named by its name (category aside).
     assert [(e.name, e.user_id) for e in parsed] == [
         ("play_click", "qa-py-1"),
+        ("Home", "qa-py-1"),
+        ("Fullscreen", "qa-py-1"),
         ("search_done", "anon-9"),  # anonymousId when there is no userId
     ]
-    assert parsed.ignored == 5
-    assert parsed.ignored_types == {"identify": 1, "page": 1, "screen": 1, "group": 1, "alias": 1}
-    first, second = parsed
+    assert parsed.ignored == 3
+    assert parsed.ignored_types == {"identify": 1, "group": 1, "alias": 1}
+    first, _page, _screen, second = parsed
     assert first.message_id == "m-1"
     assert first.project_key == "wk-python"
     assert first.platform == Platform.OTHER  # a server library says nothing of a device
@@ -391,7 +394,7 @@ def test_segment_user_id_null_uses_anonymous_id_and_a_message_write_key_wins() -
 
 def test_segment_kind_is_checked() -> None:
     with pytest.raises(ValueError, match="kind"):
-        parse_segment({}, kind="page")
+        parse_segment({}, kind="pageview")
 
 
 # --- Amplitude -----------------------------------------------------------------------
@@ -530,7 +533,7 @@ ERRORS = [
     # Segment
     ("segment: track body array", lambda b: parse_segment(b, kind="track"), [], "body: not an object (got an array)"),
     ("segment: track without event", lambda b: parse_segment(b, kind="track"), {"userId": "u"}, "event: missing"),
-    ("segment: track without user", lambda b: parse_segment(b, kind="track"), {"event": "e", "userId": None}, "userId: missing (a track message needs userId or anonymousId)"),
+    ("segment: track without user", lambda b: parse_segment(b, kind="track"), {"event": "e", "userId": None}, "userId: missing (a call needs userId or anonymousId)"),
     ("segment: anonymous id too long", lambda b: parse_segment(b, kind="track"), {"event": "e", "anonymousId": TOO_LONG_USER}, "anonymousId: 129 characters, over the limit of 128"),
     ("segment: type number", lambda b: parse_segment(b, kind="track"), {"type": 1, "event": "e", "userId": "u"}, "type: must be a string"),
     ("segment: write key", lambda b: parse_segment(b, kind="track"), {"event": "e", "userId": "u", "writeKey": ["k"]}, "writeKey: must be a string (got an array)"),

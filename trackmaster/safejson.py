@@ -44,15 +44,22 @@ def loads(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
                 f"the body is not valid UTF-8 ({exc.reason} at byte {exc.start})"
             ) from None
         try:
-            value = json.loads(text)
+            value = json.loads(text, parse_constant=_refuse_constant)
         except RecursionError:
             raise JsonRefused(
                 f"the JSON nests deeper than {max_depth} levels", too_deep=True
             ) from None
+        except JsonRefused:
+            raise
         except ValueError as exc:
             raise JsonRefused(f"the body is not valid JSON: {exc}") from None
     _check(value, max_depth, strings=exact_needed)
     return value
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; json takes them, and nothing downstream can store them.
+    raise JsonRefused(f"the body holds {name}, which is not JSON; send a number or null")
 
 
 def _check(value: Any, max_depth: int, *, strings: bool) -> None:

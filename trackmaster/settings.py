@@ -278,9 +278,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "MAX_BATCH_EVENTS",
-        _bounded_int(1, 500),
+        _bounded_int(1, 2000),
         500,
-        "Most events one ingest request may carry (413 over it).",
+        "Most events one ingest request may carry (413 over it); a protocol's own lower limit "
+        "(GA4 25, Mixpanel /track 50) still holds, and none takes more than 2000 (Amplitude's).",
     ),
     Setting(
         "INGEST_RATE_PER_S",
@@ -293,6 +294,19 @@ SETTINGS: tuple[Setting, ...] = (
         _bounded_int(1, 10_000_000),
         2000,
         "Events one write key may send at once above its rate (the size of its token bucket).",
+    ),
+    Setting(
+        "INGEST_UNKNOWN_KEY_RATE_PER_S",
+        _bounded_float(0.01, 1_000_000),
+        1.0,
+        "Requests per second one client address may make with a missing or unknown write key "
+        "(401) before it gets 429 without its body being read.",
+    ),
+    Setting(
+        "INGEST_UNKNOWN_KEY_BURST",
+        _bounded_int(1, 1_000_000),
+        30,
+        "Requests with a missing or unknown write key one client address may make at once.",
     ),
     Setting(
         "UNMATCHED_KEEP",

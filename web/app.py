@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from trackmaster.redis_client import redis_for
 from trackmaster.runtime import Runtime
 from trackmaster.settings import Settings, load_settings
-from web import health, ingest, streams
+from web import health, ingest, logredact, streams
 from web.api import accounts as accounts_api
 from web.api import ci as ci_api
 from web.api import openapi
@@ -28,6 +28,7 @@ from web.api import realtime as realtime_api
 from web.api import schedules as schedules_api
 from web.api import stories as stories_api
 from web.auth import AuthMiddleware, Guard
+from web.cors import IngestCorsMiddleware
 from web.errors import EXCEPTION_HANDLERS
 from web.pages import accounts as accounts_pages
 from web.pages import admin, home, login, sessions
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # and login throttle, the runtime's locks and bus.
     redis = redis_for(settings)
     guard = Guard(settings, redis=redis)
+    logredact.install()  # write keys in query strings never reach the access log
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -163,6 +165,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Security headers go on every answer, refusals of the auth middleware included.
         middleware=[
             Middleware(SecurityHeadersMiddleware),
+            # Before auth: a preflight carries no key; only ingest paths get CORS at all.
+            Middleware(IngestCorsMiddleware),
             Middleware(AuthMiddleware, guard=guard),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -1,52 +1,60 @@
-"""The push endpoints: apps and SDKs post events straight to TrackMaster.
+"""The push door: apps and SDKs post events straight to TrackMaster, in their own protocols.
 
-    POST /collect              one event or a list (Jet log shape or {event, userId, ...})
-    POST /v1/track, /v1/t      Segment HTTP tracking API, one track call
-    POST /v1/batch, /v1/b      Segment HTTP tracking API, a batch
-    POST /2/httpapi            Amplitude HTTP V2
+    POST /collect                 one event or a list (Jet log shape or {event, userId, ...})
+    web/protocols/<name>.py       Segment, RudderStack, Amplitude, Snowplow, Mixpanel,
+                                  PostHog, GA4: their paths and their own answers
 
-Accepted means stored: the answer is 2xx only after the batch's transaction
-committed (the work runs in the worker pool; a full pool answers 429 with
-Retry-After and nothing is dropped). A body is read with its size limit
-enforced while it streams in (and again after gzip is undone); malformed
-JSON, a bad event or too many events store nothing and say what is wrong.
-The project comes from its write key: HTTP Basic user (Segment's way),
-`X-Write-Key`, `?writeKey=`, or the body (`writeKey`, Amplitude's `api_key`).
+`accept(request, protocol)` is the one entry point every endpoint calls, in
+this order, so that no protocol skips a step:
+
+1. A pool that could not finish in time anyway, and a client that sent too
+   many missing or unknown write keys, get 429 (503 when the database is away)
+   before anything is read: under overload a refusal must cost next to nothing.
+2. A key in the request itself (Basic user, X-Write-Key, ?writeKey=, the
+   protocol's own query parameter) is looked up before the body is read:
+   an unknown one is refused unparsed (401).
+3. The body is read with its size limit enforced while it streams in, and
+   again after gzip is undone (413).
+4. The protocol's pure parser turns the bytes into caught events (400 naming
+   the item; 413 over the event limit); a key in the body must agree.
+5. The project's rate limit (429), then the worker pool stores the batch:
+   the answer is 2xx only after its transaction committed (a full pool
+   answers 429 with Retry-After and nothing is dropped).
+
+Every refusal stores nothing. The write-key rules: trackmaster/sources/writekeys.py.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import math
+import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
-from trackmaster import safejson
 from trackmaster.db_outage import OUTAGE, DatabaseUnavailable
 from trackmaster.errors import (
+    AppError,
     BadRequest,
-    InvalidParams,
     PayloadTooLarge,
     ServiceUnavailable,
+    TooManyRequests,
     Unauthorized,
 )
+from trackmaster.ratelimit import RateLimiter, make_ratelimiter
 from trackmaster.sessions.ingest import IngestReport
 from trackmaster.sessions.service import realtime_for
-from trackmaster.sources import CaughtEvent
-from trackmaster.sources.amplitude import parse_amplitude
-from trackmaster.sources.collect import parse_collect
-from trackmaster.sources.segment import parse_segment
+from trackmaster.sources import Parsed, collect
+from trackmaster.sources.wire import Wire
+from trackmaster.sources.writekeys import MISSING_MESSAGE, body_key, request_key
 from web.api.openapi import add_components
-from web.auth import check_ingest_rate
+from web.auth import check_ingest_rate, guard_of
 from workers.pool import ClientGone, PoolBusy, WorkerPool
-
-Parser = Callable[[Any], list[CaughtEvent]]
 
 add_components(
     responses={
@@ -71,6 +79,27 @@ add_components(
 )
 
 
+@dataclass(frozen=True)
+class Protocol:
+    """How one wire protocol's requests become caught events."""
+
+    name: str
+    parse: Callable[[Wire], Parsed]  # pure: bytes to events (trackmaster/sources/<name>.py)
+    query_keys: tuple[str, ...] = ()  # query parameters that carry its key, besides writeKey
+    max_events: int = 2000  # its own documented limit per request (MAX_BATCH_EVENTS may lower)
+    max_body_bytes: int | None = None  # its own documented body limit, if below MAX_BODY_BYTES
+
+
+@dataclass
+class Accepted:
+    """What a stored request held: the parsed events and what the store made of them."""
+
+    parsed: Parsed
+    report: IngestReport
+    body_bytes: int
+    project_id: int
+
+
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The request body, refused with 413 as soon as it passes `max_bytes` (gzip undone)."""
     declared = request.headers.get("content-length")
@@ -87,7 +116,13 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     except ClientDisconnect:
         raise BadRequest("the client went away before the body was read") from None
     body = b"".join(chunks)
+    # PostHog's SDKs say `?compression=gzip-js` instead of (or as well as) the header.
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity") and request.query_params.get("compression") in (
+        "gzip",
+        "gzip-js",
+    ):
+        encoding = "gzip"
     if encoding in ("", "identity"):
         return body
     if encoding not in ("gzip", "x-gzip", "deflate"):
@@ -115,96 +150,127 @@ def _too_large(max_bytes: int, *, after_gzip: bool = False) -> PayloadTooLarge:
     )
 
 
-def decode_json(body: bytes) -> Any:
-    if not body.strip():
-        raise BadRequest("the body is empty; send JSON")
-    # Exact big integers, valid Unicode only, bounded nesting: see trackmaster/safejson.py.
-    try:
-        return safejson.loads(body)
-    except safejson.JsonRefused as exc:
-        if exc.too_deep:
-            raise PayloadTooLarge(str(exc)) from None
-        raise BadRequest(str(exc)) from None
+class UnknownKeys:
+    """Refusals of missing or unknown write keys, counted per client address.
 
+    A client over its budget gets 429 before anything of its request is read
+    or looked up. The budget is a token bucket (shared through Redis when
+    REDIS is set); the "blocked until" memo is this process's, so that a
+    blocked client costs no Redis round trip either.
+    """
 
-def count_events(body: Any, key: str | None) -> int:
-    if key is None:
-        return len(body) if isinstance(body, list) else 1
-    items = body.get(key) if isinstance(body, dict) else None
-    return len(items) if isinstance(items, list) else 1
+    def __init__(self, limiter: RateLimiter, rate_per_s: float) -> None:
+        self.limiter = limiter
+        self.rate_per_s = rate_per_s
+        self._blocked_until: dict[str, float] = {}
 
+    def check(self, client: str) -> None:
+        until = self._blocked_until.get(client)
+        if until is None:
+            return
+        wait_s = until - time.monotonic()
+        if wait_s <= 0:
+            del self._blocked_until[client]
+            return
+        raise self._refusal(wait_s)
 
-def _basic_user(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise Unauthorized("the Authorization header is not valid Basic auth") from None
-    return decoded.partition(":")[0] or None
+    async def refused(self, client: str, exc: Unauthorized) -> AppError:
+        """Count one refusal: the 401 to send, or a 429 once the client is over its budget."""
+        wait_s = await self.limiter.take(f"ingest-unknown:{client}")
+        if wait_s is None:
+            return exc
+        if len(self._blocked_until) > 100_000:  # bounded: an attacker's many addresses
+            self._blocked_until.clear()
+        self._blocked_until[client] = time.monotonic() + wait_s
+        return self._refusal(wait_s)
 
-
-def write_key_of(request: Request, events: list[CaughtEvent]) -> str:
-    """The one write key of a request; several different ones are refused."""
-    keys = {k for k in (e.project_key for e in events) if k}
-    for candidate in (
-        _basic_user(request),
-        request.headers.get("x-write-key"),
-        request.query_params.get("writeKey"),
-    ):
-        if candidate:
-            keys.add(candidate)
-    if not keys:
-        raise Unauthorized(
-            "a project write key is needed (shown on the project page): send it as the Basic "
-            "auth user, the X-Write-Key header, ?writeKey=, or writeKey in the body"
+    def _refusal(self, wait_s: float) -> TooManyRequests:
+        return TooManyRequests(
+            "too many requests with a missing or unknown write key from this address "
+            f"(INGEST_UNKNOWN_KEY_RATE_PER_S {self.rate_per_s:g}); copy the key from the "
+            "project page and retry after the delay in Retry-After",
+            retry_after_s=math.ceil(wait_s),
         )
-    if len(keys) > 1:
-        raise InvalidParams("the request carries different write keys; send one project's only")
-    return keys.pop()
 
 
-async def _ingest(
-    request: Request, parse: Parser, count_key: str | None
-) -> tuple[IngestReport, int]:
+def unknown_keys_of(request: Request) -> UnknownKeys:
+    state = request.app.state
+    found = getattr(state, "unknown_keys", None)
+    if found is None:
+        guard, settings = guard_of(request), request.app.state.settings
+        limiter = make_ratelimiter(
+            guard.redis,
+            settings.redis_prefix,
+            settings.ingest_unknown_key_rate_per_s,
+            settings.ingest_unknown_key_burst,
+        )
+        found = state.unknown_keys = UnknownKeys(limiter, settings.ingest_unknown_key_rate_per_s)
+    return found
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+async def accept(request: Request, protocol: Protocol) -> Accepted:
+    """Read, parse, authorise and store one ingest request (steps in the module's doc)."""
     received_at = datetime.now(UTC)
     settings = request.app.state.settings
     pool = request.app.state.pool
-    # Refuse before reading and parsing when the pool could not finish in time anyway:
-    # under overload a refusal must cost next to nothing, or refusing becomes the load.
     _admit(pool)
-    body = decode_json(await read_body(request, settings.max_body_bytes))
-    count = count_events(body, count_key)
-    if count > settings.max_batch_events:
-        raise PayloadTooLarge(
-            f"{count} events in one request, over the limit of {settings.max_batch_events} "
-            "(MAX_BATCH_EVENTS); split the batch"
-        )
-    events = parse(body)
-    key = write_key_of(request, events)
+    client = request.client.host if request.client else "unknown"
+    unknown = unknown_keys_of(request)
+    unknown.check(client)
     realtime = realtime_for(request.app.state.runtime)
-    project_id = await realtime.index.project_for_key(key)
-    if project_id is None:
-        raise Unauthorized("unknown write key; copy it from the project page")
-    await check_ingest_rate(request, project_id, len(events))
-    if not events:  # e.g. a Segment batch of identify calls only
-        return IngestReport(), 0
+
+    async def project_of(key: str) -> int:
+        project_id = await realtime.index.project_for_key(key)
+        if project_id is None:
+            raise await unknown.refused(
+                client, Unauthorized("unknown write key; copy it from the project page")
+            )
+        return project_id
+
     try:
-        report = await pool.run(
-            "ingest",
-            lambda: realtime.ingestor.ingest(project_id, events, received_at=received_at),
-            abandoned=request.is_disconnected,
-        )
-    except PoolBusy:
-        if OUTAGE.down:  # busy because jobs wait on a database that does not answer
-            raise DatabaseUnavailable(_DB_AWAY) from None
-        raise
-    except ClientGone:
-        # Nobody reads this answer; nothing was stored and the client will resend.
-        raise ServiceUnavailable("the client went away before its events were stored") from None
-    return report, len(events)
+        early_key = request_key(request.headers, request.query_params, protocol.query_keys)
+    except Unauthorized as exc:
+        raise await unknown.refused(client, exc) from None
+    project_id = await project_of(early_key) if early_key else None
+
+    max_bytes = settings.max_body_bytes
+    if protocol.max_body_bytes is not None:
+        max_bytes = min(max_bytes, protocol.max_body_bytes)
+    body = await read_body(request, max_bytes) if request.method != "GET" else b""
+    wire = Wire(
+        body=body,
+        content_type=media_type(request),
+        query=request.query_params,
+        max_events=min(settings.max_batch_events, protocol.max_events),
+    )
+    parsed = protocol.parse(wire)
+    try:
+        key = body_key(early_key, (event.project_key for event in parsed))
+    except Unauthorized as exc:
+        raise await unknown.refused(client, Unauthorized(MISSING_MESSAGE)) from exc
+    if project_id is None or key != early_key:
+        project_id = await project_of(key)
+    await check_ingest_rate(request, project_id, len(parsed))
+    report = IngestReport()
+    if parsed:  # e.g. a Segment batch of identify calls only stores nothing
+        try:
+            report = await pool.run(
+                "ingest",
+                lambda: realtime.ingestor.ingest(project_id, parsed, received_at=received_at),
+                abandoned=request.is_disconnected,
+            )
+        except PoolBusy:
+            if OUTAGE.down:  # busy because jobs wait on a database that does not answer
+                raise DatabaseUnavailable(_DB_AWAY) from None
+            raise
+        except ClientGone:
+            # Nobody reads this answer; nothing was stored and the client will resend.
+            raise ServiceUnavailable("the client went away before its events were stored") from None
+    return Accepted(parsed, report, len(body), project_id)
 
 
 def _admit(pool: WorkerPool) -> None:
@@ -217,70 +283,69 @@ def _admit(pool: WorkerPool) -> None:
 _DB_AWAY = "the database is unavailable; nothing was stored, retry after Retry-After"
 
 
-async def collect(request: Request) -> JSONResponse:
-    report, _ = await _ingest(request, parse_collect, None)
-    return JSONResponse({"success": True, **report.as_json()})
+Answer = Callable[[Request, Accepted], Response]
+Refusal = Callable[[Request, AppError], Response]
 
 
-async def segment_track(request: Request) -> JSONResponse:
-    await _ingest(request, lambda body: parse_segment(body, kind="track"), None)
-    return JSONResponse({"success": True})
+def endpoint(
+    protocol: Protocol, answer: Answer, refusal: Refusal | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint of `protocol`: its success answer, and its own error shape when it has one.
+
+    Without `refusal`, errors render as TrackMaster's `{code, msg, details}` (web/errors.py).
+    """
+
+    async def handle(request: Request) -> Response:
+        try:
+            accepted = await accept(request, protocol)
+        except AppError as exc:
+            if refusal is None:
+                raise
+            response = refusal(request, exc)
+            response.headers.update(exc.headers)
+            return response
+        return answer(request, accepted)
+
+    return handle
 
 
-async def segment_batch(request: Request) -> JSONResponse:
-    await _ingest(request, lambda body: parse_segment(body, kind="batch"), "batch")
-    return JSONResponse({"success": True})
+COLLECT = Protocol("collect", collect.parse, max_events=2000)
 
 
-async def amplitude(request: Request) -> JSONResponse:
-    started = datetime.now(UTC)
-    _, count = await _ingest(request, parse_amplitude, "events")
-    return JSONResponse(
-        {
-            "code": 200,
-            "events_ingested": count,
-            "payload_size_bytes": int(request.headers.get("content-length") or 0),
-            "server_upload_time": int(started.timestamp() * 1000),
-        }
-    )
+def _collect_answer(request: Request, accepted: Accepted) -> Response:
+    return JSONResponse({"success": True, **accepted.report.as_json()})
 
 
-_DOC = """
+collect_endpoint = endpoint(COLLECT, _collect_answer)
+collect_endpoint.__doc__ = """
 ---
-summary: '{summary}'
-description: '{description}'
-security: [{{writeKeyBasic: []}}, {{writeKeyHeader: []}}]
+summary: 'Post one event or a list'
+description: 'In the Jet raw log shape, or as {event, userId, platform, properties}; the answer
+  counts stored, duplicate and unmatched events.'
+security: [{writeKeyBasic: []}, {writeKeyHeader: []}]
 tags: [ingest]
 requestBody:
   required: true
   description: JSON (application/json or text/plain), optionally Content-Encoding gzip.
-  content: {{application/json: {{schema: {{type: {body}}}}}}}
+  content:
+    application/json:
+      schema: {type: array}
+      example: [{"event": "play_click", "userId": "alice-42", "platform": "iOS",
+                 "properties": {"page_info": {"id": "63a1"}}, "messageId": "m-1"}]
 responses:
-  200: {{description: 'Stored (committed) before this answer'}}
-  400: {{$ref: "#/components/responses/InvalidParams"}}
-  401: {{$ref: "#/components/responses/WriteKey"}}
-  413: {{$ref: "#/components/responses/IngestTooLarge"}}
-  429: {{$ref: "#/components/responses/IngestBusy"}}
-  503: {{$ref: "#/components/responses/IngestUnavailable"}}
+  200: {description: 'Stored (committed) before this answer'}
+  400: {$ref: "#/components/responses/InvalidParams"}
+  401: {$ref: "#/components/responses/WriteKey"}
+  413: {$ref: "#/components/responses/IngestTooLarge"}
+  429: {$ref: "#/components/responses/IngestBusy"}
+  503: {$ref: "#/components/responses/IngestUnavailable"}
 """
-# One OpenAPI operation per endpoint, from one template (web/api/openapi.py reads __doc__).
-for _endpoint, _summary, _description, _body in (
-    (collect, "Post one event or a list", "In the Jet raw log shape, or as "
-     "{event, userId, platform, properties}; the answer counts stored, duplicate and "
-     "unmatched events.", "array"),
-    (segment_track, "Segment HTTP tracking API, one track call", "Also at /v1/t.", "object"),
-    (segment_batch, "Segment HTTP tracking API, a batch", "Also at /v1/b. Calls other than "
-     "track (identify, page...) are accepted and ignored.", "object"),
-    (amplitude, "Amplitude HTTP V2 API", "`api_key` in the body is the project write key.",
-     "object"),
-):  # fmt: skip
-    _endpoint.__doc__ = _DOC.format(summary=_summary, description=_description, body=_body)
 
-routes = [
-    Route("/collect", collect, methods=["POST"]),
-    Route("/v1/track", segment_track, methods=["POST"]),
-    Route("/v1/t", segment_track, methods=["POST"]),
-    Route("/v1/batch", segment_batch, methods=["POST"]),
-    Route("/v1/b", segment_batch, methods=["POST"]),
-    Route("/2/httpapi", amplitude, methods=["POST"]),
-]
+
+def _routes() -> list[BaseRoute]:
+    from web.protocols import routes as protocol_routes
+
+    return [Route("/collect", collect_endpoint, methods=["POST"]), *protocol_routes]
+
+
+routes = _routes()

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from trackmaster.errors import InvalidParams, field_error
+from trackmaster.errors import InvalidParams, PayloadTooLarge, field_error
 from trackmaster.models import Platform
 
 # Limits the API layer imports (settings may lower MAX_BATCH_EVENTS later).
@@ -67,7 +67,8 @@ def _platform_word(value: Any) -> str | None:
 
 def detect_platform(payload: dict) -> Platform:
     """IOS, ANDROID or OTHER from the first of `$os`, `os`, `platform`, `os_name`,
-    `context.os.name`, `context.device.type` that holds a non-empty string.
+    `context.os.name`, `context.device.type` that holds a non-empty string, else
+    from the SDK's library name (`context.library.name`, PostHog's `$lib`).
 
     Case and spaces do not matter: ios, ipados, iphone os, iphone, ipad -> IOS;
     android -> ANDROID; anything else (web, tvOS, Windows...) -> OTHER.
@@ -79,6 +80,7 @@ def detect_platform(payload: dict) -> Platform:
         word = _platform_word(payload.get(key))
         if word:
             break
+    library = payload.get("$lib")
     if word is None:
         context = payload.get("context")
         if type(context) is dict:
@@ -87,12 +89,35 @@ def detect_platform(payload: dict) -> Platform:
                 device = context.get("device")
                 if type(device) is dict:
                     word = _platform_word(device.get("type"))
+            if word is None:
+                library = context.get("library")
     if word is None:
-        return Platform.OTHER
+        return library_platform(_platform_word(library))
+    return platform_of(word)
+
+
+def platform_of(word: str) -> Platform:
+    """IOS, ANDROID or OTHER for an operating system's name ("iPadOS", "android")."""
     word = word.strip().lower()
     if word in _IOS:
         return Platform.IOS
     if word in _ANDROID:
+        return Platform.ANDROID
+    return Platform.OTHER
+
+
+def library_platform(name: str | None) -> Platform:
+    """The platform an SDK's library name implies: analytics-ios, analytics-swift,
+    rudder-ios-library, posthog-ios -> IOS; analytics-android, analytics-kotlin,
+    com.rudderstack.android.sdk.core, posthog-android -> ANDROID; others (analytics.js,
+    posthog-js, server libraries) -> OTHER, since they say nothing about a device.
+    """
+    if not name:
+        return Platform.OTHER
+    name = name.lower()
+    if "ios" in name or "swift" in name:
+        return Platform.IOS
+    if "android" in name or "kotlin" in name:
         return Platform.ANDROID
     return Platform.OTHER
 
@@ -166,17 +191,20 @@ def epoch_time(seconds: float) -> datetime | None:
 
 
 def parse_items(
-    items: list, path: str, parse_one: Callable[[Any, str], T | None], parsed: Parsed
+    items: list,
+    path: str,
+    parse_one: Callable[[Any, str], T | None],
+    parsed: Parsed,
+    limit: int = MAX_BATCH_EVENTS,
 ) -> Parsed:
     """Parse every item of a batch, collecting each item's problem before failing as a whole.
 
     One bad item rejects the whole body (nothing is half stored), but the
     error lists up to MAX_REPORTED_PROBLEMS problems so a sender fixes them at once.
+    More than `limit` items is a 413 (TooManyEvents) before any is looked at.
     """
-    if len(items) > MAX_BATCH_EVENTS:
-        raise field_error(
-            path or "body", f"{len(items)} events, over the limit of {MAX_BATCH_EVENTS} per request"
-        )
+    if len(items) > limit:
+        raise TooManyEvents(path or "body", len(items), limit)
     problems: list[dict] = []
     for index, item in enumerate(items):
         try:
@@ -189,6 +217,19 @@ def parse_items(
     if problems:
         raise problems_error(problems)
     return parsed
+
+
+class TooManyEvents(PayloadTooLarge):
+    """More events than the request may carry: MAX_BATCH_EVENTS, or the protocol's own limit."""
+
+    def __init__(self, path: str, count: int, limit: int) -> None:
+        problem = (
+            f"{count} events, over the limit of {limit} per request (MAX_BATCH_EVENTS or the "
+            "protocol's own); split the batch"
+        )
+        super().__init__(f"{path}: {problem}", details=[{"field": path, "error": problem}])
+        self.count = count
+        self.limit = limit
 
 
 def problems_error(problems: list[dict]) -> InvalidParams:

@@ -15,6 +15,7 @@ from typing import Any
 from trackmaster.errors import field_error
 from trackmaster.sources import CaughtEvent, is_log_shape
 from trackmaster.sources._common import (
+    MAX_BATCH_EVENTS,
     MAX_MESSAGE_ID_CHARS,
     MAX_NAME_CHARS,
     MAX_PROJECT_KEY_CHARS,
@@ -28,16 +29,21 @@ from trackmaster.sources._common import (
     text,
 )
 from trackmaster.sources.rawlog import log_name, log_time, log_user
+from trackmaster.sources.wire import Wire, json_body
 
 SDK_USER_KEYS = ("userId", "user_id", "anonymousId")
 MESSAGE_ID_KEYS = ("messageId", "id")
 SDK_TIME_KEYS = ("timestamp", "time", "sentAt")
 
 
-def parse_collect(body: Any) -> Parsed:
+def parse(wire: Wire) -> Parsed:
+    return parse_collect(json_body(wire.body), limit=wire.max_events)
+
+
+def parse_collect(body: Any, *, limit: int = MAX_BATCH_EVENTS) -> Parsed:
     """The events of a /collect body: an object (one event) or an array of them."""
     if type(body) is list:
-        return parse_items(body, "", _item, Parsed())
+        return parse_items(body, "", _item, Parsed(), limit)
     if type(body) is not dict:
         raise field_error("body", "must be an event object or an array of events")
     return Parsed([_item(body, "")])

@@ -1,0 +1,11 @@
+"""Ingest endpoints of every supported SDK protocol: paths, answers, docs; one module each.
+
+The parsing is in trackmaster/sources/<protocol>.py (pure, bytes to events);
+the read-authorise-store steps are web/ingest.py's `accept`, which every
+endpoint here calls. This package only says where a protocol posts and what
+its SDKs expect to read back.
+"""
+
+from web.protocols import amplitude, segment
+
+routes = [*segment.routes, *amplitude.routes]

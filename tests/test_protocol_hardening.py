@@ -32,7 +32,7 @@ TRACK = {"type": "track", "event": "play_click", "userId": "alice-42"}
 async def live(db, client):
     plan = await make_plan()
     answer = await client.post(
-        "/api/v2/realTime/start",
+        "/api/v3/realTime/start",
         json={"project": plan.project.id, "accounts": ["alice-42"], "events": [plan.play.id]},
     )
     assert answer.status_code == 201, answer.text
@@ -84,7 +84,7 @@ async def test_pages_and_the_api_get_no_cors(live, client):
         answer = await client.get(path, headers={"Origin": "http://evil.example"})
         assert "access-control-allow-origin" not in answer.headers, path
     preflight = await client.options(
-        "/api/v2/realTime/start",
+        "/api/v3/realTime/start",
         headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
     )
     assert "access-control-allow-origin" not in preflight.headers

@@ -1,7 +1,7 @@
 """Segment and RudderStack, completely: the real Python SDKs, every call path, their limits.
 
 The SDKs (segment-analytics-python, rudder-sdk-python from PyPI, unmodified) post
-to a live session; verdicts are read back through /api/v2/realTime/getLog, and
+to a live session; verdicts are read back through /api/v3/realTime/getLog, and
 each SDK's own log line ("data uploaded successfully") says it was delivered.
 """
 

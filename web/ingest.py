@@ -345,7 +345,10 @@ responses:
 def _routes() -> list[BaseRoute]:
     from web.protocols import routes as protocol_routes
 
-    return [Route("/collect", collect_endpoint, methods=["POST"]), *protocol_routes]
+    return [
+        Route("/collect", collect_endpoint, methods=["POST"], name="ingest:collect"),
+        *protocol_routes,
+    ]
 
 
 routes = _routes()

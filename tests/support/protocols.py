@@ -25,7 +25,7 @@ async def start_session(client: httpx.AsyncClient, *event_names: str) -> Plan:
         )
         events.append(extra.id)
     answer = await client.post(
-        "/api/v2/realTime/start",
+        "/api/v3/realTime/start",
         json={"project": plan.project.id, "accounts": ["alice-42"], "events": events},
     )
     assert answer.status_code == 201, answer.text
@@ -34,10 +34,10 @@ async def start_session(client: httpx.AsyncClient, *event_names: str) -> Plan:
 
 
 async def logs_of(client: httpx.AsyncClient, plan: Plan, count: int, timeout_s: float = 10):
-    """The session's logs through /api/v2/realTime/getLog once `count` are there (newest first)."""
+    """The session's logs through /api/v3/realTime/getLog once `count` are there (newest first)."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
-        answer = await client.get("/api/v2/realTime/getLog", params={"record": plan.session_id})
+        answer = await client.get("/api/v3/realTime/getLog", params={"record": plan.session_id})
         assert answer.status_code == 200, answer.text
         data = answer.json()["data"]
         if len(data) >= count or asyncio.get_running_loop().time() > deadline:

@@ -127,6 +127,6 @@ def _handler(what: str):
 
 
 routes = [
-    Route("/2/httpapi", _handler("HTTP V2 API"), methods=["POST"]),
-    Route("/batch", _handler("Batch API"), methods=["POST"]),
+    Route("/2/httpapi", _handler("HTTP V2 API"), methods=["POST"], name="ingest:amplitude.httpapi"),
+    Route("/batch", _handler("Batch API"), methods=["POST"], name="ingest:amplitude.batch"),
 ]

@@ -164,14 +164,25 @@ describe(
     errors={401: json_answer("Unknown write key", {"$ref": "#/components/schemas/Error"})},
 )
 
+# One handler per call type, under its long and short path (an alias: one route name).
 routes = [
     *(
-        Route(path, _handler(kind), methods=["POST"])
-        for kind in segment.KINDS
+        Route(path, handler, methods=["POST"], name=f"ingest:segment.{kind}")
+        for kind, handler in ((kind, _handler(kind)) for kind in segment.KINDS)
         for path in (f"/v1/{kind}", f"/v1/{_SHORT[kind]}")
     ),
-    Route("/v1/projects/{write_key}/settings", settings_document, methods=["GET"]),
-    Route("/projects/{write_key}/settings", settings_document, methods=["GET"]),
-    Route("/sourceConfig", source_config, methods=["GET"]),
-    Route("/sourceConfig/", source_config, methods=["GET"]),
+    Route(
+        "/v1/projects/{write_key}/settings",
+        settings_document,
+        methods=["GET"],
+        name="ingest:segment.settings",
+    ),
+    Route(
+        "/projects/{write_key}/settings",
+        settings_document,
+        methods=["GET"],
+        name="ingest:segment.settings",
+    ),
+    Route("/sourceConfig", source_config, methods=["GET"], name="ingest:rudderstack.config"),
+    Route("/sourceConfig/", source_config, methods=["GET"], name="ingest:rudderstack.config"),
 ]

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import running_app
+from tests.support.protocols import start_session
 from tests.support.realtime import make_plan
 from tests.support.servers import free_port
 from trackmaster.models import EventLog, UnmatchedEvent
@@ -30,14 +31,7 @@ TRACK = {"type": "track", "event": "play_click", "userId": "alice-42"}
 
 @pytest.fixture
 async def live(db, client):
-    plan = await make_plan()
-    answer = await client.post(
-        "/api/v3/realTime/start",
-        json={"project": plan.project.id, "accounts": ["alice-42"], "events": [plan.play.id]},
-    )
-    assert answer.status_code == 201, answer.text
-    plan.session_id = answer.json()["id"]
-    return plan
+    return await start_session(client)
 
 
 async def _nothing_stored() -> None:

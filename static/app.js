@@ -1,6 +1,63 @@
 // TrackMaster's own behaviours. No inline scripts anywhere: the CSP allows only files from /static.
 "use strict";
 
+// CSS folds what JavaScript can unfold (the menu, the cell panel) only when this is set.
+document.documentElement.classList.add("js");
+
+// --- The top bar's menu on narrow screens --------------------------------------------------
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest?.(".menu-toggle");
+  if (!toggle) return;
+  const menu = document.getElementById(toggle.getAttribute("aria-controls"));
+  const open = !menu.classList.contains("open");
+  menu.classList.toggle("open", open);
+  toggle.setAttribute("aria-expanded", String(open));
+  if (open) menu.querySelector("a, button")?.focus();
+});
+
+// --- The cell panel: opened by a cell, it takes the focus; Close or Escape gives it back ----
+let panelOpener = null;
+function openPanel(panel) {
+  panel.classList.add("open");
+  document.getElementById("inspector")?.focus();
+}
+function closePanel(panel) {
+  panel.classList.remove("open");
+  if (panelOpener?.isConnected) panelOpener.focus();
+  else {
+    // The stream may have swapped the cell since: focus its successor by id.
+    const again = panelOpener && document.getElementById(panelOpener.id);
+    again?.focus();
+  }
+}
+document.addEventListener("htmx:after:swap", (event) => {
+  const panel = document.getElementById("inspector-panel");
+  const source = event.target;
+  if (!panel || !(source instanceof Element)) return;
+  const cell = source.closest("a.cell");
+  if (cell && !panel.contains(cell)) {
+    panelOpener = cell;
+    openPanel(panel);
+  } else if (panel.contains(source) && !panel.contains(document.activeElement)) {
+    // An override answered: its form was replaced, so the focus would fall to the page.
+    openPanel(panel);
+  }
+});
+document.addEventListener("click", (event) => {
+  const close = event.target.closest?.(".close-panel");
+  if (close) closePanel(close.closest(".inspector"));
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  const panel = document.getElementById("inspector-panel");
+  if (panel?.classList.contains("open") && panel.contains(document.activeElement)) closePanel(panel);
+  const menu = document.querySelector(".topbar-menu.open");
+  if (menu) {
+    menu.classList.remove("open");
+    document.querySelector(".menu-toggle")?.setAttribute("aria-expanded", "false");
+  }
+});
+
 // Destructive actions ask first (web/confirmations.py). htmx forms carry hx-confirm, which
 // htmx 4 itself turns into a dialog. Plain forms (no hx-post) carry data-confirm: asked
 // here, and when the answer is yes the form says so, so the server skips its confirm page

@@ -45,10 +45,11 @@ async def test_the_live_index_forgets_the_project_it_is_told_about(db) -> None:
     project = await Project.create(name="p")
     index = LiveIndex(ttl_s=3600)
     on_plan_change(index.invalidate)
-    await index.snapshot(project.id)
-    assert project.id in index._snapshots
+    cached = await index.snapshot(project.id)
+    assert await index.snapshot(project.id) is cached  # an hour's TTL: read once
     plan_changed(project.id)
-    assert project.id not in index._snapshots
+    fresh = await index.snapshot(project.id)
+    assert fresh is not cached and fresh.loaded_at >= cached.loaded_at  # read again at once
 
 
 def test_listeners_that_are_gone_drop_out() -> None:

@@ -1,18 +1,23 @@
 """SSE for live session pages: one stream per page, one renderer per session per process.
 
 A `SessionFeed` per watched session and process holds the only bus
-subscription for that session. It coalesces bursts (at most one render per
-`MIN_RENDER_INTERVAL_S`), reads the session once, diffs it against what it
-rendered last, renders only the changed cells, counts, coverage rows and new
-log rows, and encodes that update once. Every stream of that session in this
-process sends the same bytes: 200 browsers cost one render, not 200.
+subscription for that session. It coalesces bursts (at most LIVE_FRAMES_PER_S
+frames a second, each with every change since the one before, so the bytes a
+viewer receives stay bounded whatever the event rate), reads the session
+once, diffs it against what it rendered last, renders only the changed cells,
+counts, coverage rows and new log rows, and encodes that update once. Every
+stream of that session in this process sends the same bytes: 200 browsers
+cost one render, not 200.
 
 Each update's SSE id is the session revision it brings the page to. A
 browser that reconnects with `Last-Event-ID` gets the updates it missed from
 the feed's recent frames, or one full refresh of every live region when they
 are gone (too old, another process, a feed that started after them). A
-browser whose stream falls behind the frames kept gets a full refresh too,
-instead of holding the others up. Streams end with `event: done` when the
+browser whose stream falls behind (a slow viewer: more than SKIP_AFTER_FRAMES
+frames waiting for it, or behind the frames kept) is skipped forward to one
+full refresh instead of being sent the backlog, and never holds the others
+up. A viewer that cannot take a frame within SEND_TIMEOUT_S is dropped with
+one INFO line; its page reconnects and resumes. Streams end with `event: done` when the
 session stops, and without it when the server shuts down (the browser then
 reconnects, to this server's successor or a sibling).
 """
@@ -29,21 +34,25 @@ from typing import Any
 
 import anyio
 from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from trackmaster.bus import Bus
 from trackmaster.errors import NotFound
 from trackmaster.models import SessionStatus, TestSession
 from trackmaster.sessions.publish import channel
 from web import session_fragments as fragments
-from web.session_view import load_logs, load_logs_by_id, load_snapshot
+from web.session_view import LOGS_PER_PAGE, load_logs, load_logs_by_id, load_snapshot
 
 log = logging.getLogger(__name__)
 
-# Under load a session re-renders at most this often: 50 updates/s become ~12 frames/s.
-MIN_RENDER_INTERVAL_S = 0.08
+# Without a setting (tests building a feed directly): frames a second per session.
+DEFAULT_FRAMES_PER_S = 4.0
+# A viewer with more frames than this waiting for it gets one full refresh instead.
+SKIP_AFTER_FRAMES = 8
 # Frames kept for browsers that reconnect or lag; older gaps get a full refresh.
 FRAMES_KEPT = 256
 # A feed nobody watches lingers this long, so that a reconnecting page can still replay.
@@ -75,9 +84,12 @@ class Frame:
 
 
 class SessionFeed:
-    def __init__(self, session_id: int, bus: Bus) -> None:
+    def __init__(
+        self, session_id: int, bus: Bus, frames_per_s: float = DEFAULT_FRAMES_PER_S
+    ) -> None:
         self.session_id = session_id
         self.bus = bus
+        self.frame_interval_s = 1.0 / frames_per_s
         self.frames: deque[Frame] = deque(maxlen=FRAMES_KEPT)
         self.seq = 0
         self.revision = 0
@@ -112,7 +124,7 @@ class SessionFeed:
                 self.ready.set()
                 while True:
                     first = await subscription.get()
-                    wait_s = self._last_render + MIN_RENDER_INTERVAL_S - time.monotonic()
+                    wait_s = self._last_render + self.frame_interval_s - time.monotonic()
                     if wait_s > 0:
                         await asyncio.sleep(wait_s)
                     batch = [first]
@@ -149,7 +161,10 @@ class SessionFeed:
             window = None
             if any(m.get("type") == "cleared" for m in batch):
                 window = await load_logs(session.id, self._snapshot.plan)
+            # Newest first, at most the page's window: rows past it would be cut off by
+            # the page at once, so a burst costs one window of rows, not one row per event.
             log_ids = sorted({i for m in batch for i in m.get("log_ids") or ()}, reverse=True)
+            log_ids = log_ids[:LOGS_PER_PAGE]
             new_logs = (
                 [] if window else await load_logs_by_id(session.id, self._snapshot.plan, log_ids)
             )
@@ -246,8 +261,14 @@ class SessionFeed:
 class LiveFeeds:
     """The feeds of one process, one per watched session, and the shutdown that ends them."""
 
-    def __init__(self, bus: Bus, shutting_down: asyncio.Event | None) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        shutting_down: asyncio.Event | None,
+        frames_per_s: float = DEFAULT_FRAMES_PER_S,
+    ) -> None:
         self.bus = bus
+        self.frames_per_s = frames_per_s
         self.feeds: dict[int, SessionFeed] = {}
         self.closing = False
         self._watch = (
@@ -270,7 +291,7 @@ class LiveFeeds:
     async def acquire(self, session_id: int) -> SessionFeed:
         feed = self.feeds.get(session_id)
         if feed is None or feed.failure is not None or feed.task.done():
-            feed = self.feeds[session_id] = SessionFeed(session_id, self.bus)
+            feed = self.feeds[session_id] = SessionFeed(session_id, self.bus, self.frames_per_s)
         feed.watchers += 1
         if feed.linger is not None:
             feed.linger.cancel()
@@ -299,7 +320,11 @@ def live_feeds(request: Request) -> LiveFeeds:
     state = request.app.state
     feeds = getattr(state, "live_feeds", None)
     if feeds is None:
-        feeds = LiveFeeds(state.runtime.bus, getattr(state, "shutting_down", None))
+        feeds = LiveFeeds(
+            state.runtime.bus,
+            getattr(state, "shutting_down", None),
+            state.settings.live_frames_per_s,
+        )
         state.live_feeds = feeds
     return feeds
 
@@ -371,7 +396,9 @@ async def _stream(
             if feed.epoch != epoch:
                 return
             pending = feed.frames_after(cursor)
-            if pending is None:  # fell behind the frames kept: one refresh catches up
+            if pending is None or len(pending) > SKIP_AFTER_FRAMES:
+                # A slow viewer (or one behind the frames kept): skip it forward to one
+                # full refresh rather than send, or keep, the backlog.
                 refresh = await feed.refresh_frame()
                 pending = [refresh, *(feed.frames_after(refresh.seq) or [])]
             for frame in pending:
@@ -386,6 +413,21 @@ async def _stream(
         await lease.release()
 
 
+class _LiveResponse(EventSourceResponse):
+    """The stream of one page; a viewer that drops or stalls is routine, not an error."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except (SendTimeoutError, OSError) as exc:
+            why = (
+                f"could not take a frame within {SEND_TIMEOUT_S:g} s"
+                if isinstance(exc, SendTimeoutError)
+                else f"{type(exc).__name__}: {exc}"
+            )
+            log.info("live page of %s dropped: %s (it reconnects)", scope.get("path"), why)
+
+
 async def session_stream(request: Request) -> EventSourceResponse:
     session_id = int(request.path_params["session_id"])
     if not await TestSession.exists(id=session_id):
@@ -393,7 +435,7 @@ async def session_stream(request: Request) -> EventSourceResponse:
     feeds = live_feeds(request)
     lease = _Lease(feeds, await feeds.acquire(session_id))
     server_exits = anyio.Event()
-    return EventSourceResponse(
+    return _LiveResponse(
         _stream(lease, _last_event_id(request), server_exits),
         shutdown_event=server_exits,
         shutdown_grace_period=SHUTDOWN_GRACE_S,

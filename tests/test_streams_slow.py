@@ -1,0 +1,92 @@
+"""Slow and vanished viewers: skipped forward to one refresh, dropped with one INFO line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import pytest
+
+from tests.support.realtime import make_plan
+from trackmaster.bus import MemoryBus
+from trackmaster.models import SessionStatus, TestSession
+from web import confirmations, streams
+
+assert confirmations  # imported for the template global the rendered fragments use
+
+
+@pytest.fixture
+async def session(db) -> TestSession:
+    plan = await make_plan()
+    expires_at = datetime.now(UTC) + timedelta(hours=1)
+    return await TestSession.create(
+        project=plan.project, status=SessionStatus.ON, expires_at=expires_at
+    )
+
+
+async def test_a_slow_viewer_is_skipped_forward_to_one_full_refresh(session) -> None:
+    feeds = streams.LiveFeeds(MemoryBus(), None, frames_per_s=50)
+    feed = await feeds.acquire(session.id)
+    lease = streams._Lease(feeds, feed)
+    viewer = streams._stream(lease, None, anyio.Event())
+    try:
+        first = await viewer.__anext__()
+        assert b'hx-target="#matrix"' in first  # a new page: one full refresh
+        # The viewer takes nothing while more frames than it may lag behind pile up.
+        for n in range(streams.SKIP_AFTER_FRAMES + 1):
+            feed._append(n + 1, n + 1, streams.encode_data(f"<p>delta {n}</p>"), final=False)
+        caught_up = await asyncio.wait_for(viewer.__anext__(), timeout=5)
+        assert b'hx-target="#matrix"' in caught_up, "a slow viewer gets one refresh"
+        assert b"delta" not in caught_up
+        # Once caught up, small updates come one by one again.
+        feed._append(99, 99, streams.encode_data("<p>after</p>"), final=False)
+        assert b"<p>after</p>" in await asyncio.wait_for(viewer.__anext__(), timeout=5)
+    finally:
+        await viewer.aclose()
+        feeds.shut_down()
+
+
+async def test_few_waiting_frames_are_sent_as_they_are(session) -> None:
+    feeds = streams.LiveFeeds(MemoryBus(), None, frames_per_s=50)
+    feed = await feeds.acquire(session.id)
+    viewer = streams._stream(streams._Lease(feeds, feed), None, anyio.Event())
+    try:
+        await viewer.__anext__()
+        for n in range(3):
+            feed._append(n + 1, n + 1, streams.encode_data(f"<p>delta {n}</p>"), final=False)
+        got = [await asyncio.wait_for(viewer.__anext__(), timeout=5) for _ in range(3)]
+        assert all(b"delta" in frame and b"#matrix" not in frame for frame in got)
+    finally:
+        await viewer.aclose()
+        feeds.shut_down()
+
+
+async def test_a_viewer_that_takes_nothing_is_dropped_with_one_info_line(
+    monkeypatch, caplog
+) -> None:
+    monkeypatch.setattr(streams, "SEND_TIMEOUT_S", 0.2)
+
+    async def frames():
+        yield b"data: hello\r\n\r\n"
+        await asyncio.sleep(30)
+
+    response = streams._LiveResponse(frames(), send_timeout=streams.SEND_TIMEOUT_S, ping=0)
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+        if message.get("body"):
+            await asyncio.sleep(30)  # the viewer's connection takes nothing more
+
+    async def receive() -> dict:
+        await asyncio.sleep(30)
+        return {"type": "http.disconnect"}
+
+    caplog.set_level(logging.INFO, logger="web.streams")
+    scope = {"type": "http", "method": "GET", "path": "/sessions/1/stream", "headers": []}
+    await asyncio.wait_for(response(scope, receive, send), timeout=5)
+    dropped = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(dropped) == 1 and dropped[0].levelno == logging.INFO
+    assert dropped[0].exc_info is None

@@ -1,34 +1,29 @@
-"""Build a session's report from the session engine's results and one pass over its logs.
+"""Build a session's report from the session engine's read model, never from the logs.
 
-The matrix, coverage and plan come from `trackmaster.sessions.results` (the
-read model every page uses). Per cell the report also needs what the live
-page does not: how many caught events each verdict got since the cell's last
-override or reset, and the distinct wrong values with one example each. Those
-come from one pass over the session's logs, read in id order in chunks of
-`CHUNK_ROWS` (memory stays flat whatever the session's size), keeping only
-counters and at most MAX_WRONG_VALUES values per cell.
-
-A cell's verdict here is the worst outstanding one over every event judged
-since its last override or reset (FAIL over UNCERTAIN over SUCCESS): a report
-never shows a failure as passed because a later event of the same kind was
-good.
+Cells, their counts per verdict (every event caught since the cell's last
+reset, outstanding since its last override), the event counts, coverage and
+the plan all come from `trackmaster.sessions.results.session_results`, which
+reads the cells the ingest transaction keeps up to date. The distinct wrong
+values of failing cells come from the cells' kept values (CellValue), read in
+one query per session; one example payload per value, by its log id. So a
+report costs a few queries per session, whatever the number of caught events.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from trackmaster.models import (
+    CellValue,
     Event,
     EventLog,
     Field,
     SessionAccount,
     SyncRun,
     TestSession,
+    Verdict,
     VerdictOverride,
 )
 from trackmaster.reports.model import (
@@ -45,7 +40,6 @@ from trackmaster.reports.model import (
 )
 from trackmaster.sessions.results import session_results
 
-CHUNK_ROWS = 5000
 NOT_FOUND = "(not found)"
 # An example payload is cut to this many characters in a report (the log page has it all).
 EXAMPLE_PAYLOAD_CHARS = 4000
@@ -53,20 +47,11 @@ EXAMPLE_PAYLOAD_CHARS = 4000
 CellKey = tuple[int, int, str]  # (event id, field id, platform)
 
 
-@dataclass
-class _Tally:
-    """What one pass over the logs learns about one cell."""
-
-    cover: int  # log ids up to this are covered by the cell's last override or reset
-    counts: Counter = field(default_factory=Counter)
-    # value text -> [count, reason, first log id]
-    wrong: dict[str, list[Any]] = field(default_factory=dict)
-
-
-def value_text(value: Any) -> str:
-    if value is None:
+def shown_value(kind: str, value: str | None) -> str:
+    """A kept value as the report shows it: strings quoted, so "1" and 1 differ."""
+    if value is None or not kind:
         return NOT_FOUND
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return json.dumps(value, ensure_ascii=False) if kind == "string" else value
 
 
 async def _overrides(session_id: int) -> list[dict[str, Any]]:
@@ -75,7 +60,7 @@ async def _overrides(session_id: int) -> list[dict[str, Any]]:
         .order_by("id")
         .values(
             "id", "event_id", "field_id", "platform", "kind", "verdict", "reason",
-            "created_by", "created_at", "after_log_id",
+            "created_by", "created_at",
         )
     )  # fmt: skip
     for row in rows:
@@ -84,106 +69,36 @@ async def _overrides(session_id: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _last_cover(
-    overrides: list[dict[str, Any]], event_id: int, field_id: int, platform: str
-) -> dict[str, Any] | None:
-    found = None
-    for row in overrides:  # by id: the last that applies is the newest
-        if (
-            row["event_id"] == event_id
-            and row["field_id"] in (None, field_id)
-            and row["platform"] in (None, platform)
-        ):
-            found = row
-    return found
-
-
-async def _scan(
-    session_id: int, tallies: dict[CellKey, _Tally]
-) -> tuple[dict[tuple[int, str], int], EventCounts]:
-    """One pass over the logs: caught per (event, platform), and the cells' tallies."""
-    caught: Counter = Counter()
-    good = bad = 0
-    last_id = 0
-    while True:
-        rows = (
-            await EventLog.filter(session_id=session_id, id__gt=last_id)
-            .order_by("id")
-            .limit(CHUNK_ROWS)
-            .values_list("id", "event_id", "platform", "field_values", "verdicts")
-        )
-        if not rows:
-            break
-        for log_id, event_id, platform, values, verdicts in rows:
-            platform = str(platform)
-            caught[(event_id, platform)] += 1
-            failed = False
-            values = values or {}
-            for field_id, got in (verdicts or {}).items():
-                verdict = got[0] if got else "UNTESTED"
-                if verdict == "FAIL":
-                    failed = True
-                tally = tallies.get((event_id, int(field_id), platform))
-                if tally is None or log_id <= tally.cover:
-                    continue
-                tally.counts[verdict] += 1
-                if verdict == "FAIL":
-                    text = value_text(values.get(field_id))
-                    seen = tally.wrong.get(text)
-                    if seen is None:
-                        tally.wrong[text] = [1, got[1] if len(got) > 1 else "", log_id]
-                    else:
-                        seen[0] += 1
-            if failed:
-                bad += 1
-            else:
-                good += 1
-        last_id = rows[-1][0]
-        if len(rows) < CHUNK_ROWS:
-            break
-    return dict(caught), EventCounts(good + bad, good, bad)
-
-
-def _cell_from(
-    event: dict[str, Any],
-    body: dict[str, Any],
-    platform: str,
-    tally: _Tally,
-    cover: dict[str, Any] | None,
-) -> ReportCell:
+def _cell(event: dict[str, Any], body: dict[str, Any], platform: str) -> ReportCell:
     result = body["results"][platform]
-    cell = ReportCell(
+    at = result.get("at")
+    return ReportCell(
         event["id"], event["name"], body["id"], body["key"], platform,
         str(result["verdict"]), str(result.get("reason", "")), str(result.get("from", "none")),
-        str(result.get("by", "") or ""), None, dict(tally.counts),
+        str(result.get("by", "") or ""), datetime.fromisoformat(at) if at else None,
+        {k: int(v) for k, v in (result.get("counts") or {}).items() if v},
     )  # fmt: skip
-    judged = sum(tally.counts.values())
-    if judged:
-        for verdict in ("FAIL", "UNCERTAIN", "SUCCESS", "UNTESTED"):
-            if tally.counts.get(verdict):
-                n = tally.counts[verdict]
-                cell.verdict, cell.source, cell.by = verdict, "log", ""
-                if verdict == "FAIL":
-                    cell.reason = f"FAIL in {n} of {judged} caught events"
-                elif verdict != str(result["verdict"]) or result.get("from") != "log":
-                    cell.reason = f"{verdict} in {n} of {judged} caught events"
-                break
-    elif cover is not None:
-        cell.verdict = cover["verdict"]
-        cell.source = "reset" if cover["kind"] == "reset" else "override"
-        cell.by, cell.at = cover["created_by"], cover["created_at"]
-        cell.reason = cover["reason"] or (
-            "reset to UNTESTED" if cell.source == "reset" else "set by hand"
-        )
-    ordered = sorted(tally.wrong.items(), key=lambda item: (-item[1][0], item[1][2]))
-    cell.wrong = [
-        WrongValue(text, count, reason, log_id)
-        for text, (count, reason, log_id) in ordered[:MAX_WRONG_VALUES]
-    ]
-    cell.wrong_more = max(0, len(ordered) - MAX_WRONG_VALUES)
-    if cell.wrong and cell.verdict == "FAIL":
-        cell.reason += f"; {cell.wrong[0].reason}" if cell.wrong[0].reason else ""
-    return cell
+
+
+async def _wrong_values(session_id: int, cells: list[ReportCell]) -> None:
+    """The most frequent failing values of each failing cell, at most MAX_WRONG_VALUES each."""
+    failing = {(c.event_id, c.field_id, c.platform): c for c in cells if c.failed}
+    if not failing:
+        return
+    rows = (
+        await CellValue.filter(session_id=session_id, verdict=Verdict.FAIL)
+        .order_by("-count", "id")
+        .values_list("event_id", "field_id", "platform", "kind", "value", "reason", "count",
+                     "example_log_id")
+    )  # fmt: skip
+    for event_id, field_id, platform, kind, value, reason, count, log_id in rows:
+        cell = failing.get((event_id, field_id, str(platform)))
+        if cell is None:
+            continue
+        if len(cell.wrong) < MAX_WRONG_VALUES:
+            cell.wrong.append(WrongValue(shown_value(kind, value), int(count), reason, log_id))
+        else:
+            cell.wrong_more += 1
 
 
 async def _examples(cells: list[ReportCell]) -> None:
@@ -227,24 +142,17 @@ async def build_report(session: TestSession) -> Report:
     await session.fetch_related("project")
     results = await session_results(session)
     overrides = await _overrides(session.id)
-    tallies: dict[CellKey, _Tally] = {}
-    covers: dict[CellKey, dict[str, Any] | None] = {}
-    for event in results:
-        for body in event["fields"]:
-            for platform in PLATFORMS:
-                key = (event["id"], body["id"], platform)
-                cover = _last_cover(overrides, event["id"], body["id"], platform)
-                covers[key] = cover
-                tallies[key] = _Tally(cover["after_log_id"] if cover else 0)
-    caught, event_counts = await _scan(session.id, tallies)
-
     event_ids = [event["id"] for event in results]
     stories = dict(
         await Event.filter(id__in=event_ids).values_list("id", "story__name") if event_ids else []
     )
     events, cells, coverage = [], [], []
+    caught_all = bad = 0
     for event in results:
-        by_platform = {p: caught.get((event["id"], p), 0) for p in PLATFORMS}
+        per_platform = event.get("eventCounts") or {}
+        by_platform = {p: int((per_platform.get(p) or {}).get("caught", 0)) for p in PLATFORMS}
+        caught_all += sum(by_platform.values())
+        bad += sum(int((per_platform.get(p) or {}).get("FAIL", 0)) for p in PLATFORMS)
         events.append(
             ReportEvent(
                 event["id"], event["name"], stories.get(event["id"], ""),
@@ -254,13 +162,13 @@ async def build_report(session: TestSession) -> Report:
         )  # fmt: skip
         for body in event["fields"]:
             for platform in PLATFORMS:
-                key = (event["id"], body["id"], platform)
-                cells.append(_cell_from(event, body, platform, tallies[key], covers[key]))
+                cells.append(_cell(event, body, platform))
             for platform, summary in (body.get("coverage") or {}).items():
                 coverage.append(
                     CoverageLine(event["name"], body["key"], platform,
                                  tuple(summary["seen"]), tuple(summary["missing"]))
                 )  # fmt: skip
+    await _wrong_values(session.id, cells)
     await _examples([c for c in cells if c.failed])
 
     names = {event["id"]: event["name"] for event in results}
@@ -298,6 +206,6 @@ async def build_report(session: TestSession) -> Report:
         coverage=coverage,
         overrides=override_lines,
         unplanned=_unplanned(results),
-        event_counts=event_counts,
+        event_counts=EventCounts(caught_all, caught_all - bad, bad),
         generated_at=datetime.now(UTC),
     )

@@ -103,8 +103,15 @@ async def run_one(kind: str, events: int, repeats: int) -> None:
             session = await start_session(url, ids["project"], ["bench-user"], [ids["event"]])
             fed_s = await feed(url, ids["key"], events)
             sid = session["id"]
+            async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+                counts = (await http.get(f"/api/v3/sessions/{sid}/counts")).json()
+            if counts["events"]["all"] != events:  # measure the report of the session intended
+                raise RuntimeError(f"{counts['events']} caught, {events} fed")
             load_before = os.getloadavg()
-            print(f"{kind}: {events} events fed in {fed_s:.1f} s; load before {load_before}")
+            print(
+                f"{kind}: {events} events fed in {fed_s:.1f} s (caught {counts['events']}, "
+                f"cells {counts['cells']}); load average before {load_before}"
+            )
             for path in (
                 f"/sessions/{sid}/report", f"/sessions/{sid}/report.csv",
                 f"/sessions/{sid}/report.xml", f"/api/v3/sessions/{sid}/counts",

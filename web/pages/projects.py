@@ -174,6 +174,10 @@ async def _status(request: Request, project: Project, run: SyncRun) -> Response:
         "summarize": summarize,
         "oob_history": run.status != "running",
     }
+    if run.status == "ok" and is_htmx(request):
+        # The sync changed the stories too: the project page swaps them with the history.
+        context.update(await _project_context(request, project), run=run)
+        context["refresh_regions"] = True
     if is_htmx(request):
         return render(request, "projects/_sync_status.html", context)
     # Without JavaScript the whole page reloads itself until the run is done.
@@ -194,19 +198,22 @@ async def sync_status(request: Request) -> Response:
 async def import_plan(request: Request) -> Response:
     """Upload a plan file; problems are listed next to the form, and nothing changes."""
     project = await get_project(_project_id(request))
-    context = await _project_context(request, project)
     status_code = 200
+    outcome: dict[str, Any] = {}
     try:
         content, filename = await read_upload(request)
         run = await import_plan_file(project, content, filename, started_by=actor(request))
-        context["import_run"] = run
-        context["history"] = await sync_history(project)
+        outcome["import_run"] = run
         if run.status != "ok":
             status_code = 400
     except (PlanFileError, AppError) as exc:
-        context["import_error"] = exc
+        outcome["import_error"] = exc
         status_code = exc.status
+    # Read after the import: its stories, their event counts and the history it added.
+    context = {**await _project_context(request, project), **outcome}
     if is_htmx(request):
+        # Everything the import changed on the page comes along: stories and history.
+        context["refresh_regions"] = True
         return render(request, "projects/_import.html", context, status_code=status_code)
     if status_code == 200:
         return RedirectResponse(f"/projects/{project.id}#sync-history", 303)

@@ -349,12 +349,9 @@ async def clear_logs(request: Request) -> Response:
         return confirmations.confirm_page(request, form, ask, f"/sessions/{session.id}")
     await actions.clear_logs(_realtime(request).bus, session, _actor(request))
     if is_htmx(request):
-        return render(
-            request,
-            "sessions/_logs.html",
-            {"session_id": session.id, "logs": [], "has_older": False, "before": None,
-             "window": fragments.LOGS_PER_PAGE},
-        )  # fmt: skip
+        html = fragments.logs_html(session.id, [], has_older=False)
+        html += await _changed_regions(session, lambda key: False)  # "N not cleared"
+        return Response(html, media_type="text/html")
     return _back_to(session.id)
 
 
@@ -390,13 +387,22 @@ async def override_verdict(request: Request) -> Response:
     context = await _inspector_context(session, event_id[0], field_id[0], shown)
     context["saved"] = f"Saved: {verdict} ({'all platforms' if platform == 'all' else platform})."
     html = render(request, "sessions/_inspector.html", context).body.decode()
-    # The cells change on this page at once; the stream tells every other page.
-    snapshot = await load_snapshot(session)
-    for p in platforms:
-        cell = snapshot.cells.get((event_id[0], field_id[0], p))
-        if cell is not None:
-            html += fragments.partial(cell.dom_id, fragments.cell_html(session.id, cell))
+    # The cells and counts change on this page at once (a stopped session has no stream);
+    # the stream tells every other page.
+    html += await _changed_regions(
+        session, lambda key: key[:2] == (event_id[0], field_id[0]) and key[2] in platforms
+    )
     return Response(html, media_type="text/html")
+
+
+async def _changed_regions(session: TestSession, cells_wanted) -> str:
+    """Partials of the counts and of the cells `cells_wanted((event, field, platform))` picks."""
+    snapshot = await load_snapshot(session)
+    html = fragments.partial("counts", fragments.counts_html(snapshot))
+    for key, cell in snapshot.cells.items():
+        if cells_wanted(key):
+            html += fragments.partial(cell.dom_id, fragments.cell_html(session.id, cell))
+    return html
 
 
 async def reset_event(request: Request) -> Response:
@@ -416,7 +422,9 @@ async def reset_event(request: Request) -> Response:
         index=_realtime(request).index,
     )
     if is_htmx(request):
-        return Response(status_code=204)
+        event_id = request.path_params["event_id"]
+        html = await _changed_regions(session, lambda key: key[0] == event_id)
+        return Response(html, media_type="text/html")
     return _back_to(session.id)
 
 

@@ -1,0 +1,112 @@
+"""An action refreshes everything it changes on the page, without a reload (Chromium).
+
+Import: the story list, its counts and the sync history. Jet sync: the stories too.
+On a stopped session (no stream to rely on): Reset verdicts and an override refresh the
+cells and the counts, Clear logs the list and the counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.fakes.jet import FakeJet
+from tests.support.realtime import make_plan, play_log
+from tests.test_pages_plan import jet_project
+from trackmaster.models import Project
+
+pytestmark = pytest.mark.browser
+WAIT_MS = 10_000
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plan.yaml"
+
+
+async def mark(page: Page) -> None:
+    await page.evaluate("window.__not_reloaded = true")
+
+
+async def not_reloaded(page: Page) -> None:
+    assert await page.evaluate("window.__not_reloaded === true"), "the page was reloaded"
+
+
+async def test_import_refreshes_stories_counts_and_history(page: Page, live_server, db) -> None:
+    project = await Project.create(name="files app")
+    await page.goto(f"{live_server.url}/projects/{project.id}")
+    await expect(page.locator("#stories")).to_contain_text("No story in this plan yet")
+    await mark(page)
+    await page.set_input_files("#plan-import input[type=file]", str(EXAMPLE))
+    await page.locator("#plan-import button", has_text="Import").click()
+    await expect(page.locator("#import-result")).to_contain_text("Imported", timeout=WAIT_MS)
+    # The stories, their event counts and the history changed with it, on this page.
+    await expect(page.locator("#stories tbody tr").first).to_be_visible()
+    await expect(page.locator("#stories")).to_contain_text("Playback")
+    await expect(page.locator("#stories")).not_to_contain_text("No story in this plan yet")
+    await expect(page.locator("#stories .pager")).to_contain_text("in all")
+    await expect(page.locator("#sync-history .sync-run")).to_have_count(1)
+    await not_reloaded(page)
+
+
+async def test_jet_sync_refreshes_the_stories(page: Page, jet_server, fake_jet: FakeJet) -> None:
+    project, _ = await jet_project(fake_jet)
+    await page.goto(f"{jet_server.url}/projects/{project.id}")
+    await mark(page)
+    await page.click(f"#sync-button-{project.id}")
+    await expect(page.locator(f"#sync-status-{project.id} .sync-summary")).to_contain_text(
+        "2 stories created", timeout=WAIT_MS
+    )
+    await expect(page.locator("#stories tbody tr")).to_have_count(2, timeout=WAIT_MS)
+    await not_reloaded(page)
+
+
+async def test_actions_on_a_stopped_session_refresh_cells_and_counts(
+    page: Page, live_server, db
+) -> None:
+    plan = await make_plan()
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
+        started = await http.post(
+            "/api/v3/realTime/start",
+            json={"project": plan.project.id, "accounts": ["alice-42"], "events": [plan.play.id]},
+        )
+        sid = started.json()["id"]
+        sent = await http.post(
+            "/collect",
+            json=[play_log(page="nowhere", user_id="alice-42")],
+            headers={"X-Write-Key": plan.project.write_key},
+        )
+        assert sent.status_code == 200, sent.text
+        stopped = await http.post("/api/v3/realTime/stop", params={"record": sid})
+        assert stopped.status_code == 200, stopped.text
+    await page.goto(f"{live_server.url}/sessions/{sid}")
+    await expect(page.locator("#live")).to_have_text("stopped")
+    await mark(page)
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    field = plan.f("event_info.current_page_name")
+    cell = page.locator(f"#cell-{plan.play.id}-{field}-iOS")
+    await expect(cell).to_have_attribute("data-verdict", "FAIL")
+    fail_count = page.locator("#counts [data-verdict='FAIL']")
+    await expect(fail_count).to_be_visible()
+
+    # Override one cell: the cell and the counts change here, with no stream to bring them.
+    await cell.click()
+    form = page.locator("#inspector form.override")
+    await form.locator("select[name=verdict]").select_option("SUCCESS")
+    await form.locator("input[name=reason]").fill("checked by hand")
+    await form.locator("button[type=submit]").click()
+    await expect(cell).to_have_attribute("data-verdict", "SUCCESS", timeout=WAIT_MS)
+    counts_after_override = await page.inner_text("#counts")
+
+    # Reset the event: every cell of it back to UNTESTED, and the counts follow.
+    await page.locator(f"#event-{plan.play.id} button", has_text="Reset verdicts").click()
+    await expect(
+        page.locator(f"#event-{plan.play.id} .cell[data-verdict='SUCCESS']")
+    ).to_have_count(0, timeout=WAIT_MS)
+    await expect(page.locator("#counts")).not_to_have_text(counts_after_override)
+
+    # Clear the caught events: the list empties and the counts say so.
+    await page.get_by_role("button", name="Clear logs").click()
+    await expect(page.locator("#log-list article.log")).to_have_count(0, timeout=WAIT_MS)
+    await expect(page.locator("#counts")).to_contain_text("not cleared")
+    await not_reloaded(page)

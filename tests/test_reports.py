@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import pytest
 from pypdf import PdfReader
 
+from tests.support.access import run_cli
 from tests.support.report_session import (
     HOSTILE_PROJECT,
     HOSTILE_SESSION,
@@ -156,3 +158,31 @@ async def test_junit_a_case_per_event_and_platform(scenario, client) -> None:
     assert root.get("failures") == "2" and root.get("tests") == "8"
     classname = play["iOS"].get("classname")
     assert classname == f"{HOSTILE_PROJECT}.play_click"
+
+
+def _cli_env(settings) -> dict[str, str]:
+    """The environment that points a `trackmaster` process at this test's database."""
+    env = {**os.environ, "SQLITE_PATH": str(settings.sqlite_path), "DB_HOST": ""}
+    if settings.uses_mysql:
+        env.update(
+            DB_HOST=settings.db_host, DB_PORT=str(settings.db_port), DB_USER=settings.db_user,
+            DB_PASSWORD=str(settings.db_password), DB_NAME=settings.db_name,
+        )  # fmt: skip
+    return env
+
+
+async def test_the_cli_writes_each_format(scenario, settings, tmp_path) -> None:
+    env = _cli_env(settings)
+    sid = str(scenario.session.id)
+    junit = tmp_path / "r.xml"
+    done = run_cli(env, "report", sid, "--format", "junit", "--output", str(junit))
+    assert done.returncode == 0, done.stderr
+    assert "failed" in done.stderr
+    assert ET.parse(junit).getroot().get("failures") == "2"
+    done = run_cli(env, "report", sid, "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    assert len(list(csv.DictReader(io.StringIO(done.stdout)))) == 12
+    done = run_cli(env, "report", sid, "--format", "json")
+    assert json.loads(done.stdout)["unseen"] == ["share_click"]
+    done = run_cli(env, "report", "999999")
+    assert done.returncode == 1 and "999999" in done.stderr

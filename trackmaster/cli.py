@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     from trackmaster.reports import check as check_command
 
     check_command.register(commands)
+    from trackmaster.reports import commands as report_commands
+
+    report_commands.register(commands)
     _describe_subcommands(commands)
     return parser
 

@@ -112,6 +112,8 @@ RULES: tuple[Rule, ...] = (
     _rule(UNSAFE, "/api/v3/realTime/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/api/v3/accounts/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/api/v3/sessions/**", Access.TESTER, _TESTER_WORK),
+    _rule(UNSAFE, "/api/v2/realTime/**", Access.TESTER, _TESTER_WORK),
+    _rule(UNSAFE, "/api/v2/accounts/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/sessions/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/projects/{project}/sessions/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/projects/{project}/accounts/**", Access.TESTER, _TESTER_WORK),

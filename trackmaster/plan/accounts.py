@@ -54,6 +54,19 @@ async def add_account(project: Project, user_id: Any, description: Any) -> Accou
     return account
 
 
+async def list_accounts(
+    project_id: int | None, description: str, offset: int, limit: int
+) -> tuple[list[Account], int]:
+    """Test accounts (of one project when given) whose description holds `description`."""
+    query = Account.all()
+    if project_id is not None:
+        query = query.filter(project_id=project_id)
+    if description:
+        query = query.filter(description__icontains=description)
+    total = await query.count()
+    return await query.order_by("id").offset(offset).limit(limit), total
+
+
 async def find_account(user_id: str, project_id: int | None = None) -> Account:
     """The account with this test user id (in `project_id` when given; else it must be unique)."""
     query = Account.filter(user_id=user_id)

@@ -18,12 +18,16 @@ async def get_project(project_id: int) -> Project:
     return project
 
 
-async def list_projects(offset: int, limit: int, name: str = "") -> tuple[list[Project], int]:
+async def list_projects(
+    offset: int, limit: int | None, name: str = ""
+) -> tuple[list[Project], int]:
+    """A page of projects by name (`limit` None: all of them, as the original listed them)."""
     query = Project.all()
     if name:
         query = query.filter(name__icontains=name)
     total = await query.count()
-    return await query.order_by("name", "id").offset(offset).limit(limit), total
+    ordered = query.order_by("name", "id").offset(offset)
+    return await (ordered if limit is None else ordered.limit(limit)), total
 
 
 async def story_counts(project_ids: list[int]) -> dict[int, int]:

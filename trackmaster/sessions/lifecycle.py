@@ -100,10 +100,13 @@ class Lifecycle:
         source: str | None = None,
         limit_s: Any = None,
         created_by: str = "",
+        events_required: bool = True,
     ) -> TestSession:
+        """Start a session; `events_required=False` lets it start watching no event yet
+        (the original API allowed that; events are added with update)."""
         project = await self._project(project_id)
         chosen_accounts = await resolve_accounts(project.id, accounts)
-        chosen_events = await resolve_events(project.id, events, stories)
+        chosen_events = await resolve_events(project.id, events, stories, required=events_required)
         source = self._source(project, source)
         limit = self._limit(limit_s)
         filter_id = None

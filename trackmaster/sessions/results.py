@@ -92,27 +92,47 @@ def log_json(row: dict[str, Any], keys: dict[int, str]) -> dict[str, Any]:
         "sentAt": _iso(row["sent_at"]),
         "receivedAt": _iso(row["received_at"]),
         "payload": row["payload"],
+        "cleared": row["cleared"],
         "fields": fields,
     }
 
 
 LOG_VALUES = (
     "id", "event_id", "name", "user_id", "platform", "source", "message_id", "sent_at",
-    "received_at", "payload", "field_values", "verdicts",
+    "received_at", "payload", "field_values", "verdicts", "cleared",
 )  # fmt: skip
+
+
+async def session_logs(
+    session_id: int,
+    offset: int,
+    limit: int | None,
+    *,
+    after_id: int = 0,
+    with_cleared: bool = False,
+) -> tuple[list[dict[str, Any]], int]:
+    """Caught logs, newest first, with each field's value; and how many there are.
+
+    Cleared logs only `with_cleared`; `limit` None reads them all (the original API's
+    answers held every log: its compatibility layer needs that, v3 pages).
+    """
+    query = EventLog.filter(session_id=session_id)
+    if not with_cleared:
+        query = query.filter(cleared=False)
+    if after_id:
+        query = query.filter(id__gt=after_id)
+    total = await query.count()
+    ordered = query.order_by("-id").offset(offset)
+    rows = await (ordered if limit is None else ordered.limit(limit)).values(*LOG_VALUES)
+    keys = await _field_keys(row["event_id"] for row in rows)
+    return [log_json(row, keys) for row in rows], total
 
 
 async def uncleared_logs(
     session_id: int, offset: int, limit: int, *, after_id: int = 0
 ) -> tuple[list[dict[str, Any]], int]:
     """Logs not yet cleared, newest first, with each field's value; and how many there are."""
-    query = EventLog.filter(session_id=session_id, cleared=False)
-    if after_id:
-        query = query.filter(id__gt=after_id)
-    total = await query.count()
-    rows = await query.order_by("-id").offset(offset).limit(limit).values(*LOG_VALUES)
-    keys = await _field_keys(row["event_id"] for row in rows)
-    return [log_json(row, keys) for row in rows], total
+    return await session_logs(session_id, offset, limit, after_id=after_id)
 
 
 # --- results ---------------------------------------------------------------------------

@@ -69,10 +69,15 @@ async def resolve_accounts(project_id: int, raw: Any) -> list[ChosenAccount]:
     return chosen
 
 
-async def resolve_events(project_id: int, raw_events: Any, raw_stories: Any) -> list[ChosenEvent]:
+async def resolve_events(
+    project_id: int, raw_events: Any, raw_stories: Any, *, required: bool = True
+) -> list[ChosenEvent]:
+    """The chosen events; none at all is refused unless not `required` (the original's start)."""
     event_ids = _id_list("events", raw_events)
     story_ids = _id_list("stories", raw_stories)
     if not event_ids and not story_ids:
+        if not required:
+            return []
         raise field_error("events", "choose at least one event (events) or story (stories)")
     chosen: dict[int, ChosenEvent] = {}
     if event_ids:

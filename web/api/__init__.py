@@ -1,4 +1,5 @@
-"""The JSON API under /api/v3, one module per area, and the helpers they share.
+"""The JSON APIs: /api/v3 (one module per area) and the original's /api/v2 (web/api/v2/),
+and the helpers they share.
 
 Parameters are checked here with the original's error envelope: a missing or
 malformed parameter is code 2 (400) naming it, an unknown id code 3 (404).
@@ -11,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 
 from trackmaster.errors import BadRequest, field_error
+from trackmaster.plan.jet import JetClient
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -51,3 +53,13 @@ def as_id(raw: Any, name: str) -> int:
 def actor(request: Request) -> str:
     """Who is asking, for `started_by` and the audit log ("" lets the audit decide)."""
     return getattr(request.scope.get("user"), "username", "") or ""
+
+
+def jet_client(request: Request) -> JetClient:
+    """A client for the configured Jet, or a 400 saying plans come from files here."""
+    settings = request.app.state.settings
+    if not settings.jet_url:
+        raise BadRequest(
+            "Jet is not configured (JET_URL is empty); import plans from files instead"
+        )
+    return JetClient.from_settings(settings)

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from trackmaster.errors import field_error
 from trackmaster.models import Account
-from trackmaster.plan.accounts import add_account, delete_account, find_account
+from trackmaster.plan.accounts import add_account, delete_account, find_account, list_accounts
 from trackmaster.plan.browse import get_project
 from web.api import as_id, json_object, query_int
 from web.pager import page_from
@@ -80,15 +80,15 @@ async def accounts_list(request: Request) -> JSONResponse:
       404: {$ref: "#/components/responses/NotFound"}
     """
     page = page_from(request)
-    query = Account.all()
     project_id = query_int(request, "project", required=False)
     if project_id is not None:
-        query = query.filter(project=await get_project(project_id))
-    description = request.query_params.get("description", "").strip()
-    if description:
-        query = query.filter(description__icontains=description)
-    total = await query.count()
-    accounts = await query.order_by("id").offset(page.offset).limit(page.page_size)
+        project_id = (await get_project(project_id)).id
+    accounts, total = await list_accounts(
+        project_id,
+        request.query_params.get("description", "").strip(),
+        page.offset,
+        page.page_size,
+    )
     return JSONResponse(page.envelope([account_json(a) for a in accounts], total))
 
 

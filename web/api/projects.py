@@ -16,25 +16,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from trackmaster.errors import BadRequest, PayloadTooLarge, UpstreamError, field_error
+from trackmaster.errors import PayloadTooLarge, UpstreamError, field_error
 from trackmaster.models import Account, Project, SyncRun
 from trackmaster.plan.browse import get_project, list_projects, run_json, story_counts
 from trackmaster.plan.export import CONTENT_TYPES, export_plan
 from trackmaster.plan.files import FORMATS
-from trackmaster.plan.jet import JetClient
 from trackmaster.plan.sync import import_plan_file, sync_projects_from_jet
-from web.api import actor, as_id
+from web.api import actor, as_id, jet_client
 from web.pager import page_from
-
-
-def jet_client(request: Request) -> JetClient:
-    """A client for the configured Jet, or a 400 saying plans come from files here."""
-    settings = request.app.state.settings
-    if not settings.jet_url:
-        raise BadRequest(
-            "Jet is not configured (JET_URL is empty); import plans from files instead"
-        )
-    return JetClient.from_settings(settings)
 
 
 def project_json(project: Project, stories: int | None = None) -> dict[str, Any]:

@@ -17,8 +17,7 @@ from trackmaster.errors import UpstreamError, field_error
 from trackmaster.models import Event, Field, Story
 from trackmaster.plan.browse import event_counts, get_project, get_story, list_stories, run_json
 from trackmaster.plan.sync import sync_project_from_jet
-from web.api import actor, as_id, query_int
-from web.api.projects import jet_client
+from web.api import actor, as_id, jet_client, query_int
 from web.pager import page_from
 
 

@@ -36,8 +36,8 @@ from trackmaster.plan.sync import (
     sync_project_from_jet,
     sync_projects_from_jet,
 )
-from web.api import actor, as_id
-from web.api.projects import jet_client, read_upload
+from web.api import actor, as_id, jet_client
+from web.api.projects import read_upload
 from web.pager import page_from
 from web.templating import is_htmx, render
 

@@ -27,6 +27,7 @@ from web.api import projects as projects_api
 from web.api import realtime as realtime_api
 from web.api import schedules as schedules_api
 from web.api import stories as stories_api
+from web.api import v2 as api_v2
 from web.auth import AuthMiddleware, Guard
 from web.cors import IngestCorsMiddleware
 from web.errors import EXCEPTION_HANDLERS
@@ -107,6 +108,7 @@ def _all_routes() -> list[BaseRoute]:
         *stories_api.routes,
         *schedules_api.routes,
         *openapi.routes,
+        *api_v2.routes,
         *schedules_pages.routes,
         *projects_pages.routes,
         *accounts_pages.routes,

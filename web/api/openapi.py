@@ -213,11 +213,19 @@ def build_document(
     return document
 
 
-def document_of(request: Request) -> dict[str, Any]:
+# Other versions' documents (the original's /api/v2) register how they are built.
+BUILDERS: dict[str, Callable[[list[Any]], dict[str, Any]]] = {"3": build_document}
+
+
+def document_of(request: Request, version: str = "3") -> dict[str, Any]:
+    """The version's document, built once per app from its routes."""
     state = request.app.state
-    if getattr(state, "openapi_document", None) is None:
-        state.openapi_document = build_document(request.app.routes)
-    return state.openapi_document
+    documents = getattr(state, "openapi_documents", None)
+    if documents is None:
+        documents = state.openapi_documents = {}
+    if version not in documents:
+        documents[version] = BUILDERS[version](request.app.routes)
+    return documents[version]
 
 
 async def openapi_json(request: Request) -> JSONResponse:
@@ -278,8 +286,9 @@ def operations(document: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-async def docs_page(request: Request) -> HTMLResponse:
-    document = document_of(request)
+async def docs_page(request: Request, version: str = "3") -> HTMLResponse:
+    """The document as a page; `/api/docs` shows v3 (the original's v2 is linked from it)."""
+    document = document_of(request, version)
     schemas = {
         name: json.dumps(schema, indent=2, ensure_ascii=False)
         for name, schema in document.get("components", {}).get("schemas", {}).items()
@@ -287,7 +296,12 @@ async def docs_page(request: Request) -> HTMLResponse:
     return render(
         request,
         "api/docs.html",
-        {"document": document, "operations": operations(document), "schemas": schemas},
+        {
+            "document": document,
+            "operations": operations(document),
+            "schemas": schemas,
+            "document_url": f"/api/v{version}/openapi.json",
+        },
     )
 
 

@@ -191,3 +191,19 @@ async def test_the_openapi_document_describes_the_ci_api(client) -> None:
     start_op = document["paths"]["/api/v3/sessions"]["post"]
     assert start_op["requestBody"]["content"]["application/json"]["example"]["createAccounts"]
     assert document["components"]["schemas"]["CiCounts"]["example"]["verdict"] == "failed"
+
+
+async def test_reset_tells_live_pages_every_cell_changed(plan, client, live_server) -> None:
+    from tests.support.report_session import realtime_of
+    from trackmaster.sessions.publish import channel
+
+    started = await start(client, plan)
+    await send(client, started["writeKey"], log("alice-42", "nowhere"))
+    bus = realtime_of(live_server).bus
+    async with bus.subscribe(channel(started["id"])) as subscription:
+        assert (await client.post(f"{API}/{started['id']}/reset")).status_code == 200
+        cleared = await asyncio.wait_for(subscription.get(), 5)
+        results = await asyncio.wait_for(subscription.get(), 5)
+    assert (cleared["type"], cleared["cleared"]) == ("cleared", 1)
+    assert results["type"] == "results" and len(results["changed"]) == 12
+    assert results["revision"] == cleared["revision"]

@@ -78,6 +78,13 @@ def jet_id(item: Any) -> str | None:
     return text if 0 < len(text) <= MAX_MESSAGE_ID_CHARS else None
 
 
+def _item_value(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # what _item_text wrote with json (ints over 64 bits)
+        return json.loads(text)
+
+
 def _item_text(item: Any) -> str:
     try:
         return orjson.dumps(item).decode()
@@ -111,7 +118,7 @@ async def staged(session_id: int, limit: int = BATCH_ROWS) -> list[StagedLog]:
         .limit(limit)
         .values_list("id", "item", "staged_at")
     )
-    return [StagedLog(row_id, json.loads(item), at) for row_id, item, at in rows]
+    return [StagedLog(row_id, _item_value(item), at) for row_id, item, at in rows]
 
 
 async def staged_sessions_not_live() -> list[tuple[int, int]]:

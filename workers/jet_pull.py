@@ -3,25 +3,31 @@
 Each web process runs `run`: on a fixed schedule (every POLL_INTERVAL_S) it
 lists the live Jet sessions and tries to take the lease `jet-pull:{session}`
 of each one it does not pull yet. The holder keeps the lease extended and,
-on its own fixed schedule, runs one round per tick:
+on its own fixed schedule (a late tick fires at once, missed ones are
+dropped), runs one round per tick:
 
 1. read the filter's logs from Jet;
 2. stage them: one INSERT of the raw items into `jet_staged_log`
    (trackmaster/sessions/jet_staging.py), idempotent by Jet log id;
-3. clear the filter in Jet;
-4. judge and store every staged log of the session through the one ingest
+3. if the read brought logs, read once more and stage the new ones;
+4. clear the filter in Jet;
+5. judge and store every staged log of the session through the one ingest
    path (in the worker pool), deleting the staged rows in the transaction
    that stores them.
 
 Jet's clear deletes every log of a filter at once, so a log Jet receives
-between our read (1) and our clear (3) is deleted unread: the contract
-forces that window, and staging keeps it to one local write. Everything read
-is durable before the clear: a failed store or a crash leaves the logs
-staged, and the next round (this process's, or the process that takes the
-lease over after JET_LEASE_TTL_S) judges them again; de-duplication by Jet
-log id keeps a log from being stored twice. A failed staging write clears
-nothing: Jet keeps the logs for the next round. When the session stops or
-the lease is lost, the puller ends.
+between our last read (3) and our clear (4) is deleted unread: the contract
+forces that window, and staging keeps it to one read answer and a small local
+write. Everything read is durable before the clear: a failed store or a crash
+leaves the logs staged, and the next round (this process's, or the process
+that takes the lease over after JET_LEASE_TTL_S) judges them again;
+de-duplication by Jet log id keeps a log from being stored twice. A failed
+staging write clears nothing: Jet keeps the logs for the next round. When the
+session stops or the lease is lost, the puller ends.
+
+Storing stays in the round, after the clear, rather than beside the next
+reads: measured at 500 logs/s, running it beside them lost no fewer logs (its
+CPU work and, on SQLite, its transaction then fall inside the next window).
 """
 
 from __future__ import annotations

@@ -62,6 +62,8 @@ async def test_bad_starts_say_why_and_store_nothing(plan, client) -> None:
         ({"accounts": ["new-one"], "events": ["nope"], "createAccounts": True}, "nope"),
         ({"project": "1"}, "project"),
         ({"createAccounts": "yes"}, "createAccounts"),
+        # Refused by the start itself, after the new account was added: rolled back with it.
+        ({"accounts": ["new-two"], "createAccounts": True, "limitS": -1}, "limitS"),
     ):
         answer = await client.post(
             API, json={"project": plan.project.id, "accounts": ["alice-42"],
@@ -70,7 +72,7 @@ async def test_bad_starts_say_why_and_store_nothing(plan, client) -> None:
         assert answer.status_code == 400, (body, answer.text)
         assert named in answer.json()["msg"], answer.text
     assert await TestSession.all().count() == 0
-    assert not await Account.exists(user_id="new-one")
+    assert not await Account.filter(user_id__in=["new-one", "new-two"]).exists()
 
 
 async def test_counts_and_filters(plan, client) -> None:

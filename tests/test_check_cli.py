@@ -110,6 +110,17 @@ async def test_it_waits_for_events_sent_while_it_runs(plan, client, live_server)
     assert asyncio.get_running_loop().time() - started < 20  # it did not wait out the 30 s
 
 
+async def test_a_stopped_session_is_not_waited_for(plan, client, live_server) -> None:
+    session, _ = await start(client, plan, events=("play_click", "share_click"))
+    answer = await client.post("/api/v3/realTime/stop", params={"record": session})
+    assert answer.status_code == 200, answer.text
+    started = asyncio.get_running_loop().time()
+    code, out, err = await run_check("--url", live_server.url, "--session", str(session),
+                                     "--wait-s", "60")  # fmt: skip
+    assert code == 3, (out, err)
+    assert asyncio.get_running_loop().time() - started < 30  # nothing more can come
+
+
 async def test_start_mode_prints_id_and_write_key(plan, client, live_server) -> None:
     process = await asyncio.create_subprocess_exec(
         str(TRACKMASTER), "check", "--url", live_server.url, "--project", str(plan.project.id),

@@ -4,7 +4,7 @@
     trackmaster check --url URL --project P --accounts a,b --events e1,e2 [...]
 
 Waits until every watched event has been caught at least once (or `--wait-s`
-runs out), prints a summary, writes the JUnit XML report, and exits with
+runs out, or the session stops), prints a summary, writes the JUnit XML report, and exits with
 
     0  passed: every watched event seen, no cell failed
     1  failed: a cell failed
@@ -107,7 +107,8 @@ def _wait(api: Api, session_id: int, wait_s: float, poll_s: float) -> dict[str, 
     while True:
         found = api.json("GET", f"/api/v3/sessions/{session_id}/counts")
         counts = found or counts
-        if counts is not None and not counts["unseen"]:
+        # Done when everything was seen, or when nothing more can come (the session stopped).
+        if counts is not None and (not counts["unseen"] or counts["status"] == "OFF"):
             return counts
         left = deadline - time.monotonic()
         if left <= 0:

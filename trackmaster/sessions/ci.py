@@ -196,14 +196,24 @@ async def start_for_ci(
     if not isinstance(create, bool):
         raise field_error("createAccounts", "must be true or false")
     events = await _event_ids(project_id, body.get("events"))
-    async with in_transaction():
-        if create:
-            await _create_accounts(project_id, body.get("accounts"))
+    options = {
+        "name": str(body.get("name") or "")[:200], "source": body.get("source"),
+        "limit_s": body.get("limitS"), "created_by": by,
+    }  # fmt: skip
+    if not create:
         session = await lifecycle.start(
-            project_id, body.get("accounts"), events, body.get("stories"),
-            name=str(body.get("name") or "")[:200], source=body.get("source"),
-            limit_s=body.get("limitS"), created_by=by,
-        )  # fmt: skip
+            project_id, body.get("accounts"), events, body.get("stories"), **options
+        )
+    else:
+        # New accounts and the session together, or neither (a refused start adds nobody).
+        async with in_transaction():
+            await _create_accounts(project_id, body.get("accounts"))
+            session = await lifecycle.start(
+                project_id, body.get("accounts"), events, body.get("stories"), **options
+            )
+        # The start refreshed the live index inside our transaction; a reload between that
+        # and our commit would have missed the session: refresh again now that it is there.
+        lifecycle.index.invalidate(project_id)
     await session.fetch_related("project")
     return session, session.project.write_key
 

@@ -38,6 +38,7 @@ from web.pages import reports as reports_pages
 from web.pages import schedules as schedules_pages
 from web.pages import share as share_pages
 from web.pages import stories as stories_pages
+from web.pages import unmatched as unmatched_pages
 from web.security import SecurityHeadersMiddleware
 from workers import background
 from workers.pool import WorkerPool
@@ -100,6 +101,7 @@ def _all_routes() -> list[BaseRoute]:
         *realtime_api.routes,
         *ci_api.routes,
         *sessions.routes,
+        *unmatched_pages.routes,
         *reports_pages.routes,
         *share_pages.routes,
         *streams.routes,

@@ -60,6 +60,10 @@ def coverage_row_html(row: CoverageRow) -> str:
     return piece("_coverage_row.html", row=row)
 
 
+def unmatched_html(session: TestSession, panel: Any, **extra: Any) -> str:
+    return piece("_unmatched.html", session=session, panel=panel, **extra)
+
+
 def controls_html(session: TestSession, **extra: Any) -> str:
     return piece("_controls.html", session=session, **extra)
 

@@ -46,6 +46,7 @@ from trackmaster.models import SessionStatus, TestSession
 from trackmaster.sessions.publish import channel
 from web import session_fragments as fragments
 from web.session_view import LOGS_PER_PAGE, load_logs, load_logs_by_id, load_snapshot
+from web.unmatched_view import load_unmatched
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,8 @@ class SessionFeed:
                 session, before, self._snapshot, new_logs,
                 status_changed=status_changed, logs_window=window,
             )  # fmt: skip
+            if any(m.get("type") in ("unmatched", "status") for m in batch):
+                html += await self._unmatched_html(session)
         self._append(
             max(self.revision, newest, session.revision if lost else 0),
             newest,
@@ -181,7 +184,12 @@ class SessionFeed:
 
     async def _refresh_html(self, session: TestSession) -> str:
         logs, has_older = await load_logs(session.id, self._snapshot.plan)
-        return fragments.full_refresh(session, self._snapshot, logs, has_older)
+        html = fragments.full_refresh(session, self._snapshot, logs, has_older)
+        return html + await self._unmatched_html(session)
+
+    async def _unmatched_html(self, session: TestSession) -> str:
+        panel = await load_unmatched(session)
+        return fragments.partial("unmatched", fragments.unmatched_html(session, panel))
 
     def _append(self, revision: int, newest: int, data: bytes, *, final: bool) -> None:
         if len(self.frames) == self.frames.maxlen:
@@ -237,6 +245,9 @@ class SessionFeed:
             snapshot = await load_snapshot(session)
             logs, has_older = await load_logs(session.id, snapshot.plan)
             html = fragments.full_refresh(session, snapshot, logs, has_older)
+            html += fragments.partial(
+                "unmatched", fragments.unmatched_html(session, await load_unmatched(session))
+            )
             # seq: where the stream continues; frames after it may repeat part of it (harmless).
             self._refresh = Frame(
                 seq, session.revision, session.revision, encode_data(html),

@@ -109,6 +109,8 @@ RULES: tuple[Rule, ...] = (
     # --- any signed-in user ---
     _rule("POST", "/logout", Access.VIEWER, "signing out"),
     # --- the tester's work ---
+    # Drafting a plan entry from a session page changes the plan, like an import.
+    _rule(UNSAFE, "/sessions/{session}/unmatched/{row}/draft", Access.ADMIN, "a plan change"),
     _rule(UNSAFE, "/api/v3/realTime/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/api/v3/accounts/**", Access.TESTER, _TESTER_WORK),
     _rule(UNSAFE, "/api/v3/sessions/**", Access.TESTER, _TESTER_WORK),

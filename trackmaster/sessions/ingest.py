@@ -81,6 +81,8 @@ class _Prepared:
     row_platforms: list[Platform] = field(default_factory=list)
     row_checks: list[list[FieldCheck]] = field(default_factory=list)
     unmatched: list[tuple] = field(default_factory=list)
+    # The project's live sessions: their pages show the unmatched events (their panel).
+    live_session_ids: list[int] = field(default_factory=list)
     duplicates: int = 0
 
 
@@ -143,6 +145,7 @@ class Ingestor:
         self, snapshot, project_id: int, events: Sequence[CaughtEvent], received_at: datetime
     ) -> _Prepared:
         prepared = _Prepared()
+        prepared.live_session_ids = [s.id for s in snapshot.sessions if s.expires_at > received_at]
         seen_ids: set[tuple[int, str]] = set()
         for event in events:
             targets = snapshot.match(event.user_id, event.name, received_at)
@@ -270,6 +273,13 @@ class Ingestor:
                     "changed": sorted([list(cell) for cell in changed[session_id]]),
                 },
             )
+        if prepared.unmatched:
+            # No revision: the unmatched panel is not part of what a resume must replay
+            # (a full refresh redraws it).
+            for session_id in prepared.live_session_ids:
+                await publish_safely(
+                    self.bus, session_id, {"type": "unmatched", "session": session_id}
+                )
         return report
 
     async def _bin_unmatched(self, conn, project_id: int, rows: list[tuple]) -> None:

@@ -42,6 +42,7 @@ from web.session_view import (
     session_accounts,
 )
 from web.templating import is_htmx, render
+from web.unmatched_view import load_unmatched
 
 # Distinct values a cell's panel lists, most frequent first; the rest are counted.
 VALUES_SHOWN = 20
@@ -246,6 +247,7 @@ async def session_page(request: Request) -> Response:
             "window": fragments.LOGS_PER_PAGE,
             "platforms": PLATFORMS,
             "verdicts": VERDICTS,
+            "unmatched": await load_unmatched(session),
         },
     )
 

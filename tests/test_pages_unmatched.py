@@ -31,6 +31,7 @@ async def plan(db):
 
 
 async def post(live_server, plan, *logs) -> None:
+    # Not test_pages_sessions.post_events: these events are meant to match nothing.
     async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
         answer = await http.post(
             "/collect", json=list(logs), headers={"X-Write-Key": plan.project.write_key}

@@ -81,6 +81,7 @@ async def test_the_page_escapes_everything_and_needs_no_script(scenario, client)
     for shown in (HOSTILE_PROJECT, HOSTILE_SESSION, OVERRIDE_REASON, "share_click"):
         assert shown in text, shown
     assert "<b>by hand</b>" not in answer.text  # shown as text, not markup
+    assert "F3/S1 of 4" in text  # worst verdict first
 
 
 async def test_the_page_prints_to_pdf_with_its_content(scenario, live_server, page) -> None:

@@ -14,7 +14,7 @@ from starlette.responses import Response, StreamingResponse
 
 from trackmaster.reports.csv_out import csv_lines
 from trackmaster.reports.junit import junit_chunks
-from trackmaster.reports.model import PLATFORMS, Report
+from trackmaster.reports.model import PLATFORMS, VERDICT_ORDER, Report
 from web.templating import render
 
 FORMATS = ("html", "csv", "junit")
@@ -48,6 +48,12 @@ def report_response(
     return render(
         request,
         "reports/report.html",
-        {"report": report, "cells": cells, "platforms": PLATFORMS, "links": links},
+        {
+            "report": report,
+            "cells": cells,
+            "platforms": PLATFORMS,
+            "verdict_order": VERDICT_ORDER,
+            "links": links,
+        },
         headers=headers,
     )

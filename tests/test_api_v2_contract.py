@@ -336,6 +336,7 @@ async def test_the_original_contract_end_to_end(v2: Contract, fake_jet: FakeJet)
     newest = logs["data"][0]
     page_log = next(f for f in newest["FieldLogs"] if f["fieldID"] == page_field["id"])
     v2.check(newest["eventID"] == play["id"] and newest["recordID"] == rid, f"{newest}")
+    v2.check(newest["id"].startswith("l") and newest["raw"].startswith("{"), "not Jet's log")
     v2.check(page_log["value"] == "player", f"field log {page_log}")
     missing = next(f for f in newest["FieldLogs"] if f["key"] == "player.quality")
     v2.check(missing["value"] == "not found", f"a missing field reads {missing['value']!r}")

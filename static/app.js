@@ -183,7 +183,7 @@ function watchLivePage() {
     if (logsChanged && list) tidyLogs(list);
     if (!filterQueued) {
       filterQueued = true;
-      requestAnimationFrame(() => { filterQueued = false; filterMatrix(); });
+      requestAnimationFrame(() => { filterQueued = false; filterMatrix(); filterLogs(); });
     }
   }).observe(document.getElementById("main"), { childList: true, subtree: true });
 }
@@ -199,4 +199,61 @@ document.addEventListener("htmx:sse:after:message", (event) => {
 
 document.addEventListener("DOMContentLoaded", () => {
   if (document.getElementById("live")) watchLivePage();
+});
+
+// --- Caught events: copy a payload, and filter the list ------------------------------------
+// Copy buttons are only useful with JavaScript; CSS hides them without it.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest?.(".copy-payload");
+  if (!button) return;
+  const source = document.querySelector(button.dataset.copy);
+  if (!source) return;
+  const label = button.textContent;
+  try {
+    await navigator.clipboard.writeText(source.textContent);
+    button.textContent = "Copied";
+  } catch {
+    // No clipboard (an insecure origin): select the text so the tester can copy it.
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    button.textContent = "Selected: press Ctrl+C";
+  }
+  setTimeout(() => { button.textContent = label; }, 1500);
+});
+
+// The filter form over the caught events: a GET form to the logs page without JS; with JS
+// it filters the live list in place, also as new events arrive.
+function filterLogs() {
+  const form = document.getElementById("log-filter");
+  const list = document.getElementById("log-list");
+  if (!form || !list) return;
+  const value = (name) => (form.elements[name]?.value ?? "").trim().toLowerCase();
+  const [name, platform, user, verdict, text] = ["event", "platform", "user", "verdict", "q"].map(value);
+  let shown = 0;
+  list.querySelectorAll(":scope > article.log").forEach((row) => {
+    const show = (!name || row.dataset.name.toLowerCase() === name)
+      && (!platform || row.dataset.platform.toLowerCase() === platform)
+      && (!user || row.dataset.user.toLowerCase().includes(user))
+      && (!verdict || row.dataset.verdicts.toLowerCase().split(" ").includes(verdict))
+      && (!text || row.textContent.toLowerCase().includes(text));
+    row.hidden = !show;
+    if (show) shown += 1;
+  });
+  const count = document.getElementById("log-filter-count");
+  if (count) count.textContent = name || platform || user || verdict || text ? `${shown} shown` : "";
+}
+document.addEventListener("input", (event) => {
+  if (event.target.closest?.("#log-filter")) filterLogs();
+});
+document.addEventListener("change", (event) => {
+  if (event.target.closest?.("#log-filter")) filterLogs();
+});
+document.addEventListener("submit", (event) => {
+  if (event.target.id === "log-filter" && document.getElementById("log-list")) {
+    event.preventDefault();
+    filterLogs();
+  }
 });

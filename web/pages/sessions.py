@@ -31,6 +31,7 @@ from trackmaster.sessions.results import cell_overrides
 from trackmaster.sessions.service import list_sessions, realtime_for
 from web import confirmations
 from web import session_fragments as fragments
+from web.log_filter import LogFilter, filtered_logs
 from web.pager import page_from
 from web.session_view import (
     PLATFORMS,
@@ -248,6 +249,7 @@ async def session_page(request: Request) -> Response:
             "platforms": PLATFORMS,
             "verdicts": VERDICTS,
             "unmatched": await load_unmatched(session),
+            "live": session.status == "ON",
         },
     )
 
@@ -255,14 +257,16 @@ async def session_page(request: Request) -> Response:
 async def logs_window(request: Request) -> Response:
     session = await get_session(request.path_params["session_id"])
     before = _int_param(request, "before")
+    wanted = LogFilter.from_query(request.query_params)
     snapshot = await load_snapshot(session)
-    logs, has_older = await load_logs(session.id, snapshot.plan, before=before)
+    logs, has_older = await filtered_logs(session.id, snapshot.plan, wanted, before=before)
     context = {
         "session_id": session.id,
         "logs": logs,
         "has_older": has_older,
         "before": before,
         "window": fragments.LOGS_PER_PAGE,
+        "log_filter": wanted,
     }
     template = "sessions/_logs.html" if is_htmx(request) else "sessions/logs_page.html"
     return render(request, template, context)
@@ -279,9 +283,17 @@ async def log_page(request: Request) -> Response:
         raise NotFound(f"session {session.id} has no caught event {request.path_params['log_id']}")
     snapshot = await load_snapshot(session)
     keys = {str(f.id): f.key for e in snapshot.plan.events for f in e.fields}
+    expected = {str(f.id): f.values for e in snapshot.plan.events for f in e.fields}
     values = row[0]["field_values"] or {}
+    # Expected and got side by side, per field of the plan.
     fields = [
-        (keys.get(fid, f"field {fid} (no longer watched)"), values.get(fid), got[0], got[1])
+        (
+            keys.get(fid, f"field {fid} (no longer watched)"),
+            expected.get(fid, ()),
+            values.get(fid),
+            got[0],
+            got[1],
+        )
         for fid, got in (row[0]["verdicts"] or {}).items()
     ]
     view = log_view(row[0], keys)

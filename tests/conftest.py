@@ -55,8 +55,18 @@ MARKS_BY_FIXTURE = {
 }
 
 
+# `slow` is measured: scripts/slow-tests writes the tests over a second from a JUnit report.
+SLOW_TESTS = {
+    line.strip()
+    for line in (Path(__file__).parent / "slow_tests.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        if item.nodeid in SLOW_TESTS:
+            item.add_marker("slow")
         names = set(getattr(item, "fixturenames", ()))
         for fixture, marks in MARKS_BY_FIXTURE.items():
             if fixture in names:

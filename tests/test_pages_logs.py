@@ -110,3 +110,24 @@ async def test_copy_payload_and_expected_vs_got(browser, live_server, plan) -> N
         await expect(line).to_contain_text("FAIL")
     finally:
         await context.close()
+
+
+async def test_parity_shows_platforms_and_fields_missing_on_one_live(
+    page: Page, live_server, plan
+) -> None:
+    sid = await start(live_server, plan)
+    await page.goto(f"{live_server.url}/sessions/{sid}")
+    await expect(page.locator("#live")).to_contain_text("live ·", timeout=WAIT_MS)
+    play = page.locator(f"#parity-{plan.play.id}")
+    await expect(play.locator("[data-platform='iOS']")).to_have_text("not yet")
+    android_log = play_log(os="Android", user_id="bob-7")
+    del android_log["page_info"]
+    await post_events(live_server, plan, play_log(user_id="alice-42"), android_log)
+    await expect(play.locator("[data-platform='iOS']")).to_have_text("sent 1", timeout=WAIT_MS)
+    await expect(play.locator("[data-platform='Android']")).to_have_text("sent 1")
+    await expect(play.locator("[data-platform='Other']")).to_have_text("not yet")
+    await expect(play.locator(".parity-gaps")).to_contain_text(
+        "page_info.id: on iOS, missing on Android"
+    )
+    share = page.locator(f"#parity-{plan.share.id}")
+    await expect(share.locator(".parity-gaps")).to_have_text("none")

@@ -60,6 +60,10 @@ def coverage_row_html(row: CoverageRow) -> str:
     return piece("_coverage_row.html", row=row)
 
 
+def parity_html(parity: list[Any]) -> str:
+    return piece("_parity.html", parity=parity)
+
+
 def unmatched_html(session: TestSession, panel: Any, **extra: Any) -> str:
     return piece("_unmatched.html", session=session, panel=panel, **extra)
 

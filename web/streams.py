@@ -45,6 +45,7 @@ from trackmaster.errors import NotFound
 from trackmaster.models import SessionStatus, TestSession
 from trackmaster.sessions.publish import channel
 from web import session_fragments as fragments
+from web.parity_view import load_parity
 from web.session_view import LOGS_PER_PAGE, load_logs, load_logs_by_id, load_snapshot
 from web.unmatched_view import load_unmatched
 
@@ -175,6 +176,8 @@ class SessionFeed:
             )  # fmt: skip
             if any(m.get("type") in ("unmatched", "status") for m in batch):
                 html += await self._unmatched_html(session)
+            if any(m.get("type") in ("logs", "results", "status") for m in batch):
+                html += await self._parity_html(session)
         self._append(
             max(self.revision, newest, session.revision if lost else 0),
             newest,
@@ -185,7 +188,11 @@ class SessionFeed:
     async def _refresh_html(self, session: TestSession) -> str:
         logs, has_older = await load_logs(session.id, self._snapshot.plan)
         html = fragments.full_refresh(session, self._snapshot, logs, has_older)
-        return html + await self._unmatched_html(session)
+        return html + await self._unmatched_html(session) + await self._parity_html(session)
+
+    async def _parity_html(self, session: TestSession) -> str:
+        parity = await load_parity(session.id, self._snapshot.plan)
+        return fragments.partial("parity", fragments.parity_html(parity))
 
     async def _unmatched_html(self, session: TestSession) -> str:
         panel = await load_unmatched(session)
@@ -248,6 +255,8 @@ class SessionFeed:
             html += fragments.partial(
                 "unmatched", fragments.unmatched_html(session, await load_unmatched(session))
             )
+            parity = await load_parity(session.id, snapshot.plan)
+            html += fragments.partial("parity", fragments.parity_html(parity))
             # seq: where the stream continues; frames after it may repeat part of it (harmless).
             self._refresh = Frame(
                 seq, session.revision, session.revision, encode_data(html),

@@ -33,6 +33,7 @@ from web import confirmations
 from web import session_fragments as fragments
 from web.log_filter import LogFilter, filtered_logs
 from web.pager import page_from
+from web.parity_view import load_parity
 from web.session_view import (
     PLATFORMS,
     VERDICTS,
@@ -249,6 +250,7 @@ async def session_page(request: Request) -> Response:
             "platforms": PLATFORMS,
             "verdicts": VERDICTS,
             "unmatched": await load_unmatched(session),
+            "parity": await load_parity(session.id, snapshot.plan),
             "live": session.status == "ON",
         },
     )

@@ -260,7 +260,10 @@ SETTINGS: tuple[Setting, ...] = (
         "POLL_INTERVAL_S",
         _bounded_float(0.05, 60),
         1.0,
-        "Seconds between two reads of a live session's Jet log filter.",
+        "Seconds between two pulls of a live session's Jet log filter, on a fixed schedule "
+        "(a pull that runs past the next tick is followed at once by the next pull; missed "
+        "ticks are dropped). The share of logs Jet's clear can delete unread is about a "
+        "pull's read-to-clear time divided by this.",
     ),
     Setting(
         "JET_LEASE_TTL_S",

@@ -304,17 +304,56 @@ class AuthMiddleware:
         return None, receive
 
 
-def _is_local(request: Request) -> bool:
-    """A request from this machine that no proxy forwarded: the only kind local admin serves.
+# Headers that some proxy (or CDN, or load balancer) adds for the client behind it. Any of
+# them means the request may not come from this machine, whatever its socket says; a
+# client that sends one on purpose only loses local-admin mode.
+_PROXY_HEADERS = frozenset(
+    {
+        "forwarded", "via", "x-real-ip", "cf-connecting-ip", "true-client-ip", "x-client-ip",
+        "x-cluster-client-ip", "fastly-client-ip", "akamai-client-ip", "client-ip",
+        "forwarded-for", "x-originating-ip", "x-remote-ip", "x-remote-addr", "x-proxyuser-ip",
+    }
+)  # fmt: skip
+_PROXY_PREFIXES = ("x-forwarded-", "x-original-forwarded", "cf-", "x-envoy-external")
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
-    HOST on loopback alone is not enough: a reverse proxy on the same machine
-    would make the whole internet "local".
+
+def came_through_proxy(scope: Scope) -> bool:
+    for raw_name, _ in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").lower()
+        if name in _PROXY_HEADERS or name.startswith(_PROXY_PREFIXES):
+            return True
+    return False
+
+
+def local_host_allowed(host: str, port: int | None) -> bool:
+    """Whether a Host header names this machine's loopback at the port we listen on.
+
+    DNS rebinding points an attacker's name at 127.0.0.1: the browser then
+    sends `Host: rebind.attacker.example:PORT`, and the attacker's page is
+    same-origin with us. Only our own loopback names make a request local.
+    """
+    host = host.strip().lower()
+    allowed = {f"{name}:{port}" for name in _LOOPBACK_NAMES}
+    if port == 80:
+        allowed.update(_LOOPBACK_NAMES)
+    return host in allowed
+
+
+def _is_local(request: Request) -> bool:
+    """A request from this machine, to a loopback name, that no proxy forwarded.
+
+    The only kind local admin serves. HOST on loopback alone is not enough: a
+    reverse proxy on the same machine would make the whole internet "local",
+    and a rebound DNS name would make any web page "local".
     """
     client = request.client.host if request.client else ""
-    forwarded = any(
-        name in request.headers for name in ("forwarded", "x-forwarded-for", "x-real-ip")
+    server = request.scope.get("server") or (None, None)
+    return (
+        is_loopback(client)
+        and not came_through_proxy(request.scope)
+        and local_host_allowed(request.headers.get("host", ""), server[1])
     )
-    return is_loopback(client) and not forwarded
 
 
 def _same_origin(origin: str, host: str) -> bool:

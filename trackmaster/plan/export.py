@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from trackmaster.models import EnumType, Event, Field, Project, Story
+from trackmaster.plan.csvcells import neutralise
 from trackmaster.plan.files import CSV_COLUMNS, CSV_ID_COLUMNS, FORMAT, FORMATS
 from trackmaster.plan.values import escape_value, expected_values
 
@@ -151,7 +152,9 @@ def _csv(document: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(
+        {column: neutralise(str(value)) for column, value in row.items()} for row in rows
+    )
     return out.getvalue()
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from trackmaster.errors import InvalidParams
+from trackmaster.plan.csvcells import restore
 from trackmaster.plan.snapshot import (
     PlanEnumType,
     PlanEnumValue,
@@ -342,7 +343,7 @@ class _Reader:
             if None in row:
                 self.problem(number, "", "has more cells than the header", unit="row")
                 continue
-            cells = {key: (value or "").strip() for key, value in row.items()}
+            cells = {key: restore((value or "").strip()) for key, value in row.items()}
             if not any(cells.values()):
                 continue
             if not cells["story"]:

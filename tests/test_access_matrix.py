@@ -21,7 +21,14 @@ import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
 from tests.conftest import running_app
-from tests.support.access import api_token_for, browser_for, create_personas, secured
+from tests.support.access import (
+    PERSONAS,
+    api_token_for,
+    browser_for,
+    create_personas,
+    login,
+    secured,
+)
 from tests.support.servers import RunningServer
 from trackmaster.auth.policy import Access, decide
 from trackmaster.auth.roles import Role
@@ -43,6 +50,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/login"): PUBLIC,
     ("POST", "/logout"): VIEWER,
     ("GET", "/"): VIEWER,
+    # one's own account: password, sign out everywhere
+    ("GET", "/account"): VIEWER,
+    ("POST", "/account/password"): VIEWER,
+    ("POST", "/account/signout-all"): VIEWER,
     # administration
     ("GET", "/admin/users"): ADMIN,
     ("POST", "/admin/users"): ADMIN,
@@ -181,7 +192,10 @@ ROLES = ("anonymous", "viewer", "tester", "admin")
 OWN_ANSWERS = {
     ("POST", "/login"): 401,  # the probe sends no password: "wrong username or password"
     ("POST", "/logout"): 303,  # signed out, sent to the login page
+    ("POST", "/account/signout-all"): 303,  # signed out everywhere, sent to the login page
 }
+# Routes that end the caller's login: called last.
+_SIGNING_OUT = ("/logout", "/account/signout-all")
 _PARAM = re.compile(r"\{[^}]+\}")
 
 
@@ -312,11 +326,19 @@ def verdict(status: int, location: str, role: str, needed: str) -> str | None:
 
 async def test_every_route_for_every_role_over_http(callers: dict[str, Caller]) -> None:
     problems: list[str] = []
-    # /logout last: it ends the caller's session.
-    ordered = sorted(EXPECTED, key=lambda key: (key[1] == "/logout", key))
+    # /logout and "sign out everywhere" last: they end the caller's session.
+    ordered = sorted(
+        EXPECTED,
+        key=lambda key: (_SIGNING_OUT.index(key[1]) + 1 if key[1] in _SIGNING_OUT else 0, key),
+    )
+    signed_out = False
     for method, template in ordered:
         needed = EXPECTED[(method, template)]
         path = concrete(template)
+        if template in _SIGNING_OUT:
+            if signed_out:  # the previous one ended every login of these users
+                await _sign_in_again(callers)
+            signed_out = True
         statuses = {}
         for role in ROLES:
             response = await call(callers[role], method, path)
@@ -332,6 +354,13 @@ async def test_every_route_for_every_role_over_http(callers: dict[str, Caller]) 
         if needed == KEY and (len(set(statuses.values())) != 1 or max(statuses.values()) >= 500):
             problems.append(f"{method} {template}: answers differ by user {statuses}")
     assert not problems, "\n".join(problems)
+
+
+async def _sign_in_again(callers: dict[str, Caller]) -> None:
+    for role, name in PERSONAS.items():
+        caller = callers[role]
+        token = await login(caller.http, name)
+        caller.headers = {**caller.headers, "X-CSRF-Token": token}
 
 
 async def test_api_tokens_get_the_same_answers(callers: dict[str, Caller], server) -> None:

@@ -120,6 +120,75 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a login lasts before the user must sign in again.",
     ),
     Setting("LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "Log level."),
+    # --- hardening: proxies, connections, bodies, CPU budgets (docs/security.md) ---
+    Setting(
+        "FORWARDED_ALLOW_IPS",
+        _text,
+        "",
+        "Addresses of the reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are "
+        "believed (comma-separated IPs or networks, * for any). Empty: none; the client is "
+        "the socket's address. Set it to your proxy's address behind a proxy.",
+    ),
+    Setting(
+        "MAX_CONNECTIONS",
+        _bounded_int(10, 100_000),
+        1000,
+        "Open connections (live streams included) the web process serves at once; requests "
+        "beyond get 503.",
+    ),
+    Setting(
+        "HEADER_TIMEOUT_S",
+        _bounded_float(0.5, 300),
+        10.0,
+        "Seconds a client has to send a request's headers; slower connections are closed.",
+    ),
+    Setting(
+        "BODY_TIMEOUT_S",
+        _bounded_float(1, 3600),
+        60.0,
+        "Seconds a client has to send a whole request body once its headers are in; slower "
+        "connections are closed.",
+    ),
+    Setting(
+        "MAX_FORM_FIELDS",
+        _bounded_int(10, 100_000),
+        1000,
+        "Most fields one form (urlencoded or multipart) may carry (413 over it).",
+    ),
+    Setting(
+        "SSE_STREAMS_PER_USER",
+        _bounded_int(1, 1000),
+        8,
+        "Live-session streams one user (or API token's user) may hold open in one web "
+        "process (429 over it).",
+    ),
+    Setting(
+        "PASSWORD_HASH_THREADS",
+        _bounded_int(1, 64),
+        2,
+        "Password hashes (argon2, ~50 ms and 64 MiB each) computed at once, in threads off "
+        "the event loop.",
+    ),
+    Setting(
+        "PASSWORD_HASH_QUEUE",
+        _bounded_int(1, 10_000),
+        32,
+        "Sign-ins that may wait for a hashing thread; more get 503 with Retry-After.",
+    ),
+    Setting(
+        "PLAN_PARSE_TIMEOUT_S",
+        _bounded_float(0.1, 600),
+        20.0,
+        "Seconds reading one plan file may take (in a thread, off the event loop); longer "
+        "ones are refused with 413.",
+    ),
+    Setting(
+        "PLAN_MAX_NODES",
+        _bounded_int(1000, 100_000_000),
+        2_000_000,
+        "Most YAML/JSON nodes a plan file may hold once its aliases are expanded (413 over "
+        "it: a small alias bomb expands to billions).",
+    ),
     Setting(
         "DEFAULT_PAGE_SIZE", _bounded_int(1, 1000), 20, "Rows per page when a list asks for none."
     ),
@@ -276,8 +345,8 @@ SETTINGS: tuple[Setting, ...] = (
         "MAX_BODY_BYTES",
         _bounded_int(1024, 64 * 1024 * 1024),
         1024 * 1024,
-        "Largest request body the ingest endpoints accept (after gzip is undone), in bytes; "
-        "larger ones get 413.",
+        "Largest request body of any endpoint but plan uploads (JSON, forms, ingest; for "
+        "ingest also after gzip is undone), in bytes; larger ones get 413.",
     ),
     Setting(
         "MAX_BATCH_EVENTS",

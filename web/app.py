@@ -31,8 +31,8 @@ from web.api import v2 as api_v2
 from web.auth import AuthMiddleware, Guard
 from web.cors import IngestCorsMiddleware
 from web.errors import EXCEPTION_HANDLERS
+from web.pages import account, admin, home, login, sessions
 from web.pages import accounts as accounts_pages
-from web.pages import admin, home, login, sessions
 from web.pages import projects as projects_pages
 from web.pages import reports as reports_pages
 from web.pages import schedules as schedules_pages
@@ -96,6 +96,7 @@ def _all_routes() -> list[BaseRoute]:
         *health.routes,
         *home.routes,
         *login.routes,
+        *account.routes,
         *admin.routes,
         *ingest.routes,
         *realtime_api.routes,

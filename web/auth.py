@@ -34,10 +34,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from trackmaster.auth import audit, tokens
+from trackmaster.auth import audit, passwords, tokens
 from trackmaster.auth.policy import SAFE_METHODS, Access, decide
 from trackmaster.auth.roles import Role
-from trackmaster.auth.signing import Signer, is_nonce, new_nonce, password_fingerprint
+from trackmaster.auth.signing import Signer, is_nonce, new_nonce
 from trackmaster.auth.throttle import LoginThrottle, make_login_throttle
 from trackmaster.auth.users import LOCAL_ADMIN, Principal, principal_of
 from trackmaster.errors import Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized
@@ -88,6 +88,7 @@ class Guard:
             self.redis, settings.redis_prefix, settings.ingest_rate_per_s, settings.ingest_burst
         )
         self.form_limit_bytes = max(settings.max_body_bytes, settings.max_upload_bytes) + 65536
+        passwords.configure(settings.password_hash_threads, settings.password_hash_queue)
         self._users_exist: tuple[bool, float] = (False, 0.0)
 
     async def users_exist(self) -> bool:
@@ -102,8 +103,22 @@ class Guard:
         self._users_exist = (False, 0.0)
 
     def session_cookie(self, user: User, *, secure: bool) -> str:
-        value = self.signer.dump_session(user.id, user.password_hash)
+        value = self.signer.dump_session(user.id, user.session_epoch)
         return _cookie(SESSION_COOKIE, value, self.settings.session_max_age_s, secure)
+
+    async def still_allowed(self, principal: Principal) -> bool:
+        """Whether who was let in at the start of a long request (a live stream) still is.
+
+        The same checks as a new request would make: the cookie's epoch is still the
+        user's (no logout, disabling, new password or "sign out everywhere" since),
+        the API token is still live, local admin is still local mode without users.
+        """
+        if principal.via == "token" and principal.token_id is not None:
+            return await tokens.token_still_live(principal.token_id)
+        if principal.via == "local":
+            return self.local_mode and not await self.users_exist()
+        user = await User.get_or_none(id=principal.user_id)
+        return user is not None and not user.disabled and user.session_epoch == principal.epoch
 
     async def close(self) -> None:
         if self.redis is not None and self._owns_redis:
@@ -181,20 +196,16 @@ class AuthMiddleware:
         set_cookies: list[str] = []
         authorization = request.headers.get("authorization", "")
         if authorization[:7].lower() == "bearer ":
-            user = await tokens.resolve_token(authorization[7:].strip())
+            token = await tokens.resolve_token(authorization[7:].strip())
             # A bad token never falls back to cookies: the caller meant the token.
-            return (principal_of(user, "token") if user else None), new_nonce(), set_cookies
+            principal = principal_of(token.user, "token", token_id=token.id) if token else None
+            return principal, new_nonce(), set_cookies
 
         raw_session = cookies.get(SESSION_COOKIE)
         if raw_session:
             session = self.guard.signer.load_session(raw_session)
             user = await User.get_or_none(id=session.user_id) if session else None
-            if (
-                session
-                and user
-                and not user.disabled
-                and password_fingerprint(user.password_hash) == session.password_fingerprint
-            ):
+            if session and user and not user.disabled and user.session_epoch == session.epoch:
                 return principal_of(user, "session"), "s:" + session.session_id, set_cookies
             set_cookies.append(expired_cookie(SESSION_COOKIE))
 
@@ -232,7 +243,8 @@ class AuthMiddleware:
         if principal is None:
             if request.headers.get("authorization"):
                 error = Unauthorized(
-                    "the API token is not valid (unknown, revoked or its user is disabled)"
+                    "the API token is not valid (unknown, revoked, expired, or its user is "
+                    "disabled or has a new password)"
                 )
                 return render_error(request, error)
             if wants_json(request):

@@ -62,7 +62,8 @@ def _create_token(args: argparse.Namespace) -> int:
         user = await User.get_or_none(username=args.username)
         if user is None or user.disabled:
             raise AppError(f"no enabled user named {args.username!r}")
-        return await tokens.create_token(user, args.name, actor="cli")
+        lifetime = tokens.parse_lifetime(args.expires_in or "")
+        return await tokens.create_token(user, args.name, expires_in=lifetime, actor="cli")
 
     try:
         created = asyncio.run(_with_db(work))
@@ -99,4 +100,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     token = commands.add_parser("create-token", help="create an API token for a user")
     token.add_argument("username", help="the user the token acts as")
     token.add_argument("--name", required=True, help="what the token is for, e.g. 'ci'")
+    token.add_argument(
+        "--expires-in", help="lifetime such as 90d, 12h or 30m (default: until revoked)"
+    )
     token.set_defaults(handler=_create_token)

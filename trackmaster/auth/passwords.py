@@ -3,14 +3,23 @@
 Verification of an unknown user still runs one argon2 verification against a
 dummy hash, so a login attempt takes as long whether or not the user exists
 and the response time does not reveal which usernames are real.
+
+argon2 costs ~50 ms of CPU and 64 MiB by design, so it never runs on the event
+loop: `verify_async` and `hash_async` run it in a thread (argon2-cffi releases
+the GIL), at most PASSWORD_HASH_THREADS at a time; when
+PASSWORD_HASH_QUEUE more already wait, the caller gets 503 with Retry-After
+instead of growing an unbounded queue of 64 MiB jobs.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from trackmaster.errors import ServiceUnavailable
 
 # argon2-cffi's defaults follow RFC 9106's second recommendation (argon2id,
 # 64 MiB, 3 passes); they move with the library, and `needs_rehash` upgrades
@@ -58,3 +67,50 @@ def password_problem(password: str) -> str | None:
     if not password.strip():
         return "must not be only spaces"
     return None
+
+
+class HashingBudget:
+    """At most `threads` argon2 runs at once, and at most `queue` callers waiting for one."""
+
+    def __init__(self, threads: int = 2, queue: int = 32) -> None:
+        self.threads = threads
+        self.queue = queue
+        self._slots: asyncio.Semaphore | None = None
+        self._waiting = 0
+
+    async def run(self, work, *args):  # type: ignore[no-untyped-def]
+        if self._slots is None:  # made in the running loop, on first use
+            self._slots = asyncio.Semaphore(self.threads)
+        if self._waiting >= self.queue:
+            raise ServiceUnavailable(
+                "too many sign-ins at once; retry in a moment (PASSWORD_HASH_QUEUE)",
+                retry_after_s=1,
+            )
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        slots = self._slots
+        # The slot is held until the thread ends, even when the caller gives up (a client
+        # that disconnects): a thread cannot be stopped, so it still counts.
+        job = asyncio.ensure_future(asyncio.to_thread(work, *args))
+        job.add_done_callback(lambda _: slots.release())
+        return await asyncio.shield(job)
+
+
+budget = HashingBudget()
+
+
+def configure(threads: int, queue: int) -> None:
+    """Set the budget from the settings (the web app does, at start)."""
+    global budget
+    budget = HashingBudget(threads, queue)
+
+
+async def verify_async(stored_hash: str | None, password: str) -> Verified:
+    return await budget.run(verify_password, stored_hash, password)
+
+
+async def hash_async(password: str) -> str:
+    return await budget.run(hash_password, password)

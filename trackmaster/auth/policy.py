@@ -108,6 +108,7 @@ RULES: tuple[Rule, ...] = (
     _rule(_READ, "/**", Access.VIEWER, "reading plans, sessions and results"),
     # --- any signed-in user ---
     _rule("POST", "/logout", Access.VIEWER, "signing out"),
+    _rule("POST", "/account/**", Access.VIEWER, "one's own password and logins"),
     # --- the tester's work ---
     # Drafting a plan entry from a session page changes the plan, like an import.
     _rule(UNSAFE, "/sessions/{session}/unmatched/{row}/draft", Access.ADMIN, "a plan change"),

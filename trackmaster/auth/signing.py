@@ -1,10 +1,11 @@
 """Signed login sessions and CSRF tokens, from one secret key.
 
 A login session is a signed, timestamped value in a cookie: the user's id, a
-random session id, and a fingerprint of the user's password hash, so that a
-new password ends every session made with the old one. No server state: a
-stolen cookie lasts until SESSION_MAX_AGE_S, a password change or disabling
-the user (both checked on every request).
+random session id, and the user's session epoch when it was made. The epoch
+is the server-side half: a counter on the user row that logout, disabling,
+a password change and "sign out everywhere" bump, so every cookie made before
+stops at once (checked on every request and by open live streams). A cookie
+otherwise lasts SESSION_MAX_AGE_S.
 
 A CSRF token is an HMAC of what the browser holds: the session id when signed
 in, else a random nonce in its own cookie. A page from another site can make
@@ -26,11 +27,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 class SessionData:
     user_id: int
     session_id: str
-    password_fingerprint: str
-
-
-def password_fingerprint(password_hash: str) -> str:
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+    epoch: int  # the user's session_epoch when this cookie was made
 
 
 def new_nonce() -> str:
@@ -48,10 +45,8 @@ class Signer:
         self.session_max_age_s = session_max_age_s
         self._sessions = URLSafeTimedSerializer(self._key, salt="trackmaster.session")
 
-    def dump_session(self, user_id: int, password_hash: str) -> str:
-        return self._sessions.dumps(
-            {"u": user_id, "s": new_nonce(), "p": password_fingerprint(password_hash)}
-        )
+    def dump_session(self, user_id: int, epoch: int) -> str:
+        return self._sessions.dumps({"u": user_id, "s": new_nonce(), "e": epoch})
 
     def load_session(self, cookie: str) -> SessionData | None:
         """The session in a cookie, or None when it is forged, malformed or too old."""
@@ -63,12 +58,12 @@ class Signer:
             return None
         if not isinstance(raw, dict):
             return None
-        user_id, session_id, fingerprint = raw.get("u"), raw.get("s"), raw.get("p")
+        user_id, session_id, epoch = raw.get("u"), raw.get("s"), raw.get("e")
         if not (isinstance(user_id, int) and isinstance(session_id, str)):
             return None
-        if not isinstance(fingerprint, str):
-            return None
-        return SessionData(user_id, session_id, fingerprint)
+        if not isinstance(epoch, int) or isinstance(epoch, bool):
+            return None  # made before epochs existed: signed in again once
+        return SessionData(user_id, session_id, epoch)
 
     def csrf_token(self, binding: str) -> str:
         """The token for a browser whose session id (or nonce) is `binding`."""

@@ -3,7 +3,14 @@ within WINDOW_S, that pair is refused until the window ends.
 
 Keyed by username *and* address, so that an attacker cannot lock a real user
 out from elsewhere by failing on purpose; argon2's cost bounds guessing
-across many addresses.
+across many addresses. The username is the normalised one
+(`users.normalised_name`): every spelling that reaches the same account counts
+against the same key.
+
+Atomic: an attempt is counted *before* its password is checked (`attempt`),
+and a success clears the count. Checking first and counting after a failure
+let 40 parallel guesses all pass the check before the first failure was
+counted.
 """
 
 from __future__ import annotations
@@ -20,13 +27,15 @@ WINDOW_S = 15 * 60
 
 def throttle_key(username: str, address: str) -> str:
     # Hashed: usernames are free text and must not shape Redis keys.
-    raw = f"{username.strip().lower()}\x00{address}".encode("utf-8", "surrogatepass")
+    raw = f"{username}\x00{address}".encode("utf-8", "surrogatepass")
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
 class LoginThrottle(Protocol):
-    async def retry_after(self, key: str) -> float | None: ...
-    async def failed(self, key: str) -> None: ...
+    async def attempt(self, key: str) -> float | None:
+        """Count one attempt; seconds to wait when it is over the limit, else None."""
+        ...
+
     async def reset(self, key: str) -> None: ...
 
 
@@ -36,28 +45,16 @@ class MemoryLoginThrottle:
         self.window_s = window_s
         self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, window ends at)
 
-    def _live(self, key: str) -> tuple[int, float] | None:
-        entry = self._failures.get(key)
-        if entry and entry[1] > time.monotonic():
-            return entry
-        self._failures.pop(key, None)
-        return None
-
-    async def retry_after(self, key: str) -> float | None:
-        entry = self._live(key)
-        if entry and entry[0] >= self.max_failures:
-            return entry[1] - time.monotonic()
-        return None
-
-    async def failed(self, key: str) -> None:
+    async def attempt(self, key: str) -> float | None:
+        # No await between reading and writing the count: atomic on the event loop.
+        now = time.monotonic()
         if len(self._failures) > 100_000:  # a flood of distinct keys must not grow memory
-            now = time.monotonic()
             self._failures = {k: v for k, v in self._failures.items() if v[1] > now}
-        entry = self._live(key)
-        if entry:
-            self._failures[key] = (entry[0] + 1, entry[1])
-        else:
-            self._failures[key] = (1, time.monotonic() + self.window_s)
+        count, ends_at = self._failures.get(key, (0, 0.0))
+        if ends_at <= now:
+            count, ends_at = 0, now + self.window_s
+        self._failures[key] = (count + 1, ends_at)
+        return ends_at - now if count + 1 > self.max_failures else None
 
     async def reset(self, key: str) -> None:
         self._failures.pop(key, None)
@@ -76,18 +73,16 @@ class RedisLoginThrottle:
         self.max_failures = max_failures
         self.window_s = window_s
 
-    async def retry_after(self, key: str) -> float | None:
-        async with self.client.pipeline(transaction=True) as pipe:
-            count, ttl_ms = await pipe.get(self.prefix + key).pttl(self.prefix + key).execute()
-        if count is not None and int(count) >= self.max_failures and ttl_ms > 0:
-            return ttl_ms / 1000
-        return None
-
-    async def failed(self, key: str) -> None:
+    async def attempt(self, key: str) -> float | None:
         name = self.prefix + key
         async with self.client.pipeline(transaction=True) as pipe:
-            # NX: the window starts at the first failure and is not pushed back by later ones.
-            await pipe.incr(name).expire(name, int(self.window_s), nx=True).execute()
+            # INCR is atomic across every web process; NX: the window starts at the first
+            # attempt and is not pushed back by later ones.
+            pipe.incr(name).expire(name, int(self.window_s), nx=True).pttl(name)
+            count, _, ttl_ms = await pipe.execute()
+        if int(count) > self.max_failures:
+            return max(ttl_ms, 1000) / 1000
+        return None
 
     async def reset(self, key: str) -> None:
         await self.client.delete(self.prefix + key)

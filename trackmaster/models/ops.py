@@ -79,6 +79,9 @@ class User(Model):
     disabled = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_login_at = fields.DatetimeField(null=True)
+    # Every login cookie carries the epoch it was made in; bumping it (logout, disabling,
+    # a new password, "sign out everywhere") ends all of them at once.
+    session_epoch = fields.IntField(default=0)
 
     class Meta:
         table = "user"
@@ -93,6 +96,7 @@ class ApiToken(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     last_used_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
+    expires_at = fields.DatetimeField(null=True)  # None: until revoked
 
     class Meta:
         table = "api_token"

@@ -6,6 +6,7 @@ checks again, so a policy edit cannot open them by accident.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -123,6 +124,7 @@ async def _tokens_page(
             "users": await User.filter(disabled=False).order_by("username"),
             "error": error,
             "created": created,
+            "now": datetime.now(UTC),
         },
         status_code=error.status if error else 200,
         # The new token is in this page once; no cache may keep a copy.
@@ -141,7 +143,10 @@ async def create_token(request: Request) -> Response:
         user = await User.get_or_none(username=form.get("username", ""))
         if user is None or user.disabled:
             raise field_error("username", "choose an enabled user")
-        created = await tokens.create_token(user, form.get("name", ""), actor=actor.username)
+        lifetime = tokens.parse_lifetime(form.get("expires_in", ""))
+        created = await tokens.create_token(
+            user, form.get("name", ""), expires_in=lifetime, actor=actor.username
+        )
     except AppError as exc:
         return await _tokens_page(request, error=exc)
     return await _tokens_page(request, created=created)

@@ -10,8 +10,9 @@ from starlette.routing import Route
 
 from trackmaster.auth import audit
 from trackmaster.auth.throttle import MAX_FAILURES, WINDOW_S, throttle_key
-from trackmaster.auth.users import authenticate
+from trackmaster.auth.users import authenticate, end_sessions, normalised_name
 from trackmaster.errors import TooManyRequests
+from trackmaster.models import User
 from web.auth import SESSION_COOKIE, expired_cookie, guard_of
 from web.templating import render
 
@@ -43,8 +44,9 @@ async def login(request: Request) -> Response:
     password = str(form.get("password") or "")[:MAX_FIELD_CHARS]
     next_url = safe_next(str(form.get("next") or ""))
     guard = guard_of(request)
-    key = throttle_key(username, _client_address(request))
-    wait_s = await guard.login_throttle.retry_after(key)
+    key = throttle_key(normalised_name(username), _client_address(request))
+    # Counted before the password is checked: parallel guesses cannot all slip in.
+    wait_s = await guard.login_throttle.attempt(key)
     if wait_s is not None:
         minutes = max(1, round(wait_s / 60))
         raise TooManyRequests(
@@ -55,7 +57,6 @@ async def login(request: Request) -> Response:
         )
     user = await authenticate(username, password)
     if user is None:
-        await guard.login_throttle.failed(key)
         # Logged, not audited: failures come from the open internet and must not grow a table.
         log.warning("failed login for %r from %s", username[:150], _client_address(request))
         return render(
@@ -76,6 +77,12 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    principal = request.scope.get("user")
+    if principal is not None and principal.via == "session" and principal.user_id is not None:
+        # Server-side: a copy of the cookie (another tab, a thief) stops working too.
+        user = await User.get_or_none(id=principal.user_id)
+        if user is not None:
+            await end_sessions(user)
     response = RedirectResponse("/login", status_code=303)
     response.headers.append("set-cookie", expired_cookie(SESSION_COOKIE))
     return response

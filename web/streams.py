@@ -25,10 +25,11 @@ reconnects, to this server's successor or a sibling).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,7 @@ from web import session_fragments as fragments
 from web.parity_view import load_parity
 from web.session_view import LOGS_PER_PAGE, load_logs, load_logs_by_id, load_snapshot
 from web.unmatched_view import load_unmatched
+from web.stream_access import access_check, take_stream_slot
 
 log = logging.getLogger(__name__)
 
@@ -366,13 +368,15 @@ def _with_id(frame: Frame, last_id: int) -> tuple[bytes, int]:
 class _Lease:
     """A stream's hold on its feed, given back once: when the stream ends or never starts."""
 
-    def __init__(self, feeds: LiveFeeds, feed: SessionFeed) -> None:
+    def __init__(self, feeds: LiveFeeds, feed: SessionFeed, give_back: Callable[[], None]) -> None:
         self.feeds, self.feed, self.held = feeds, feed, True
+        self.give_back = give_back  # the user's stream slot (web/stream_access.py)
 
     async def release(self) -> None:
         if self.held:
             self.held = False
             self.feeds.release(self.feed)
+            self.give_back()
 
 
 async def _shut_down_when(server_exits: anyio.Event, feeds: LiveFeeds) -> None:
@@ -381,7 +385,11 @@ async def _shut_down_when(server_exits: anyio.Event, feeds: LiveFeeds) -> None:
 
 
 async def _stream(
-    lease: _Lease, since: int | None, server_exits: anyio.Event
+    lease: _Lease,
+    since: int | None,
+    server_exits: anyio.Event,
+    still_allowed: Callable[[], Awaitable[bool]],
+    recheck_s: float,
 ) -> AsyncIterator[bytes]:
     feeds, feed = lease.feeds, lease.feed
     # uvicorn waits for open streams before the app's lifespan ends (where shutting_down is
@@ -411,10 +419,18 @@ async def _stream(
             yield DONE
             return
         epoch = feed.epoch
+        recheck_at = time.monotonic() + recheck_s
         while not (feed.closing or feeds.closing or feed.failure or feed.epoch != epoch):
-            await feed.wait_after(cursor, epoch)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(feed.wait_after(cursor, epoch), recheck_s)
             if feed.epoch != epoch:
                 return
+            if time.monotonic() >= recheck_at:
+                # Access ends mid-stream too (logout, disabled, new password): ended without
+                # `done`, the page reconnects and is refused.
+                if not await still_allowed():
+                    return
+                recheck_at = time.monotonic() + recheck_s
             pending = feed.frames_after(cursor)
             if pending is None or len(pending) > SKIP_AFTER_FRAMES:
                 # A slow viewer (or one behind the frames kept): skip it forward to one
@@ -453,13 +469,19 @@ async def session_stream(request: Request) -> EventSourceResponse:
     if not await TestSession.exists(id=session_id):
         raise NotFound(f"test session {session_id} does not exist")
     feeds = live_feeds(request)
-    lease = _Lease(feeds, await feeds.acquire(session_id))
+    give_back = take_stream_slot(request)
+    try:
+        lease = _Lease(feeds, await feeds.acquire(session_id), give_back)
+    except BaseException:
+        give_back()
+        raise
     server_exits = anyio.Event()
+    ping_s = request.app.state.settings.sse_ping_s
     return _LiveResponse(
-        _stream(lease, _last_event_id(request), server_exits),
+        _stream(lease, _last_event_id(request), server_exits, access_check(request), ping_s),
         shutdown_event=server_exits,
         shutdown_grace_period=SHUTDOWN_GRACE_S,
-        ping=request.app.state.settings.sse_ping_s,
+        ping=ping_s,
         send_timeout=SEND_TIMEOUT_S,
         background=BackgroundTask(lease.release),
     )

@@ -29,7 +29,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     # Say what is wrong before uvicorn starts: a failed lifespan prints a traceback.
     asyncio.run(_preflight(settings))
-    uvicorn.run(
+    config = uvicorn.Config(
         "web.app:create_app",
         factory=True,
         host=args.host or settings.host,
@@ -37,8 +37,20 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         # SSE streams end on shutdown by themselves; give the pool its grace.
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
+        # Explicit, never uvicorn's default (which believes X-Forwarded-For from 127.0.0.1,
+        # so anyone on this machine, or any local proxy's client, picks their own address).
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or [],
+        limit_concurrency=settings.max_connections,
+        # Header and body deadlines (web/connections.py), named as a string: this package
+        # does not import web.
+        http="web.connections:DeadlineH11Protocol",
     )
-    return 0
+    config.tm_header_timeout_s = settings.header_timeout_s  # type: ignore[attr-defined]
+    config.tm_body_timeout_s = settings.body_timeout_s  # type: ignore[attr-defined]
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 3  # as uvicorn.run: it could not start (port in use...)
 
 
 async def _preflight(settings: Settings) -> None:

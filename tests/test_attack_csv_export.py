@@ -52,10 +52,10 @@ def test_csv_export_neutralises_formula_cells(tmp_path: Path) -> None:
         with httpx.Client(base_url=server.url, timeout=30, headers=auth) as http:
             [(project_id,)] = server.sql("SELECT id FROM project WHERE name = 'formulas'")
             imported = http.put(
-                f"/api/v2/projects/{project_id}/plan?format=csv", content=_plan_csv().encode()
+                f"/api/v3/projects/{project_id}/plan?format=csv", content=_plan_csv().encode()
             )
             assert imported.status_code == 200, imported.text
-            exported = http.get(f"/api/v2/projects/{project_id}/plan?format=csv")
+            exported = http.get(f"/api/v3/projects/{project_id}/plan?format=csv")
             assert exported.status_code == 200
             rows = list(csv.DictReader(io.StringIO(exported.text)))
             cells = [cell for row in rows for cell in row.values() if cell]
@@ -65,10 +65,10 @@ def test_csv_export_neutralises_formula_cells(tmp_path: Path) -> None:
 
             # The export imports back to the same texts (the quote is undone).
             again = http.put(
-                f"/api/v2/projects/{project_id}/plan?format=csv", content=exported.content
+                f"/api/v3/projects/{project_id}/plan?format=csv", content=exported.content
             )
             assert again.status_code == 200, again.text
             assert again.json()["data"]["status"] == "ok"
             [(description,)] = server.sql("SELECT description FROM story WHERE name = 'Checkout'")
             assert description == FORMULAS["story_description"]
-            assert http.get(f"/api/v2/projects/{project_id}/plan?format=csv").text == exported.text
+            assert http.get(f"/api/v3/projects/{project_id}/plan?format=csv").text == exported.text

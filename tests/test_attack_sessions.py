@@ -113,7 +113,7 @@ async def test_a_new_password_ends_other_logins_and_revokes_tokens(
         other_cookie = elsewhere.cookies["tm_session"]
     token = server.cli("create-token", "pat", "--name", "ci").strip()
     bearer = {"Authorization": f"Bearer {token}"}
-    assert (await browser.get("/api/v2/projects", headers=bearer)).status_code == 200
+    assert (await browser.get("/api/v3/projects", headers=bearer)).status_code == 200
 
     page = await browser.get("/account")
     assert page.status_code == 200 and "Change your password" in page.text
@@ -131,7 +131,7 @@ async def test_a_new_password_ends_other_logins_and_revokes_tokens(
     assert (await browser.get("/account")).status_code == 200, "this browser stays signed in"
     assert not await _cookie_works(server, other_cookie), "another browser's login survived"
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as program:
-        assert (await program.get("/api/v2/projects", headers=bearer)).status_code == 401
+        assert (await program.get("/api/v3/projects", headers=bearer)).status_code == 401
 
 
 async def test_a_wrong_current_password_changes_nothing(
@@ -174,9 +174,9 @@ async def test_api_tokens_can_expire(server: ServerProcess) -> None:
     token = server.cli("create-token", "ada", "--name", "short", "--expires-in", "2s").strip()
     bearer = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=server.url, timeout=10, headers=bearer) as http:
-        assert (await http.get("/api/v2/projects")).status_code == 200
+        assert (await http.get("/api/v3/projects")).status_code == 200
         await asyncio.sleep(2.5)
-        late = await http.get("/api/v2/projects")
+        late = await http.get("/api/v3/projects")
     assert late.status_code == 401
     assert "expired" in late.json()["msg"]
 

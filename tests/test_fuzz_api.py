@@ -19,9 +19,6 @@ import json
 import os
 import re
 import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +36,7 @@ from schemathesis.checks import (
 )
 from schemathesis.core.failures import FailureGroup
 
-from tests.support.access import PASSWORD, run_cli
-from tests.support.servers import free_port
+from tests.support.process_server import server_process
 
 pytestmark = pytest.mark.slow
 
@@ -68,79 +64,26 @@ class FuzzServer:
         return int(logs) + int(unmatched) + int(binned or 0)
 
 
-def _cli(env: dict[str, str], *args: str, stdin: str = "") -> str:
-    done = run_cli(env, *args, stdin=stdin, cwd=str(REPO))
-    assert done.returncode == 0, (args, done.stdout, done.stderr)
-    return done.stdout
-
-
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer]:
-    tmp = tmp_path_factory.mktemp("fuzz")
-    database = tmp / "fuzz.sqlite3"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DB_", "REDIS", "BROKER"))},
-        "SQLITE_PATH": str(database),
-        "JET_URL": "",
-        "LOG_LEVEL": "WARNING",
+    with server_process(
+        tmp_path_factory.mktemp("fuzz"),
+        demo=True,
         # Fuzzing sends thousands of events; the rate limit has its own test.
-        "INGEST_RATE_PER_S": "1000000",
-        "INGEST_BURST": "10000000",
-    }
-    _cli(env, "migrate")
-    _cli(env, "demo")
-    _cli(env, "create-user", "ada", "--role", "admin", "--password-stdin", stdin=PASSWORD)
-    token = _cli(env, "create-token", "ada", "--name", "fuzz").strip()
-    with sqlite3.connect(database) as connection:
-        project_id, write_key = connection.execute(
+        INGEST_RATE_PER_S="1000000",
+        INGEST_BURST="10000000",
+    ) as server:
+        token = server.cli("create-token", "ada", "--name", "fuzz").strip()
+        [(project_id, write_key)] = server.sql(
             "SELECT id, write_key FROM project ORDER BY id LIMIT 1"
-        ).fetchone()
-    port = free_port()
-    log_path = tmp / "server.log"
-    with log_path.open("w") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "trackmaster",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            cwd=REPO,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None:
-                raise AssertionError(f"the fuzz server died: {log_path.read_text()[-3000:]}")
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the fuzz server did not start within 30 s")
-        yield FuzzServer(url, token, write_key, int(project_id), database)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        yield FuzzServer(server.url, token, write_key, int(project_id), server.database)
     # Every unhandled exception is logged by the app with its traceback: none may have happened.
-    output = log_path.read_text()
+    output = server.log()
     errors = sorted(
         {line for line in output.splitlines() if re.match(r"^\w+(Error|Exception)\b", line)}
     )
-    assert "Traceback" not in output, f"unhandled exceptions (full log: {log_path}): {errors}"
+    assert "Traceback" not in output, f"unhandled exceptions ({server.log_path}): {errors}"
 
 
 @pytest.mark.parametrize(("version", "least_operations"), [("v3", 20), ("v2", 18)])

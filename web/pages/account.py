@@ -14,7 +14,8 @@ from starlette.routing import Route
 from trackmaster.auth import users
 from trackmaster.auth.users import Principal
 from trackmaster.errors import AppError, Forbidden, field_error
-from web.auth import SESSION_COOKIE, expired_cookie, guard_of
+from web.auth import guard_of
+from web.pages.login import signed_out
 from web.templating import render
 
 MAX_FIELD_CHARS = 2048
@@ -71,9 +72,7 @@ async def sign_out_everywhere(request: Request) -> Response:
     assert principal.user_id is not None
     user = await users.get_user(principal.user_id)
     await users.end_sessions(user, actor=user.username, audited=True)
-    response = RedirectResponse("/login", status_code=303)
-    response.headers.append("set-cookie", expired_cookie(SESSION_COOKIE))
-    return response
+    return signed_out()
 
 
 routes = [

@@ -83,6 +83,11 @@ async def logout(request: Request) -> Response:
         user = await User.get_or_none(id=principal.user_id)
         if user is not None:
             await end_sessions(user)
+    return signed_out()
+
+
+def signed_out() -> Response:
+    """To the login page, with this browser's session cookie deleted."""
     response = RedirectResponse("/login", status_code=303)
     response.headers.append("set-cookie", expired_cookie(SESSION_COOKIE))
     return response

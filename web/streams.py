@@ -48,8 +48,8 @@ from trackmaster.sessions.publish import channel
 from web import session_fragments as fragments
 from web.parity_view import load_parity
 from web.session_view import LOGS_PER_PAGE, load_logs, load_logs_by_id, load_snapshot
-from web.unmatched_view import load_unmatched
 from web.stream_access import access_check, take_stream_slot
+from web.unmatched_view import load_unmatched
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ dropped), runs one round per tick:
 1. read the filter's logs from Jet;
 2. stage them: one INSERT of the raw items into `jet_staged_log`
    (trackmaster/sessions/jet_staging.py), idempotent by Jet log id;
-3. if the read brought logs, read once more and stage the new ones;
+3. while a read brings logs not staged yet (at most READS_PER_ROUND reads), read
+   again and stage the new ones;
 4. clear the filter in Jet;
 5. judge and store every staged log of the session through the one ingest
    path (in the worker pool), deleting the staged rows in the transaction
@@ -54,9 +55,11 @@ from workers.ticker import Ticker
 log = logging.getLogger(__name__)
 
 
-# Reads of one round before its clear: the first, then one more if the first brought logs
-# (measured at 500 logs/s under load: 2 lost the fewest; each read costs Jet a whole answer).
-READS_PER_ROUND = int(__import__("os").environ.get("XREADS", "4"))
+# Most reads of one round before its clear: the first, then more while a read brings new
+# logs. Every benchmark figure in the docs was taken with 4; a comparison of 1, 2 and 4 at
+# 500 logs/s on the loaded machine put 1 last, 2 and 4 within its noise. Each read costs
+# Jet a whole answer of the filter.
+READS_PER_ROUND = 4
 
 
 def lease_name(session_id: int) -> str:
@@ -168,13 +171,13 @@ class JetPuller:
         return await self.judge_staged(session_id, project_id)
 
     async def _stage_and_clear(self, jet, session_id: int, filter_id: str, items: list) -> None:
-        """Stage what was read, read once more and stage what is new, then clear.
+        """Stage what was read, read again while reads bring new logs, then clear.
 
         Jet deletes whatever reached it between our last read and our clear. The
         first staging write is the longest (a whole read of rows), so instead of
         clearing after it, read again: the logs that came in meanwhile are few
-        rows to stage, and when that read brings nothing new (the usual case at
-        low rates) the clear follows it at once. What Jet can delete unread is
+        rows to stage, and once a read brings nothing new (the usual case at
+        low rates, after one more read) the clear follows it at once. What Jet can delete unread is
         then what reaches it during one read answer, a small write and one clear
         request, close to the window the contract forces.
         """

@@ -34,6 +34,7 @@ from trackmaster.settings import load_settings  # noqa: E402
 
 BATCH = 500
 CLIENTS = 4
+MAX_RETRIES = 100
 
 
 def cpu_s(pid: int) -> float:
@@ -67,10 +68,15 @@ async def feed(url: str, key: str, total: int) -> float:
     async def client(mine: list[int]) -> None:
         async with httpx.AsyncClient(base_url=url, timeout=120) as http:
             for first in mine:
-                answer = await http.post(
-                    "/collect", content=batch(first),
-                    headers={"X-Write-Key": key, "Content-Type": "application/json"},
-                )  # fmt: skip
+                body = batch(first)
+                for _ in range(MAX_RETRIES):  # busy: wait as told, like an SDK would
+                    answer = await http.post(
+                        "/collect", content=body,
+                        headers={"X-Write-Key": key, "Content-Type": "application/json"},
+                    )  # fmt: skip
+                    if answer.status_code not in (429, 503):
+                        break
+                    await asyncio.sleep(float(answer.headers.get("retry-after", "1")))
                 answer.raise_for_status()
 
     await asyncio.gather(*(client(starts[i::CLIENTS]) for i in range(CLIENTS)))
@@ -115,10 +121,12 @@ async def run_one(kind: str, events: int, repeats: int) -> None:
             for path in (
                 f"/sessions/{sid}/report", f"/sessions/{sid}/report.csv",
                 f"/sessions/{sid}/report.xml", f"/api/v3/sessions/{sid}/counts",
+                f"/api/v3/sessions/{sid}/events?pageSize=20",
+                f"/api/v3/sessions/{sid}/events?verdict=bad&pageSize=20",
             ):  # fmt: skip
                 got = await timed(url, path, server.pid, repeats)
                 print(
-                    f"  {kind:8} {path:34} median {got['median_s']:.2f} s, best "
+                    f"  {kind:8} {path:54} median {got['median_s']:.2f} s, best "
                     f"{got['best_s']:.2f} s, server CPU {got['cpu_s']:.2f} s, "
                     f"{got['bytes']:,} bytes",
                     flush=True,

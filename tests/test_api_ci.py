@@ -209,3 +209,15 @@ async def test_reset_tells_live_pages_every_cell_changed(plan, client, live_serv
     assert (cleared["type"], cleared["cleared"]) == ("cleared", 1)
     assert results["type"] == "results" and len(results["changed"]) == 12
     assert results["revision"] == cleared["revision"]
+
+
+async def test_a_value_spelling_fail_does_not_make_an_event_bad(plan, client) -> None:
+    started = await start(client, plan)
+    sid = started["id"]
+    tricky = log("alice-42", "home", page_info={"id": '"FAIL"'}, content_info={"type": "EPISODE"})
+    await send(client, started["writeKey"], tricky, log("alice-42", "nowhere"))
+    rows = (await client.get(f"{API}/{sid}/events", params={"verdict": "good"})).json()["data"]
+    assert len(rows) == 1 and '\\"FAIL\\"' in rows[0]["payload"]
+    bad = (await client.get(f"{API}/{sid}/events", params={"verdict": "bad"})).json()
+    assert bad["pager"]["totalRow"] == 1
+    assert bad["data"][0]["verdict"] == "bad" and "nowhere" in bad["data"][0]["payload"]

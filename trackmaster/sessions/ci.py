@@ -5,10 +5,7 @@ session: the caught events filtered and paged newest first, and a reset that
 forgets everything the session caught and judged so a test run starts clean.
 
 An event is *good* when none of its fields failed, *bad* when at least one did.
-Filters on event name, platform, user and time go to the database; the
-verdict filter is applied while reading the matching rows newest first, in
-chunks, so memory stays flat (its cost is the number of rows the other
-filters leave, fine for CI sessions; narrow by name or time on huge ones).
+Every filter, the verdict too, goes to the database.
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.expressions import RawSQL
 from tortoise.transactions import in_transaction
 
 from trackmaster.auth import audit
@@ -40,7 +38,12 @@ from trackmaster.sessions.publish import bump_revisions, publish_safely
 from trackmaster.sessions.results import LOG_VALUES, log_json
 
 VERDICT_FILTERS = ("good", "bad")
-CHUNK_ROWS = 2000
+# A log is bad when a field's verdict is FAIL. In the stored JSON a verdict is the token
+# "FAIL" in quotes; a reason or value holding those letters has its quotes escaped (\"),
+# so the pattern matches verdicts only. The database scans text instead of Python
+# decoding every row's JSON: 100,000 logs took 8.4 s of CPU that way. `%%` is `%` once
+# the MySQL driver has formatted the query, and the same wildcard to SQLite.
+_BAD = RawSQL("""CASE WHEN verdicts LIKE '%%"FAIL"%%' THEN 1 ELSE 0 END""")
 MAX_NAME_CHARS = 255
 
 
@@ -110,26 +113,10 @@ async def caught_events(
         query = query.filter(received_at__gte=wanted.since)
     if wanted.until:
         query = query.filter(received_at__lte=wanted.until)
-    if wanted.verdict is None:
-        total = await query.count()
-        rows = await query.order_by("-id").offset(offset).limit(limit).values(*LOG_VALUES)
-    else:
-        want_bad = wanted.verdict == "bad"
-        rows, total, before = [], 0, None
-        while True:
-            chunk_query = query.filter(id__lt=before) if before is not None else query
-            chunk = await chunk_query.order_by("-id").limit(CHUNK_ROWS).values("id", "verdicts")
-            for row in chunk:
-                if is_bad(row["verdicts"]) == want_bad:
-                    if offset <= total < offset + limit:
-                        rows.append(row["id"])
-                    total += 1
-            if len(chunk) < CHUNK_ROWS:
-                break
-            before = chunk[-1]["id"]
-        rows = (
-            await EventLog.filter(id__in=rows).order_by("-id").values(*LOG_VALUES) if rows else []
-        )
+    if wanted.verdict is not None:
+        query = query.annotate(bad=_BAD).filter(bad=1 if wanted.verdict == "bad" else 0)
+    total = await query.count()
+    rows = await query.order_by("-id").offset(offset).limit(limit).values(*LOG_VALUES)
     event_ids = sorted({row["event_id"] for row in rows})
     keys = dict(await Field.filter(event_id__in=event_ids).values_list("id", "key")) if rows else {}
     return [_with_verdict(log_json(row, keys), row) for row in rows], total

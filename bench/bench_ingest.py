@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -71,7 +72,29 @@ def env_for(kind: str, workdir: Path, port: int, db_name: str) -> dict[str, str]
     return env
 
 
-async def seed(settings) -> dict:
+# Typed rules of the 4 fields without fixed values (issue 13), when the code has them:
+# they turn those fields from UNCERTAIN into SUCCESS/FAIL and cost a regex or a
+# comparison per field and event.
+RULES = {
+    "page.id": {"type": "string", "pattern": "id-[0-9]+-[0-9]+"},
+    "content.id": {"type": "string", "min_length": 3, "max_length": 40},
+    "app.version": {"type": "string", "pattern": "version-[0-9]+-[0-9]+"},
+    "player.mode": {"type": "string"},
+}
+
+
+def proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def self_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def seed(settings, rules: bool) -> dict:
     """A project, one story, one event with 10 fields, one account; returns ids and key."""
     from trackmaster.models import Account, Event, Field, Project, Story
 
@@ -80,8 +103,10 @@ async def seed(settings) -> dict:
         project = await Project.create(name="bench")
         story = await Story.create(project=project, name="bench story")
         event = await Event.create(story=story, name="play_click")
+        typed = rules and "rules" in Field._meta.fields_map
         for key, values in FIELDS:
-            await Field.create(event=event, key=key, values=values, raw_values=values)
+            extra = {"rules": RULES[key]} if typed and key in RULES else {}
+            await Field.create(event=event, key=key, values=values, raw_values=values, **extra)
         await Account.create(project=project, user_id="bench-user", description="bench")
         return {"project": project.id, "event": event.id, "key": project.write_key}
     finally:
@@ -194,7 +219,13 @@ async def latency(url: str, key: str, rate: float, seconds: float) -> dict:
 
 
 async def run_one(
-    kind: str, seconds: float, concurrency: int, rate: float, workers: int, latency_s: float
+    kind: str,
+    seconds: float,
+    concurrency: int,
+    rate: float,
+    workers: int,
+    latency_s: float,
+    rules: bool = True,
 ) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"tm-bench-{kind}-"))
     port = free_port()
@@ -203,24 +234,34 @@ async def run_one(
     env["WORKERS"] = str(workers)
     settings = load_settings(env, env_file=None)
     async with fresh_database(kind, settings):
-        ids = await seed(settings)
+        ids = await seed(settings, rules)
         url = f"http://127.0.0.1:{port}"
-        async with trackmaster_process(env, port):
+        async with trackmaster_process(env, port) as server:
             await start_session(url, ids["project"], ["bench-user"], [ids["event"]])
-            return await measure(url, ids["key"], settings, seconds, concurrency, rate, latency_s)
+            return await measure(
+                url, ids["key"], settings, seconds, concurrency, rate, latency_s, server.pid
+            )
 
 
 async def measure(
-    url: str, key: str, settings, seconds: float, concurrency: int, rate: float, latency_s: float
-) -> dict:
+    url: str, key: str, settings, seconds: float, concurrency: int, rate: float, latency_s: float,
+    server_pid: int,
+) -> dict:  # fmt: skip
     # Latency first, on a quiet server: after the throughput phase the
     # database is still writing back what it took in, which is another test.
+    load_before = os.getloadavg()[0]
     result: dict = {"latency": await latency(url, key, rate, latency_s)}
     before = await count_logs(settings)
+    server_cpu, client_cpu = proc_cpu_s(server_pid), self_cpu_s()
     result |= await throughput(url, key, seconds, concurrency)
+    result["server_cpu_s"] = proc_cpu_s(server_pid) - server_cpu
+    result["client_cpu_s"] = self_cpu_s() - client_cpu
     stored = await count_logs(settings) - before
     result["stored_events"] = stored
     result["events_per_s"] = stored / result["elapsed_s"]
+    # Server CPU per 1,000 stored events: what the code costs, whatever else runs.
+    result["server_cpu_ms_per_1000"] = 1000 * 1000 * result["server_cpu_s"] / max(stored, 1)
+    result["load"] = (load_before, os.getloadavg()[0])
     return result
 
 
@@ -232,12 +273,15 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=500.0, help="events/s in the latency phase")
     parser.add_argument("--workers", type=int, default=4, help="the server's WORKERS")
     parser.add_argument("--latency-seconds", type=float, default=60.0, help="latency phase length")
+    parser.add_argument(
+        "--no-rules", action="store_true", help="seed no typed rules (as before issue 13)"
+    )
     args = parser.parse_args()
     kinds = ["sqlite", "mariadb"] if args.db == "both" else [args.db]
     for kind in kinds:
         result = asyncio.run(run_one(
                 kind, args.seconds, args.concurrency, args.rate, args.workers,
-                args.latency_seconds,
+                args.latency_seconds, not args.no_rules,
             )
         )  # fmt: skip
         lat = result["latency"]
@@ -247,7 +291,11 @@ def main() -> int:
             f"{result['refused_429']} batches refused with 429); "
             f"at {args.rate:.0f} events/s: p50 {lat['p50_ms']:.1f} ms, "
             f"p95 {lat['p95_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, "
-            f"max {lat['max_ms']:.1f} ms ({lat['batches']} batches)",
+            f"max {lat['max_ms']:.1f} ms ({lat['batches']} batches); "
+            f"server CPU {result['server_cpu_s']:.1f} s in the throughput phase "
+            f"({result['server_cpu_ms_per_1000']:.0f} ms per 1,000 events), "
+            f"client CPU {result['client_cpu_s']:.1f} s; "
+            f"load average {result['load'][0]:.2f} -> {result['load'][1]:.2f}",
             flush=True,
         )
     return 0

@@ -142,6 +142,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v3/stories/sync"): ADMIN,
     ("GET", "/api/v3/stories"): VIEWER,
     ("GET", "/api/v3/stories/{id}"): VIEWER,
+    ("PUT", "/api/v3/fields/{id}/rules"): ADMIN,
     ("GET", "/api/v3/openapi.json"): VIEWER,
     ("GET", "/api/docs"): VIEWER,
     ("GET", "/projects"): VIEWER,

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from trackmaster.checks.rules import describe as describe_rules
 from trackmaster.errors import NotFound
 from trackmaster.models import Event, EventLog, Platform, SessionAccount, TestSession, Verdict
 from trackmaster.sessions.results import session_results
@@ -33,6 +34,7 @@ class PlanField:
     values: tuple[str, ...]
     note: str
     removed: bool
+    rules: str = ""  # the typed rules in force, in words ("number, >= 0")
 
     @property
     def is_enum(self) -> bool:
@@ -185,8 +187,9 @@ async def load_snapshot(session: TestSession) -> Snapshot:
         fields = []
         for body in event["fields"]:
             plan_field = PlanField(
-                body["id"], body["key"], tuple(body["values"]), body["note"], False
-            )
+                body["id"], body["key"], tuple(body["values"]), body["note"], False,
+                describe_rules(body.get("rules")),
+            )  # fmt: skip
             fields.append(plan_field)
             for platform, result in body["results"].items():
                 cells[(event["id"], body["id"], platform)] = _cell(

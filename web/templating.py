@@ -10,6 +10,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from trackmaster.checks.rules import describe as describe_rules
+
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -37,6 +39,7 @@ environment = Environment(
 )
 environment.filters["when"] = _when
 environment.filters["duration"] = _duration
+environment.filters["describe_rules"] = describe_rules
 
 
 def is_htmx(request: Request) -> bool:

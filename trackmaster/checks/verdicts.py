@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trackmaster.checks.lookup import LookupStyle, find_parts, key_parts
+from trackmaster.checks.rules import NO_RULES, TypedRules
+from trackmaster.checks.typed import passing_reason, type_failure, value_failure
 from trackmaster.checks.values import (
     REASON_LIST_VALUES,
     REASON_QUOTE_CHARS,
@@ -38,6 +40,12 @@ class Code:
     UNEXPECTED_VALUE = "unexpected_value"
     EMPTY_VALUE = "empty_value"
     NEEDS_REVIEW = "needs_review"  # UNCERTAIN: a dynamic value, a person must look
+    TYPE_MISMATCH = "type_mismatch"
+    PATTERN_MISMATCH = "pattern_mismatch"
+    OUT_OF_RANGE = "out_of_range"
+    TOO_LONG = "too_long"
+    TOO_SHORT = "too_short"
+    UNPLANNED_PROPERTY = "unplanned_property"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,8 @@ class FieldRule:
     key: str
     # Field.values (enum names already); () = no fixed value. Duplicates are dropped, order kept.
     allowed: tuple[str, ...]
+    # Typed rules (trackmaster/checks/rules.py); NO_RULES: today's judgement by values alone.
+    typed: TypedRules = NO_RULES
     allowed_set: frozenset[str] = field(init=False, repr=False, compare=False)
     parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     not_found: FieldCheck = field(init=False, repr=False, compare=False)
@@ -59,9 +69,13 @@ class FieldRule:
         object.__setattr__(self, "allowed", allowed)
         object.__setattr__(self, "allowed_set", frozenset(allowed))
         object.__setattr__(self, "parts", key_parts(self.key) if self.key else ())
-        not_found = FieldCheck(
-            self.field_id, False, None, Verdict.FAIL, "not found", Code.NOT_FOUND, ""
-        )
+        if self.typed.required:
+            not_found = FieldCheck(
+                self.field_id, False, None, Verdict.FAIL, "not found", Code.NOT_FOUND, ""
+            )
+        else:
+            reason = "not sent; the field is optional"
+            not_found = FieldCheck(self.field_id, False, None, Verdict.SUCCESS, reason, "", "")
         object.__setattr__(self, "not_found", not_found)
         object.__setattr__(self, "cache", {})
 
@@ -95,7 +109,7 @@ def check_field(rule: FieldRule, found: bool, value: Any) -> FieldCheck:
 
 def _check_found(rule: FieldRule, value: Any) -> FieldCheck:
     text = value if type(value) is str else value_text(value)
-    if not rule.allowed:
+    if not rule.allowed and not rule.typed.judges:
         if text and value is not None and len(text) <= REASON_QUOTE_CHARS:
             # The most common case of all (ids, titles): no quoting or cutting needed.
             reason = f"dynamic value '{text}'; a person must look"
@@ -117,6 +131,17 @@ def _judge(rule: FieldRule, value: Any, text: str) -> FieldCheck:
     fid = rule.field_id
     stored = text if len(text) <= VALUE_CAP_CHARS else text[:VALUE_CAP_CHARS]
     kind = json_kind(value)
+    typed = rule.typed
+    if typed.judges:
+        # The type first: 1 is not "1" when the plan says string, even if "1" is allowed.
+        failure = type_failure(typed, value, text)
+        if failure is None and not rule.allowed:
+            failure = value_failure(typed, value, text)
+            if failure is None:
+                reason = passing_reason(typed, text)
+                return FieldCheck(fid, True, stored, Verdict.SUCCESS, reason, "", kind)
+        if failure is not None:
+            return FieldCheck(fid, True, stored, Verdict.FAIL, failure[1], failure[0], kind)
     allowed = rule.allowed
     if len(allowed) >= 2:
         if text in rule.allowed_set:

@@ -141,6 +141,12 @@ class Field(Model):
     # The values as the plan gave them, before resolution (shown and exported).
     raw_values: list[str] = fields.JSONField(default=list)
     note = fields.TextField(default="")
+    # Typed rules from the plan (trackmaster/checks/rules.py); a sync from a source that has
+    # none (Jet) leaves them alone.
+    rules: dict = fields.JSONField(default=dict)
+    # A local overlay on top of `rules`, edited in TrackMaster: no sync ever writes it, so
+    # fields that come from Jet can still get a type or a pattern.
+    local_rules: dict = fields.JSONField(default=dict)
     removed_at = fields.DatetimeField(null=True)
 
     class Meta:

@@ -421,6 +421,8 @@ class _Applier:
             "raw_values": list(item.raw_values),
             "note": item.note,
         }
+        if item.rules is not None:
+            wanted["rules"] = dict(item.rules)
         if item.ext_id:
             wanted["jet_id"] = item.ext_id
         return wanted
@@ -429,7 +431,7 @@ class _Applier:
         event_ids = [event_id for _, event_id, _ in event_pairs]
         columns = (
             "id", "event_id", "jet_id", "key", "type_name", "enum_type_id", "values",
-            "raw_values", "note", "removed_at",
+            "raw_values", "note", "rules", "removed_at",
         )  # fmt: skip
         rows_by_event: dict[int, list[dict[str, Any]]] = {}
         for row in await _rows_in(Field, "event_id", event_ids, columns):
@@ -446,7 +448,11 @@ class _Applier:
             for item, row in pairs:
                 wanted = self._field_values(item)
                 if row is None:
-                    new.append({"event_id": event_id, "jet_id": None, **wanted})
+                    # Every row of one insert has the same columns; no DB defaults for JSON.
+                    new.append(
+                        {"event_id": event_id, "jet_id": None, "rules": {}, "local_rules": {},
+                         **wanted}
+                    )  # fmt: skip
                     self.diff.add("created", "field", item.key, where=where)
                     continue
                 if changes := self._reconcile("field", item.key, row, wanted, where):

@@ -17,7 +17,13 @@ import yaml
 
 from trackmaster.models import EnumType, Event, Field, Project, Story
 from trackmaster.plan.csvcells import neutralise
-from trackmaster.plan.files import CSV_COLUMNS, CSV_ID_COLUMNS, FORMAT, FORMATS
+from trackmaster.plan.files import (
+    CSV_COLUMNS,
+    CSV_ID_COLUMNS,
+    CSV_RULE_COLUMNS,
+    FORMAT,
+    FORMATS,
+)
 from trackmaster.plan.values import escape_value, expected_values
 
 CONTENT_TYPES = {"yaml": "application/yaml", "json": "application/json", "csv": "text/csv"}
@@ -103,6 +109,8 @@ def _field_entry(field: Field) -> dict[str, Any]:
     )
     if field.note:
         entry["note"] = field.note
+    if field.rules:
+        entry["rules"] = dict(field.rules)
     return _with_id(entry, field.jet_id)
 
 
@@ -145,10 +153,13 @@ def _csv(document: dict[str, Any]) -> str:
                         "values": "|".join(field["values"]),
                         "note": field.get("note", ""),
                         "field_id": field.get("id", ""),
+                        **_csv_rule_cells(field.get("rules") or {}),
                     }
                 )
     with_ids = any(row.get(column) for row in rows for column in CSV_ID_COLUMNS)
+    with_rules = any(row.get(column) for row in rows for column in CSV_RULE_COLUMNS)
     columns = list(CSV_COLUMNS) + (list(CSV_ID_COLUMNS) if with_ids else [])
+    columns += list(CSV_RULE_COLUMNS) if with_rules else []
     out = io.StringIO()
     writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -156,6 +167,14 @@ def _csv(document: dict[str, Any]) -> str:
         {column: neutralise(str(value)) for column, value in row.items()} for row in rows
     )
     return out.getvalue()
+
+
+def _csv_rule_cells(rules: dict[str, Any]) -> dict[str, str]:
+    cells = {}
+    for key, value in rules.items():
+        column = "value_type" if key == "type" else key
+        cells[column] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return cells
 
 
 async def export_plan(project: Project, fmt: str) -> str:

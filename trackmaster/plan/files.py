@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from trackmaster.checks.rules import RuleError, parse_rules
 from trackmaster.errors import InvalidParams
 from trackmaster.plan.csvcells import restore
 from trackmaster.plan.snapshot import (
@@ -35,6 +36,8 @@ CSV_COLUMNS = (
     "story", "story_description", "event", "event_description", "field", "type", "values", "note",
 )  # fmt: skip
 CSV_ID_COLUMNS = ("story_id", "event_id", "field_id")
+# Optional columns of typed rules; `value_type` is the rules' `type` (`type` is the enum type).
+CSV_RULE_COLUMNS = ("value_type", "required", "pattern", "min", "max", "min_length", "max_length")
 # Column sizes of the models; a longer text would be cut or refused by MariaDB.
 MAX_NAME = 255
 MAX_TYPE_NAME = 200
@@ -293,7 +296,7 @@ class _Reader:
         )
 
     def _field(self, item: Any, path: str) -> PlanField | None:
-        item = self._mapping(item, path, {"key", "id", "type", "values", "note"})
+        item = self._mapping(item, path, {"key", "id", "type", "values", "note", "rules"})
         if item is None:
             return None
         type_name = self._text(item, "type", path, limit=MAX_TYPE_NAME)
@@ -304,7 +307,23 @@ class _Reader:
             type_name=type_name,
             raw_values=self._values(item, path),
             note=self._text(item, "note", path),
+            rules=self._rules(item, path),
         )
+
+    def _rules(self, item: dict, path: str) -> dict[str, Any]:
+        raw = item.get("rules")
+        if raw is None:
+            return {}
+        here = f"{path}.rules"
+        if not isinstance(raw, dict):
+            self.problem(_line(raw, item, "rules"), here, f"must be a mapping, got {_kind(raw)}")
+            return {}
+        try:
+            return parse_rules(raw).as_json()
+        except RuleError as exc:
+            line = _line(None, raw, exc.key) if exc.key in raw else _line(raw, item, "rules")
+            self.problem(line, f"{here}.{exc.key}", str(exc))
+            return {}
 
     def _values(self, item: dict, path: str) -> list[str]:
         values = item.get("values")
@@ -327,13 +346,15 @@ class _Reader:
         snapshot = PlanSnapshot(complete=True, keeps_enum_types=True)
         rows = csv.DictReader(io.StringIO(text, newline=""))
         header = rows.fieldnames or []
-        unknown = [name for name in header if name not in CSV_COLUMNS + CSV_ID_COLUMNS]
+        known = CSV_COLUMNS + CSV_ID_COLUMNS + CSV_RULE_COLUMNS
+        unknown = [name for name in header if name not in known]
         if unknown or not {"story", "event", "field"} <= set(header):
             self.problem(
                 1,
                 "header",
                 f"columns must be {', '.join(CSV_COLUMNS)} (and optionally "
-                f"{', '.join(CSV_ID_COLUMNS)}); got {', '.join(header) or 'nothing'}",
+                f"{', '.join(CSV_ID_COLUMNS + CSV_RULE_COLUMNS)}); "
+                f"got {', '.join(header) or 'nothing'}",
                 unit="row",
             )
             return snapshot
@@ -383,9 +404,52 @@ class _Reader:
                         raw_values=[cells["values"]] if cells.get("values") else [],
                         note=cells.get("note", ""),
                         ext_id=cells.get("field_id") or None,
+                        rules=self._csv_rules(cells, number),
                     )
                 )
         return snapshot
+
+    def _csv_rules(self, cells: dict[str, str], number: int) -> dict[str, Any]:
+        raw: dict[str, Any] = {}
+        for column in CSV_RULE_COLUMNS:
+            text = cells.get(column, "")
+            if not text:
+                continue
+            key = "type" if column == "value_type" else column
+            try:
+                raw[key] = _csv_rule_value(key, text)
+            except ValueError as exc:
+                self.problem(number, column, str(exc), unit="row")
+                return {}
+        try:
+            return parse_rules(raw).as_json()
+        except RuleError as exc:
+            column = "value_type" if exc.key == "type" else exc.key
+            self.problem(number, column, str(exc), unit="row")
+            return {}
+
+
+def _csv_rule_value(key: str, text: str) -> Any:
+    """A rule's value from its CSV cell: text, true/false, or a number."""
+    if key in ("type", "pattern"):
+        return text
+    if key == "required":
+        lowered = text.lower()
+        if lowered in ("true", "yes", "1"):
+            return True
+        if lowered in ("false", "no", "0"):
+            return False
+        raise ValueError(f"must be true or false, got {text!r}")
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    if key in ("min", "max"):
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    raise ValueError(f"must be a number, got {text!r}")
 
 
 def _line(value: Any, parent: Any = None, key: Any = None) -> int | None:

@@ -37,6 +37,9 @@ class PlanField:
     raw_values: list[str] = field(default_factory=list)
     note: str = ""
     ext_id: str | None = None
+    # Typed rules (trackmaster/checks/rules.py) as the source wrote them, already checked;
+    # None: the source cannot describe rules (Jet), so a sync leaves the stored ones alone.
+    rules: dict[str, Any] | None = None
 
 
 @dataclass

@@ -6,11 +6,15 @@ events, then their fields), never per caught event.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from trackmaster.checks import FieldRule
+from trackmaster.checks.rules import NO_RULES, RuleError, TypedRules, merged, parse_rules
 from trackmaster.models import Field
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +23,7 @@ class FieldPlan:
     key: str
     values: tuple[str, ...]
     note: str
+    typed: TypedRules = NO_RULES
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +45,32 @@ async def load_event_plans(event_ids: Iterable[int]) -> dict[int, EventPlan]:
         rows = (
             await Field.filter(event_id__in=wanted, removed_at__isnull=True)
             .order_by("id")
-            .values_list("id", "event_id", "key", "values", "note")
+            .values_list("id", "event_id", "key", "values", "note", "rules", "local_rules")
         )
-        for field_id, event_id, key, values, note in rows:
-            by_event[event_id].append(FieldPlan(field_id, key, tuple(values or ()), note))
+        for field_id, event_id, key, values, note, rules, local in rows:
+            typed = field_rules(field_id, rules, local)
+            by_event[event_id].append(FieldPlan(field_id, key, tuple(values or ()), note, typed))
     return {
         event_id: EventPlan(
             event_id,
             tuple(fields),
-            tuple(FieldRule(f.id, f.key, f.values) for f in fields),
+            tuple(FieldRule(f.id, f.key, f.values, f.typed) for f in fields),
         )
         for event_id, fields in by_event.items()
     }
+
+
+def field_rules(field_id: int, rules: dict | None, local: dict | None) -> TypedRules:
+    """The rules in force for a field: the plan's with the local overlay on top.
+
+    Rules are checked when they are written, so a failure here means a row
+    changed behind TrackMaster's back: the field is then judged without rules
+    (values alone, UNCERTAIN at best), never passed.
+    """
+    try:
+        return parse_rules(merged(rules, local))
+    except RuleError as exc:
+        log.warning(
+            "field %s: its stored rules cannot be used (%s): judged without them", field_id, exc
+        )
+        return NO_RULES

@@ -268,6 +268,7 @@ async def session_results(session: TestSession) -> list[dict[str, Any]]:
                 "id": field.id,
                 "key": field.key,
                 "values": list(field.values),
+                "rules": field.typed.as_json(),
                 "note": field.note,
                 "results": results,
             }

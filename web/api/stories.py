@@ -13,11 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from trackmaster.checks.rules import merged
 from trackmaster.errors import UpstreamError, field_error
 from trackmaster.models import Event, Field, Story
 from trackmaster.plan.browse import event_counts, get_project, get_story, list_stories, run_json
+from trackmaster.plan.local_rules import set_local_rules
 from trackmaster.plan.sync import sync_project_from_jet
-from web.api import actor, as_id, jet_client, query_int
+from web.api import actor, as_id, jet_client, json_object, query_int
 from web.pager import page_from
 
 
@@ -45,6 +47,10 @@ def field_json(field: Field) -> dict[str, Any]:
         "values": field.values,
         "rawValues": field.raw_values,
         "note": field.note,
+        # The plan's typed rules, the local overlay (never written by a sync), and both merged.
+        "rules": field.rules or {},
+        "localRules": field.local_rules or {},
+        "rulesInForce": merged(field.rules, field.local_rules),
         "removed": field.removed_at is not None,
     }
 
@@ -151,8 +157,34 @@ async def story_detail(request: Request) -> JSONResponse:
     return JSONResponse({"data": body})
 
 
+async def field_rules(request: Request) -> JSONResponse:
+    """
+    ---
+    summary: Set a field's local rule overlay (typed rules no sync overwrites)
+    description: The overlay's rules sit on top of the plan's (`null` removes one); `{}`
+      removes the overlay. Rules are type, required, pattern (RE2, full match), min, max,
+      min_length, max_length (docs/checks.md). The merged rules are checked first; a bad
+      rule answers 400 naming it and changes nothing.
+    tags: [stories]
+    parameters:
+      - {name: id, in: path, required: true, schema: {type: integer}}
+    requestBody:
+      content: {application/json: {schema: {type: object, properties: {rules: {type: object}}}}}
+    responses:
+      200: {description: The field with its rules.}
+      400: {$ref: "#/components/responses/InvalidParams"}
+      404: {$ref: "#/components/responses/NotFound"}
+    """
+    body = await json_object(request)
+    field = await set_local_rules(
+        as_id(request.path_params["id"], "id"), body.get("rules"), actor(request)
+    )
+    return JSONResponse({"data": field_json(field)})
+
+
 routes = [
     Route("/api/v3/stories/sync", stories_sync, methods=["POST"]),
     Route("/api/v3/stories", stories_list, methods=["GET"]),
     Route("/api/v3/stories/{id}", story_detail, methods=["GET"]),
+    Route("/api/v3/fields/{id}/rules", field_rules, methods=["PUT"]),
 ]

@@ -143,10 +143,12 @@ class Field(Model):
     note = fields.TextField(default="")
     # Typed rules from the plan (trackmaster/checks/rules.py); a sync from a source that has
     # none (Jet) leaves them alone.
-    rules: dict = fields.JSONField(default=dict)
+    # Nullable so that adding the columns to an existing table needs no JSON default (which
+    # MariaDB cannot give a TEXT column in ALTER TABLE); None reads as no rules.
+    rules: dict | None = fields.JSONField(default=dict, null=True)
     # A local overlay on top of `rules`, edited in TrackMaster: no sync ever writes it, so
     # fields that come from Jet can still get a type or a pattern.
-    local_rules: dict = fields.JSONField(default=dict)
+    local_rules: dict | None = fields.JSONField(default=dict, null=True)
     removed_at = fields.DatetimeField(null=True)
 
     class Meta:

@@ -165,7 +165,10 @@ class _Override:
 
 
 def cell_json(
-    state: CellState, override: _Override | None, reset: _Override | None
+    state: CellState,
+    override: _Override | None,
+    reset: _Override | None,
+    caught_at: dict[int, Any] | None = None,
 ) -> dict[str, Any]:
     """One cell: its verdict over every event since the reset, the counts, and the override."""
     body: dict[str, Any] = {
@@ -201,6 +204,8 @@ def cell_json(
         since = " since the override" if override is not None else ""
         body["reason"] = f"{state.verdict.value} in {n} of {of} events{since}: {state.reason}"
         body["from"] = "log"
+        # When the newest event the cell counts was caught.
+        body["at"] = _iso((caught_at or {}).get(state.last_log_id))
     return body
 
 
@@ -253,6 +258,12 @@ async def session_results(session: TestSession) -> list[dict[str, Any]]:
         ),
     )
     untested = CellState.untested()
+    newest_ids = sorted({s.last_log_id for s in states.values() if s.last_log_id})
+    caught_at = (
+        dict(await EventLog.filter(id__in=newest_ids).values_list("id", "received_at"))
+        if newest_ids
+        else {}
+    )
     events = []
     for event_id, name in watched:
         plan = plans[event_id]
@@ -263,7 +274,7 @@ async def session_results(session: TestSession) -> list[dict[str, Any]]:
             for platform in PLATFORMS:
                 state = states.get((event_id, field.id, platform.value), untested)
                 override = by_id.get(state.override_id) if state.override_id else None
-                results[platform.value] = cell_json(state, override, reset)
+                results[platform.value] = cell_json(state, override, reset, caught_at)
             body: dict[str, Any] = {
                 "id": field.id,
                 "key": field.key,

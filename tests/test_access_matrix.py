@@ -80,6 +80,17 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/projects/{write_key}/settings"): KEY,
     ("GET", "/sourceConfig"): KEY,
     ("GET", "/sourceConfig/"): KEY,
+    ("POST", "/com.snowplowanalytics.snowplow/tp2"): KEY,
+    ("GET", "/i"): KEY,
+    **{(method, path): KEY for path in ("/track", "/track/") for method in ("GET", "POST")},
+    ("POST", "/import"): KEY,
+    ("POST", "/import/"): KEY,
+    **{
+        ("POST", path): KEY
+        for path in ("/capture/", "/capture", "/batch/", "/e/", "/e", "/i/v0/e/", "/i/v0/e")
+    },
+    ("POST", "/mp/collect"): KEY,
+    ("POST", "/debug/mp/collect"): KEY,
     # realtime API: testers run sessions, viewers read them
     ("POST", "/api/v3/realTime/start"): TESTER,
     ("POST", "/api/v3/realTime/stop"): TESTER,

@@ -215,6 +215,34 @@ def media_type(request: Request) -> str:
 async def accept(request: Request, protocol: Protocol) -> Accepted:
     """Read, parse, authorise and store one ingest request (steps in the module's doc)."""
     received_at = datetime.now(UTC)
+    received = await receive(request, protocol)
+    parsed, project_id = received.parsed, received.project_id
+    realtime = realtime_for(request.app.state.runtime)
+    pool = request.app.state.pool
+    report = IngestReport()
+    if parsed:  # e.g. a Segment batch of identify calls only stores nothing
+        try:
+            report = await pool.run(
+                "ingest",
+                lambda: realtime.ingestor.ingest(project_id, parsed, received_at=received_at),
+                abandoned=request.is_disconnected,
+            )
+        except PoolBusy:
+            if OUTAGE.down:  # busy because jobs wait on a database that does not answer
+                raise DatabaseUnavailable(_DB_AWAY) from None
+            raise
+        except ClientGone:
+            # Nobody reads this answer; nothing was stored and the client will resend.
+            raise ServiceUnavailable("the client went away before its events were stored") from None
+    received.report = report
+    return received
+
+
+async def receive(request: Request, protocol: Protocol) -> Accepted:
+    """Steps 1-4 and the rate limit: the request's events and project, nothing stored yet.
+
+    GA4's debug endpoint judges these without storing them; everything else stores them.
+    """
     settings = request.app.state.settings
     pool = request.app.state.pool
     _admit(pool)
@@ -255,22 +283,7 @@ async def accept(request: Request, protocol: Protocol) -> Accepted:
     if project_id is None or key != early_key:
         project_id = await project_of(key)
     await check_ingest_rate(request, project_id, len(parsed))
-    report = IngestReport()
-    if parsed:  # e.g. a Segment batch of identify calls only stores nothing
-        try:
-            report = await pool.run(
-                "ingest",
-                lambda: realtime.ingestor.ingest(project_id, parsed, received_at=received_at),
-                abandoned=request.is_disconnected,
-            )
-        except PoolBusy:
-            if OUTAGE.down:  # busy because jobs wait on a database that does not answer
-                raise DatabaseUnavailable(_DB_AWAY) from None
-            raise
-        except ClientGone:
-            # Nobody reads this answer; nothing was stored and the client will resend.
-            raise ServiceUnavailable("the client went away before its events were stored") from None
-    return Accepted(parsed, report, len(body), project_id)
+    return Accepted(parsed, IngestReport(), len(body), project_id)
 
 
 def _admit(pool: WorkerPool) -> None:

@@ -6,6 +6,13 @@ endpoint here calls. This package only says where a protocol posts and what
 its SDKs expect to read back.
 """
 
-from web.protocols import amplitude, segment
+from web.protocols import amplitude, ga4, mixpanel, posthog, segment, snowplow
 
-routes = [*segment.routes, *amplitude.routes]
+routes = [
+    *segment.routes,
+    *amplitude.routes,
+    *snowplow.routes,
+    *mixpanel.routes,
+    *posthog.routes,
+    *ga4.routes,
+]

@@ -99,6 +99,12 @@ async def watch(url: str, session_id: int, since: int, count: int) -> dict:
     process must read as fast as one server writes, or the clients measure themselves.
     """
     first_seen: list[dict[int, float]] = [{} for _ in range(count)]
+    # Per watcher, each time its newest event so far moved on: (time, newest seq). A page
+    # that shows event n (or a newer one: a frame carries at most the page's window of
+    # rows, and a refresh shows the newest) is current as of n.
+    progress: list[list[tuple[float, int]]] = [[] for _ in range(count)]
+    received = [0] * count
+    dropped = [False] * count
     refreshes = [0] * count
     connected = 0
     all_connected = asyncio.Event()
@@ -123,11 +129,18 @@ async def watch(url: str, session_id: int, since: int, count: int) -> dict:
                     connected += 1
                     if connected == count:
                         all_connected.set()
+                received[n] += len(chunk)
                 if REFRESH in text:
                     refreshes[n] += 1
-                for seq in SEQ.findall(text):
-                    first_seen[n].setdefault(int(seq), now)
+                seqs = [int(seq) for seq in SEQ.findall(text)]
+                for seq in seqs:
+                    first_seen[n].setdefault(seq, now)
+                if seqs and (not progress[n] or max(seqs) > progress[n][-1][1]):
+                    progress[n].append((now, max(seqs)))
                 tail = text[-64:]  # a marker cut by a read boundary is found next time
+            dropped[n] = True  # the server closed the stream before the end
+        except ConnectionError:
+            dropped[n] = True
         finally:
             writer.close()
 
@@ -146,7 +159,14 @@ async def watch(url: str, session_id: int, since: int, count: int) -> dict:
             slot = merged.setdefault(seq, [at, 0])
             slot[0] = max(slot[0], at)
             slot[1] += 1
-    return {"events": merged, "refreshes": sum(1 for r in refreshes if r), "watchers": count}
+    return {
+        "events": merged,
+        "progress": progress,
+        "refreshes": sum(1 for r in refreshes if r),
+        "dropped": sum(dropped),
+        "bytes": sum(received),
+        "watchers": count,
+    }
 
 
 # --- the orchestrator ------------------------------------------------------------------
@@ -158,7 +178,7 @@ def cpu_s(pid: int) -> float:
 
 
 async def post_events(
-    url: str, key: str, rate: float, seconds: float, acked: list[float]
+    url: str, key: str, rate: float, seconds: float, acked: list[float], refused: list[int]
 ) -> dict[int, float]:
     """Post one event a request at `rate`; returns when each was sent, and fills `acked` (ms)."""
     sent: dict[int, float] = {}
@@ -170,10 +190,21 @@ async def post_events(
         async def one(seq: int) -> None:
             body = json.dumps(event_body(seq))
             sent[seq] = time.monotonic()
-            answer = await http.post(
-                "/collect", content=body,
-                headers={"X-Write-Key": key, "Content-Type": "application/json"},
-            )  # fmt: skip
+            for _ in range(20):
+                try:
+                    answer = await http.post(
+                        "/collect", content=body,
+                        headers={"X-Write-Key": key, "Content-Type": "application/json"},
+                    )  # fmt: skip
+                except httpx.TransportError:
+                    # A kept-alive connection the server closed as we reused it: send again
+                    # (the message-less event may then be stored twice; it is not counted twice).
+                    refused.append(0)
+                    continue
+                if answer.status_code not in (429, 503):
+                    break
+                refused.append(answer.status_code)  # shed: sent again, as an SDK would
+                await asyncio.sleep(0.2)
             if answer.status_code != 200 or answer.json()["stored"] != 1:
                 raise RuntimeError(f"{answer.status_code}: {answer.text[:300]}")
             acked.append((time.monotonic() - sent[seq]) * 1000)
@@ -229,7 +260,9 @@ async def run(args: argparse.Namespace) -> dict:
                 assert line.strip() == b"READY", line
             cpu_before, started = cpu_s(server.pid), time.monotonic()
             acked: list[float] = []
-            sent = await post_events(url, ids["key"], args.rate, args.seconds, acked)
+            refused: list[int] = []
+            load_before = os.getloadavg()
+            sent = await post_events(url, ids["key"], args.rate, args.seconds, acked, refused)
             posting_s = time.monotonic() - started
             await asyncio.sleep(3)
             cpu_used = cpu_s(server.pid) - cpu_before
@@ -243,6 +276,26 @@ async def run(args: argparse.Namespace) -> dict:
                     proc.kill()
 
     total_watchers = sum(r["watchers"] for r in results)
+    # Current within: per event and watcher, from its POST to the watcher showing it or a
+    # newer event; the worst watcher per event, then percentiles over events.
+    current: list[float] = []
+    never_current = 0
+    for seq, sent_at in sent.items():
+        worst = 0.0
+        for result in results:
+            for steps in result["progress"]:
+                at = next((t for t, newest in steps if newest >= seq), None)
+                if at is None:
+                    worst = float("inf")
+                    break
+                worst = max(worst, at - sent_at)
+            if worst == float("inf"):
+                break
+        if worst == float("inf"):
+            never_current += 1
+        else:
+            current.append(worst * 1000)
+    current.sort()
     latencies, incomplete = [], 0
     for seq, sent_at in sent.items():
         last, count = sent_at, 0
@@ -270,6 +323,18 @@ async def run(args: argparse.Namespace) -> dict:
         "events_not_at_every_watcher": incomplete,
         "watchers_that_fell_behind": sum(r["refreshes"] for r in results),
         "server_cpu_percent": 100 * cpu_used / (posting_s + 3),
+        "server_cpu_s": cpu_used,
+        "current_p50_ms": statistics.median(current) if current else None,
+        "current_p99_ms": current[min(len(current) - 1, int(len(current) * 0.99))]
+        if current
+        else None,
+        "current_max_ms": current[-1] if current else None,
+        "never_current": never_current,
+        "dropped": sum(r["dropped"] for r in results),
+        "kb_per_watcher_s": sum(r["bytes"] for r in results) / total_watchers / posting_s / 1024,
+        "refused": len(refused),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
     }
 
 
@@ -286,10 +351,24 @@ def main() -> int:
     parser.add_argument("--client-procs", type=int, default=2, help="processes for the watchers")
     args = parser.parse_args()
     result = asyncio.run(run(args))
+
+    def ms(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1f} ms"
+
     print(
         f"{result['watchers']} watchers, {result['events']} events at {result['rate']:.1f}/s: "
-        f"arrival -> every watcher p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
-        f"max {result['max_ms']:.1f} ms; events not at every watcher: "
+        f"every watcher current within p50 {ms(result['current_p50_ms'])}, "
+        f"p99 {ms(result['current_p99_ms'])}, max {ms(result['current_max_ms'])}; "
+        f"never current: {result['never_current']}; dropped: {result['dropped']}; "
+        f"{result['kb_per_watcher_s']:.1f} KB/s per watcher; server CPU "
+        f"{result['server_cpu_s']:.1f} s; load {result['load_before'][0]:.1f} -> "
+        f"{result['load_after'][0]:.1f}; refused and resent: {result['refused']}",
+        flush=True,
+    )
+    print(
+        f"{result['watchers']} watchers, {result['events']} events at {result['rate']:.1f}/s: "
+        f"row of that event at every watcher p50 {ms(result['p50_ms'])}, "
+        f"p99 {ms(result['p99_ms'])}, max {ms(result['max_ms'])}; events not at every watcher: "
         f"{result['events_not_at_every_watcher']}; watchers that fell behind: "
         f"{result['watchers_that_fell_behind']}; server CPU {result['server_cpu_percent']:.0f}%; "
         f"POST answered (stored) p50 {result['stored_p50_ms']:.1f} ms, "

@@ -32,6 +32,7 @@ from trackmaster.schedule import (
 from trackmaster.schedule.heartbeat import Heartbeat
 from trackmaster.settings import Settings
 from workers import process
+from workers.broker_probe import broker_error, probe_every_s
 from workers.producer import ensure_topic
 
 log = logging.getLogger(__name__)
@@ -155,9 +156,26 @@ class Consumer:
             "consumer up: group %s, topic %s on %s",
             self.settings.consumer_group, self.settings.topic, self.settings.broker,
         )  # fmt: skip
+        probe_s = probe_every_s(self.settings.heartbeat_ttl_s)
+        next_probe = asyncio.get_running_loop().time() + probe_s
+        broker_down = False
         try:
             while not stop.is_set():
-                self._beat("waiting for messages")
+                if asyncio.get_running_loop().time() >= next_probe:
+                    # getmany() returns nothing whether the broker is quiet or gone: ask.
+                    error = await broker_error(self.settings.broker, min(5.0, probe_s / 2))
+                    next_probe = asyncio.get_running_loop().time() + probe_s
+                    if error is not None and not broker_down:
+                        log.warning(
+                            "%s Waiting for it.", kafka_unreachable(self.settings.broker, error)
+                        )
+                    elif error is None and broker_down:
+                        log.info("broker %s answers again", self.settings.broker)
+                    broker_down = error is not None
+                    if broker_down:
+                        self._beat(f"broker unreachable: {error}", ok=False)
+                if not broker_down:
+                    self._beat("waiting for messages")
                 try:
                     batch = await kafka.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=1)
                 except BROKER_ERRORS as exc:

@@ -22,6 +22,7 @@ from trackmaster.schedule import ScheduleMessage, due_schedules, utcnow
 from trackmaster.schedule.heartbeat import Heartbeat
 from trackmaster.settings import Settings
 from workers import process
+from workers.broker_probe import broker_error, probe_every_s
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +128,34 @@ class Producer:
                 self._beat(f"published {count} at {utcnow():%H:%M:%S}")
                 if once:
                     return 0
-            await process.sleep_or_stop(stop, self.scan_interval_s)
+            await self._idle(stop, self.scan_interval_s)
         return 0
+
+    async def _idle(self, stop: asyncio.Event, seconds: float) -> None:
+        """Wait for the next scan, asking the broker every TTL/3 meanwhile.
+
+        A scan every 5 minutes would notice an outage long after the heartbeat's TTL:
+        `--check` must say "broker unreachable" within it.
+        """
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds
+        probe_s = probe_every_s(self.settings.heartbeat_ttl_s)
+        down = False
+        while not stop.is_set() and loop.time() < until:
+            await process.sleep_or_stop(stop, min(probe_s, max(0.0, until - loop.time())))
+            if stop.is_set() or loop.time() >= until:
+                return
+            error = await broker_error(self.settings.broker, min(5.0, probe_s / 2))
+            if error is not None:
+                if not down:
+                    log.warning(
+                        "%s Next try at the scan.", kafka_unreachable(self.settings.broker, error)
+                    )
+                self._beat(f"broker unreachable: {error}", ok=False)
+            elif down:
+                log.info("broker %s answers again", self.settings.broker)
+                self._beat("broker answers; waiting for the next scan")
+            down = error is not None
 
     def _beat(self, state: str, *, ok: bool = True) -> None:
         if self.heartbeat is not None:

@@ -15,6 +15,15 @@ live session, then:
    committed from above (it includes the client's own HTTP time).
 
 Every event has a unique messageId (as SDKs send), so de-duplication runs.
+
+    python bench/bench_ingest.py --db mariadb --overload 600
+
+3. overload (with --overload N): first the unloaded throughput (--concurrency
+   senders), then N senders at once for --seconds, each on its own keep-alive
+   connection with a 10 s timeout (an SDK's), resending after Retry-After on
+   429. Useful throughput = events acknowledged (2xx) per second; events stored
+   for requests whose sender had given up are counted apart. Every refusal's
+   answer time is reported: shedding must answer 429 within 1 s, not queue.
 """
 
 from __future__ import annotations
@@ -265,6 +274,137 @@ async def measure(
     return result
 
 
+class RawSender:
+    """One keep-alive HTTP/1.1 connection, cheap enough that 600 run in one process."""
+
+    def __init__(self, host: str, port: int, key: str) -> None:
+        self.host, self.port, self.key = host, port, key
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, body: bytes) -> tuple[int, float]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        head = (
+            f"POST /collect HTTP/1.1\r\nHost: {self.host}\r\nX-Write-Key: {self.key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self.writer.write(head + body)
+        assert self.reader is not None
+        status_line = await self.reader.readline()
+        if not status_line:
+            raise ConnectionError("closed")
+        status = int(status_line.split()[1])
+        length, retry_after = 0, 0.0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "retry-after":
+                retry_after = float(value)
+        await self.reader.readexactly(length)
+        return status, retry_after
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+async def overload(url: str, key: str, seconds: float, senders: int) -> dict:
+    template = batch_template()
+    host, port = url.removeprefix("http://").split(":")
+    counter = iter(range(10**9))
+    acked = 0
+    statuses: dict[int, int] = {}
+    refused_s: list[float] = []
+    timeouts = 0
+    deadline = time.perf_counter() + seconds
+
+    async def sender() -> None:
+        nonlocal acked, timeouts
+        conn = RawSender(host, int(port), key)
+        try:
+            while time.perf_counter() < deadline:
+                body = template.replace("MSGPFX", f"o{next(counter)}").encode()
+                started = time.perf_counter()
+                try:
+                    status, retry_after = await asyncio.wait_for(conn.post(body), timeout=10)
+                except (TimeoutError, ConnectionError, OSError):
+                    timeouts += 1  # the SDK gives up and reconnects
+                    conn.close()
+                    continue
+                took_s = time.perf_counter() - started
+                statuses[status] = statuses.get(status, 0) + 1
+                if status == 200:
+                    acked += BATCH
+                elif status in (429, 503):
+                    refused_s.append(took_s)
+                    await asyncio.sleep(min(retry_after or 1.0, 1.0))
+                else:
+                    raise RuntimeError(f"answer {status}")
+        finally:
+            conn.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(sender() for _ in range(senders)))
+    elapsed = time.perf_counter() - started
+    refused_s.sort()
+    pick = lambda q: refused_s[min(len(refused_s) - 1, int(len(refused_s) * q))] * 1000  # noqa: E731
+    return {
+        "senders": senders,
+        "elapsed_s": elapsed,
+        "acked_events": acked,
+        "useful_events_per_s": acked / elapsed,
+        "statuses": statuses,
+        "client_timeouts": timeouts,
+        "refused": len(refused_s),
+        "refused_p50_ms": pick(0.5) if refused_s else None,
+        "refused_p99_ms": pick(0.99) if refused_s else None,
+        "refused_max_ms": refused_s[-1] * 1000 if refused_s else None,
+        "refused_over_1s": sum(1 for s in refused_s if s > 1.0),
+    }
+
+
+async def run_overload(kind: str, seconds: float, concurrency: int, senders: int) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix=f"tm-bench-{kind}-"))
+    port = free_port()
+    env = env_for(kind, workdir, port, f"tm_bench_{os.getpid()}")
+    settings = load_settings(env, env_file=None)
+    async with fresh_database(kind, settings):
+        ids = await seed(settings, True)
+        url = f"http://127.0.0.1:{port}"
+        async with trackmaster_process(env, port) as server:
+            await start_session(url, ids["project"], ["bench-user"], [ids["event"]])
+            load_before = os.getloadavg()
+            cpu_0 = cpu_s(server.pid)
+            before = await count_logs(settings)
+            unloaded = await throughput(url, ids["key"], seconds, concurrency)
+            unloaded["stored_events"] = await count_logs(settings) - before
+            unloaded["events_per_s"] = unloaded["stored_events"] / unloaded["elapsed_s"]
+            cpu_1 = cpu_s(server.pid)
+            before = await count_logs(settings)
+            loaded = await overload(url, ids["key"], seconds, senders)
+            await asyncio.sleep(2)  # what was admitted finishes
+            loaded["stored_events"] = await count_logs(settings) - before
+            loaded["stored_for_nobody"] = loaded["stored_events"] - loaded["acked_events"]
+            cpu_2 = cpu_s(server.pid)
+    return {
+        "unloaded": unloaded,
+        "overload": loaded,
+        "ratio": loaded["useful_events_per_s"] / unloaded["events_per_s"],
+        "cpu_s_unloaded": cpu_1 - cpu_0,
+        "cpu_s_overload": cpu_2 - cpu_1,
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+    }
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "mariadb", "both"], default="both")
@@ -276,8 +416,28 @@ def main() -> int:
     parser.add_argument(
         "--no-rules", action="store_true", help="seed no typed rules (as before issue 13)"
     )
+    parser.add_argument(
+        "--overload", type=int, default=0, help="senders of the overload run (0: none)"
+    )
     args = parser.parse_args()
     kinds = ["sqlite", "mariadb"] if args.db == "both" else [args.db]
+    if args.overload:
+        for kind in kinds:
+            got = asyncio.run(run_overload(kind, args.seconds, args.concurrency, args.overload))
+            print(json.dumps(got), flush=True)
+            o, u = got["overload"], got["unloaded"]
+            print(
+                f"{kind}: unloaded {u['events_per_s']:.0f} events/s ({args.concurrency} senders, "
+                f"CPU {got['cpu_s_unloaded']:.1f} s); {o['senders']} senders: useful "
+                f"{o['useful_events_per_s']:.0f} events/s = {100 * got['ratio']:.0f}% of "
+                f"unloaded, answers {o['statuses']}, client timeouts {o['client_timeouts']}, "
+                f"refusals answered p50 {o['refused_p50_ms']} ms / p99 {o['refused_p99_ms']} "
+                f"ms / max {o['refused_max_ms']} ms ({o['refused_over_1s']} over 1 s), stored "
+                f"for nobody {o['stored_for_nobody']}; CPU {got['cpu_s_overload']:.1f} s; "
+                f"load {got['load_before'][0]:.1f} -> {got['load_after'][0]:.1f}",
+                flush=True,
+            )
+        return 0
     for kind in kinds:
         result = asyncio.run(run_one(
                 kind, args.seconds, args.concurrency, args.rate, args.workers,

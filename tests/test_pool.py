@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from workers.pool import PoolBusy, PoolClosed, WorkerPool
+from workers.pool import ClientGone, PoolBusy, PoolClosed, WorkerPool
 
 
 async def test_jobs_run_and_return_their_results() -> None:
@@ -84,3 +84,45 @@ async def test_work_left_after_the_grace_period_is_failed_not_forgotten() -> Non
     await pool.close(grace_s=0.05)
     assert all(future.done() for future in futures)
     assert all(isinstance(future.exception(), PoolClosed) for future in futures)
+
+
+async def test_admission_is_by_expected_latency_not_queue_length() -> None:
+    pool = WorkerPool(workers=2, queue_size=1000, job_timeout_s=5, budget_s=0.45)
+    pool.start()
+    release = asyncio.Event()
+    pool.job_s = 0.2  # as measured: 0.2 s a job
+    running = [pool.submit(f"r{n}", release.wait) for n in range(2)]
+    await asyncio.sleep(0.01)
+    # Both workers busy: a job waits behind them. Two queued fit in 0.45 s, a third does not.
+    queued = [pool.submit(f"q{n}", release.wait) for n in range(2)]
+    with pytest.raises(PoolBusy) as refused:
+        pool.submit("over", release.wait)
+    assert refused.value.retry_after_s >= 1 and pool.queued == 2  # far below the 1000 cap
+    release.set()
+    await asyncio.gather(*running, *queued)
+    # However slow the last jobs were, a free worker always takes the next one.
+    pool.job_s = 60.0
+    assert await pool.run("free worker", lambda: asyncio.sleep(0, result="ran")) == "ran"
+    await pool.close(grace_s=1)
+
+
+async def test_a_job_whose_client_went_away_is_dropped_before_it_starts() -> None:
+    pool = WorkerPool(workers=1, queue_size=10, job_timeout_s=5)
+    pool.start()
+    release = asyncio.Event()
+    ran: list[str] = []
+    blocker = pool.submit("blocker", release.wait)
+
+    async def gone() -> bool:
+        return True
+
+    async def work() -> None:
+        ran.append("work")
+
+    dropped = pool.submit("abandoned", work, abandoned=gone)
+    release.set()
+    await blocker
+    with pytest.raises(ClientGone):
+        await dropped
+    assert ran == [] and pool.stats.abandoned == 1
+    await pool.close(grace_s=1)

@@ -40,6 +40,7 @@ from web.pages import share as share_pages
 from web.pages import stories as stories_pages
 from web.pages import unmatched as unmatched_pages
 from web.security import SecurityHeadersMiddleware
+from web.shedding import SheddingMiddleware
 from workers import background
 from workers.pool import WorkerPool
 
@@ -172,6 +173,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(SecurityHeadersMiddleware),
             # Before auth: a preflight carries no key; only ingest paths get CORS at all.
             Middleware(IngestCorsMiddleware),
+            # Before auth and routing: under overload a refusal must cost next to nothing.
+            Middleware(SheddingMiddleware),
             Middleware(AuthMiddleware, guard=guard),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

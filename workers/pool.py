@@ -111,9 +111,15 @@ class WorkerPool:
         ]
 
     def expected_wait_s(self) -> float:
-        """How long a job submitted now would take to finish, from the measured job time."""
-        ahead = self._queue.qsize() + max(0, self._running - self.workers + 1)
-        return (ahead / self.workers + 1) * self.job_s
+        """How long a job submitted now would take to finish, from the measured job time.
+
+        With a worker free it starts at once: one job's time, however slow the last
+        ones were (an estimate that only jobs can lower must not refuse every job).
+        """
+        ahead = self._queue.qsize() + self._running
+        if ahead < self.workers:
+            return self.job_s
+        return ((ahead - self.workers + 1) / self.workers + 1) * self.job_s
 
     def admit(self) -> None:
         """Raise PoolBusy when a new job could not finish within the budget (or is over the cap).
@@ -126,7 +132,7 @@ class WorkerPool:
         if self._queue.full():
             self.stats.refused += 1
             raise PoolBusy(max(1, math.ceil(self.expected_wait_s())))
-        if self.budget_s is not None:
+        if self.budget_s is not None and self._queue.qsize() + self._running >= self.workers:
             wait_s = self.expected_wait_s()
             if wait_s > self.budget_s:
                 self.stats.refused += 1

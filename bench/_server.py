@@ -111,3 +111,9 @@ async def start_session(url: str, project: int, accounts: list[str], events: lis
         )
         answer.raise_for_status()
         return answer.json()
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._server import (  # noqa: E402
+    cpu_s,
     database_env,
     free_port,
     fresh_database,
@@ -398,11 +399,6 @@ async def run_overload(kind: str, seconds: float, concurrency: int, senders: int
         "load_before": load_before,
         "load_after": os.getloadavg(),
     }
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:

@@ -36,7 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._server import free_port, start_session, trackmaster_process  # noqa: E402
+from bench._server import cpu_s, free_port, start_session, trackmaster_process  # noqa: E402
 from trackmaster import db as database  # noqa: E402
 from trackmaster.db import Database  # noqa: E402
 from trackmaster.settings import load_settings  # noqa: E402
@@ -170,11 +170,6 @@ async def watch(url: str, session_id: int, since: int, count: int) -> dict:
 
 
 # --- the orchestrator ------------------------------------------------------------------
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def post_events(

@@ -183,7 +183,7 @@ function watchLivePage() {
     if (logsChanged && list) tidyLogs(list);
     if (!filterQueued) {
       filterQueued = true;
-      requestAnimationFrame(() => { filterQueued = false; filterMatrix(); filterLogs(); });
+      requestAnimationFrame(() => { filterQueued = false; filterMatrix(); filterLogs(); localTimes(document); });
     }
   }).observe(document.getElementById("main"), { childList: true, subtree: true });
 }
@@ -257,3 +257,13 @@ document.addEventListener("submit", (event) => {
     filterLogs();
   }
 });
+
+// --- Times: every <time class="at"> says UTC; hovering shows the viewer's own local time ---
+function localTimes(root) {
+  root.querySelectorAll?.("time.at:not([title])").forEach((time) => {
+    const moment = new Date(time.dateTime);
+    if (!Number.isNaN(moment.getTime())) time.title = `your time: ${moment.toLocaleString()}`;
+  });
+}
+document.addEventListener("DOMContentLoaded", () => localTimes(document));
+document.addEventListener("htmx:after:swap", () => localTimes(document));

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -17,6 +18,28 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "never"
+
+
+def _at(value: datetime | None) -> Markup | str:
+    """A time with its zone, machine-readable: app.js adds the viewer's local time on hover."""
+    if not value:
+        return "never"
+    moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    iso = moment.isoformat().replace("+00:00", "Z")
+    return Markup(f'<time class="at" datetime="{iso}">{moment:%Y-%m-%d %H:%M:%S} UTC</time>')
+
+
+def _readable(value: object) -> str:
+    """A stored detail (audit, diffs) as words, not a Python repr: lists joined, dicts as k: v."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {_readable(item)}" for key, item in value.items()) or "none"
+    if isinstance(value, list | tuple | set):
+        return ", ".join(_readable(item) for item in value) or "none"
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def _duration(seconds: float | int | None) -> str:
@@ -38,6 +61,8 @@ environment = Environment(
     lstrip_blocks=True,
 )
 environment.filters["when"] = _when
+environment.filters["at"] = _at
+environment.filters["readable"] = _readable
 environment.filters["duration"] = _duration
 environment.filters["describe_rules"] = describe_rules
 

@@ -110,3 +110,35 @@ async def test_actions_on_a_stopped_session_refresh_cells_and_counts(
     await expect(page.locator("#log-list article.log")).to_have_count(0, timeout=WAIT_MS)
     await expect(page.locator("#counts")).to_contain_text("cleared from the list")
     await not_reloaded(page)
+
+
+async def test_import_lists_every_problem_with_its_line(page: Page, live_server, db) -> None:
+    project = await Project.create(name="files app")
+    bad = (
+        "format: trackmaster-plan/1\n"
+        "stories:\n"
+        "  - name: A\n"
+        "    events:\n"
+        "      - name: e1\n"
+        "        fields:\n"
+        "          - key: x\n"
+        "          - key: x\n"
+        "      - name: e1\n"
+        "  - events: []\n"
+        "  - name: A\n"
+    )
+    await page.goto(f"{live_server.url}/projects/{project.id}")
+    await page.set_input_files(
+        "#plan-import input[type=file]",
+        files=[{"name": "plan.yaml", "mimeType": "application/yaml", "buffer": bad.encode()}],
+    )
+    await page.locator("#plan-import button", has_text="Import").click()
+    items = page.locator("#import-result li")
+    await expect(items).to_have_count(4, timeout=WAIT_MS)
+    assert await items.all_inner_texts() == [
+        "line 10 stories[1].name: is missing",
+        "line 11: story 'A' appears twice",
+        "line 9: story 'A': event 'e1' appears twice",
+        "line 8: story 'A', event 'e1': field 'x' appears twice",
+    ]
+    await expect(page.locator("#import-result")).not_to_contain_text("{")

@@ -76,7 +76,8 @@ def test_csv_errors_name_the_row() -> None:
 
 def test_ambiguous_and_unknown_formats_are_refused() -> None:
     problems = problems_of("stories:\n  - name: a\n  - name: a\n", "plan.yaml")
-    assert problems == [{"error": "story 'a' appears twice"}]
+    # The repeat names the line of its second copy.
+    assert problems == [{"error": "story 'a' appears twice", "line": 3}]
     with pytest.raises(PlanFileError, match=r"name the file \.yaml, \.json or \.csv"):
         read_plan("stories: []", "plan.txt")
     with pytest.raises(PlanFileError, match="not UTF-8"):

@@ -26,7 +26,7 @@ from trackmaster.plan.snapshot import (
     PlanField,
     PlanSnapshot,
     PlanStory,
-    snapshot_problems,
+    repeated_items,
 )
 
 FORMAT = "trackmaster-plan/1"
@@ -76,9 +76,11 @@ def read_plan(content: bytes | str, filename: str, fmt: str | None = None) -> Pl
         snapshot = reader.csv(text)
     else:
         snapshot = reader.document(_load_tree(text, filename, chosen))
-    if not reader.problems:
-        for problem in snapshot_problems(snapshot):
-            reader.problem(None, "", problem)
+    # Repeats too, with the line (or row) of each second copy, in the same report as every
+    # other problem: a file with four problems names four, not one per upload.
+    unit = "row" if chosen == "csv" else "line"
+    for item, problem in repeated_items(snapshot):
+        reader.problem(reader.lines.get(id(item)), "", problem, unit=unit)
     reader.raise_if_any()
     return snapshot
 
@@ -155,6 +157,14 @@ class _Reader:
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.problems: list[dict[str, Any]] = []
+        # Where each story, event, field, enum type and value was read (by object id).
+        self.lines: dict[int, int] = {}
+
+    def _at(self, made: Any, source: Any) -> Any:
+        line = getattr(source, "line", None) if not isinstance(source, int) else source
+        if line is not None:
+            self.lines[id(made)] = line
+        return made
 
     def problem(self, line: int | None, path: str, error: str, *, unit: str = "line") -> None:
         if len(self.problems) < MAX_PROBLEMS:
@@ -249,12 +259,13 @@ class _Reader:
         item = self._mapping(item, path, {"name", "id", "status", "values"})
         if item is None:
             return None
-        return PlanEnumType(
+        made = PlanEnumType(
             name=self._text(item, "name", path, required=True, limit=MAX_TYPE_NAME),
             ext_id=self._text(item, "id", path) or None,
             status=self._text(item, "status", path),
             values=self._each(item, "values", path, self._enum_value),
         )
+        return self._at(made, item)
 
     def _enum_value(self, item: Any, path: str) -> PlanEnumValue | None:
         allowed = {"name", "id", "description", "deprecated"}
@@ -266,41 +277,44 @@ class _Reader:
             self.problem(
                 _line(None, item, "deprecated"), f"{path}.deprecated", "must be true or false"
             )
-        return PlanEnumValue(
+        made = PlanEnumValue(
             name=self._text(item, "name", path, required=True, limit=MAX_NAME),
             ext_id=self._text(item, "id", path) or None,
             description=self._text(item, "description", path),
             deprecated=bool(deprecated),
         )
+        return self._at(made, item)
 
     def _story(self, item: Any, path: str) -> PlanStory | None:
         item = self._mapping(item, path, {"name", "id", "description", "events"})
         if item is None:
             return None
-        return PlanStory(
+        made = PlanStory(
             name=self._text(item, "name", path, required=True, limit=MAX_NAME),
             ext_id=self._text(item, "id", path) or None,
             description=self._text(item, "description", path),
             events=self._each(item, "events", path, self._event),
         )
+        return self._at(made, item)
 
     def _event(self, item: Any, path: str) -> PlanEvent | None:
         item = self._mapping(item, path, {"name", "id", "description", "fields"})
         if item is None:
             return None
-        return PlanEvent(
+        made = PlanEvent(
             name=self._text(item, "name", path, required=True, limit=MAX_NAME),
             ext_id=self._text(item, "id", path) or None,
             description=self._text(item, "description", path),
             fields=self._each(item, "fields", path, self._field),
         )
+        return self._at(made, item)
 
     def _field(self, item: Any, path: str) -> PlanField | None:
         item = self._mapping(item, path, {"key", "id", "type", "values", "note", "rules"})
         if item is None:
             return None
         type_name = self._text(item, "type", path, limit=MAX_TYPE_NAME)
-        return PlanField(
+        made = PlanField(
             key=self._text(item, "key", path, required=True, limit=MAX_NAME),
             ext_id=self._text(item, "id", path) or None,
             type_ref=type_name,
@@ -309,6 +323,7 @@ class _Reader:
             note=self._text(item, "note", path),
             rules=self._rules(item, path),
         )
+        return self._at(made, item)
 
     def _rules(self, item: dict, path: str) -> dict[str, Any]:
         raw = item.get("rules")
@@ -397,14 +412,17 @@ class _Reader:
                 story.events.append(event)
             if cells["field"]:
                 event.fields.append(
-                    PlanField(
-                        key=cells["field"],
-                        type_ref=cells.get("type", ""),
-                        type_name=cells.get("type", ""),
-                        raw_values=[cells["values"]] if cells.get("values") else [],
-                        note=cells.get("note", ""),
-                        ext_id=cells.get("field_id") or None,
-                        rules=self._csv_rules(cells, number),
+                    self._at(
+                        PlanField(
+                            key=cells["field"],
+                            type_ref=cells.get("type", ""),
+                            type_name=cells.get("type", ""),
+                            raw_values=[cells["values"]] if cells.get("values") else [],
+                            note=cells.get("note", ""),
+                            ext_id=cells.get("field_id") or None,
+                            rules=self._csv_rules(cells, number),
+                        ),
+                        number,
                     )
                 )
         return snapshot

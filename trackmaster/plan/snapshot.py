@@ -78,26 +78,31 @@ class PlanSnapshot:
         }
 
 
-def _repeats(items: list[Any], natural: str, where: str, kind: str) -> list[str]:
+def _repeats(items: list[Any], natural: str, where: str, kind: str) -> list[tuple[Any, str]]:
     """Items a sync could not tell apart: the same source id, or no id and the same name."""
-    problems = []
+    problems: list[tuple[Any, str]] = []
     seen_ids: set[str] = set()
     seen_names: set[str] = set()
     for item in items:
         name = getattr(item, natural)
         if item.ext_id:
             if item.ext_id in seen_ids:
-                problems.append(f"{where}{kind} id {item.ext_id!r} appears twice")
+                problems.append((item, f"{where}{kind} id {item.ext_id!r} appears twice"))
             seen_ids.add(item.ext_id)
-        else:
+        elif name:  # a missing name is reported as missing, not as a repeat
             if name in seen_names:
-                problems.append(f"{where}{kind} {name!r} appears twice")
+                problems.append((item, f"{where}{kind} {name!r} appears twice"))
             seen_names.add(name)
     return problems
 
 
 def snapshot_problems(snapshot: PlanSnapshot) -> list[str]:
     """What makes a snapshot ambiguous to apply; empty when it can be applied."""
+    return [problem for _, problem in repeated_items(snapshot)]
+
+
+def repeated_items(snapshot: PlanSnapshot) -> list[tuple[Any, str]]:
+    """Each item that repeats an earlier one (its second and later copies), with why."""
     problems = _repeats(snapshot.enum_types, "name", "", "enum type")
     for enum_type in snapshot.enum_types:
         problems += _repeats(enum_type.values, "name", f"enum type {enum_type.name!r}: ", "value")

@@ -110,9 +110,15 @@ def junit_chunks(report: Report) -> Iterator[str]:
             if skip:
                 yield f"      <skipped message={_attr(f'no {platform} event caught')}/>\n"
             review = [c for c in report.cells_of(event.id, platform) if c.verdict == "UNCERTAIN"]
-            if review:
-                text = "\n".join(f"UNCERTAIN {c.key}: {c.reason}" for c in review)
-                yield f"      <system-out>{_body(text)}</system-out>\n"
+            notes = [f"UNCERTAIN {c.key}: {c.reason}" for c in review]
+            notes += [
+                f"unplanned property {u.key} in {u.count} event(s)"
+                + (f" (did you mean {u.suggestion}?)" if u.suggestion else "")
+                for u in report.unplanned
+                if u.event == event.name and u.platform == platform
+            ]
+            if notes:
+                yield f"      <system-out>{_body(chr(10).join(notes))}</system-out>\n"
             yield "    </testcase>\n"
         yield "  </testsuite>\n"
     yield "</testsuites>\n"

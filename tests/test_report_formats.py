@@ -10,8 +10,8 @@ import csv
 import io
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 
+from tests.support.html import parse_html
 from trackmaster.reports.build import _unplanned
 from trackmaster.reports.csv_out import csv_lines
 from trackmaster.reports.junit import junit_chunks
@@ -60,19 +60,6 @@ def test_unplanned_properties_are_read_from_the_results() -> None:
     assert _unplanned(results) == [UnplannedLine("checkout", "iOS", "scren", 4, "screen")]
 
 
-class _Elements(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag, attrs) -> None:
-        self.tags.append(tag)
-
-    def handle_data(self, data) -> None:
-        self.text.append(data)
-
-
 def test_every_section_in_html_with_hostile_keys_as_text() -> None:
     report = hand_made()
     cells = {(c.event_id, c.field_id, c.platform): c for c in report.cells}
@@ -81,10 +68,9 @@ def test_every_section_in_html_with_hostile_keys_as_text() -> None:
         verdict_order=("FAIL", "UNCERTAIN", "SUCCESS", "UNTESTED"),
         links={"csv": "/c", "junit": "/j", "session": ""},
     )  # fmt: skip
-    parsed = _Elements()
-    parsed.feed(html)
-    assert "img" not in parsed.tags and "script" not in parsed.tags
-    text = "".join(parsed.text)
+    parsed = parse_html(html)
+    assert "img" not in parsed.tags and "script" not in parsed.tags and not parsed.handlers
+    text = parsed.text
     for needle in (HOSTILE_KEY, "Did you mean", '"@home"', "reset checkout to UNTESTED"):
         assert needle in text
 

@@ -11,12 +11,12 @@ import io
 import json
 import os
 import xml.etree.ElementTree as ET
-from html.parser import HTMLParser
 
 import pytest
 from pypdf import PdfReader
 
 from tests.support.access import run_cli
+from tests.support.html import parse_html
 from tests.support.report_session import (
     HOSTILE_PROJECT,
     HOSTILE_SESSION,
@@ -56,28 +56,12 @@ async def test_the_report_model_counts_every_failure(scenario) -> None:
     assert report.accounts == ("alice-42",) and report.created_by == "tess"
 
 
-class _Page(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.scripts = 0
-        self.handlers: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag, attrs) -> None:
-        self.scripts += tag == "script"
-        self.handlers += [name for name, _ in attrs if name.startswith("on")]
-
-    def handle_data(self, data) -> None:
-        self.text.append(data)
-
-
 async def test_the_page_escapes_everything_and_needs_no_script(scenario, client) -> None:
     answer = await client.get(f"/sessions/{scenario.session.id}/report")
     assert answer.status_code == 200, answer.text
-    parsed = _Page()
-    parsed.feed(answer.text)
-    assert parsed.scripts == 0 and parsed.handlers == []
-    text = "".join(parsed.text)
+    parsed = parse_html(answer.text)
+    assert "script" not in parsed.tags and parsed.handlers == []
+    text = parsed.text
     for shown in (HOSTILE_PROJECT, HOSTILE_SESSION, OVERRIDE_REASON, "share_click"):
         assert shown in text, shown
     assert "<b>by hand</b>" not in answer.text  # shown as text, not markup

@@ -171,3 +171,12 @@ async def test_the_cli_writes_each_format(scenario, settings, tmp_path) -> None:
     assert json.loads(done.stdout)["unseen"] == ["share_click"]
     done = run_cli(env, "report", "999999")
     assert done.returncode == 1 and "999999" in done.stderr
+
+
+async def test_the_plan_version_says_when_the_plan_changed_during_the_session(scenario) -> None:
+    from trackmaster.models import SyncRun
+
+    run = await SyncRun.create(project_id=scenario.plan.project.id, source="file", status="ok")
+    report = await build_report(scenario.session)
+    assert report.plan_version.startswith(f"sync run {run.id} (file, ")
+    assert report.plan_version.endswith("after this session started")

@@ -115,12 +115,17 @@ async def _examples(cells: list[ReportCell]) -> None:
         ]  # fmt: skip
 
 
-async def _plan_version(project_id: int) -> str:
+async def _plan_version(project_id: int, started_at: datetime | None) -> str:
+    """The project's last successful plan sync, and whether it came after the session began."""
     run = await SyncRun.filter(project_id=project_id, status="ok").order_by("-id").first()
     if run is None:
         return "no recorded plan sync"
     when = run.finished_at or run.started_at
-    return f"sync run {run.id} ({run.source}, {when:%Y-%m-%d %H:%M:%S} UTC)"
+    text = f"sync run {run.id} ({run.source}, {when:%Y-%m-%d %H:%M:%S} UTC)"
+    if started_at is not None and when > started_at:
+        # Cells judged before it used the plan as it was then.
+        text += ", after this session started"
+    return text
 
 
 def _unplanned(results: list[dict[str, Any]]) -> list[UnplannedLine]:
@@ -199,7 +204,7 @@ async def build_report(session: TestSession) -> Report:
         started_at=session.started_at,
         stopped_at=session.stopped_at,
         stop_reason=session.stop_reason,
-        plan_version=await _plan_version(session.project_id),
+        plan_version=await _plan_version(session.project_id, session.started_at),
         accounts=tuple(accounts),
         events=tuple(events),
         cells=cells,

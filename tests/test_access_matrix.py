@@ -137,6 +137,11 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v3/sessions/{session_id:int}/counts"): VIEWER,
     ("GET", "/api/v3/sessions/{session_id:int}/events"): VIEWER,
     ("POST", "/api/v3/sessions/{session_id:int}/reset"): TESTER,
+    ("GET", "/api/v3/sessions/{session_id:int}/cells/{event_id:int}/{field_id:int}/{platform}"): (
+        VIEWER
+    ),
+    ("POST", "/api/v3/sessions/{session_id:int}/rejudge"): TESTER,
+    ("GET", "/api/v3/sessions/{session_id:int}/rejudge/{run_id:int}"): VIEWER,
     ("GET", "/api/v3/sessions/{session_id:int}/report"): VIEWER,
     ("GET", "/api/v3/sessions/{session_id:int}/report.csv"): VIEWER,
     ("GET", "/api/v3/sessions/{session_id:int}/report.xml"): VIEWER,

@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     from trackmaster.reports import commands as report_commands
 
     report_commands.register(commands)
+    from trackmaster.sessions import rejudge_command
+
+    rejudge_command.register(commands)
     _describe_subcommands(commands)
     return parser
 

@@ -174,6 +174,9 @@ class VerdictOverride(Model):
     # The newest log id of the session when the override was made: results
     # compare it with the newest log to know which one is more recent.
     after_log_id = fields.BigIntField(default=0)
+    # Set by a re-judge that changed the verdicts of this override's field: the rule under
+    # the override is no longer the one the tester saw.
+    rule_changed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "verdict_override"
@@ -268,3 +271,26 @@ class CellValue(Model):
     class Meta:
         table = "cell_value"
         unique_together = (("session", "event_id", "field_id", "platform", "digest"),)
+
+
+class RejudgeRun(Model):
+    """One re-judging of a session's stored events against the current plan, with progress."""
+
+    id = fields.BigIntField(primary_key=True)
+    session = fields.ForeignKeyField(
+        "models.TestSession", related_name="rejudge_runs", on_delete=fields.CASCADE
+    )
+    status = fields.CharField(max_length=16, default="queued")  # queued running done failed
+    total = fields.BigIntField(default=0)
+    done = fields.BigIntField(default=0)
+    changed = fields.BigIntField(default=0)  # cells whose verdict changed
+    # {"cells": [{event, field, platform, before, after, worse}], "overridesMarked": [ids]}
+    changes: dict = fields.JSONField(default=dict)
+    error = fields.TextField(default="")
+    started_by = fields.CharField(max_length=150, default="")
+    started_at = fields.DatetimeField(auto_now_add=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "rejudge_run"
+        indexes = (("session_id", "id"),)

@@ -162,6 +162,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v3/openapi.json"): VIEWER,
     ("GET", "/api/docs"): VIEWER,
     ("GET", "/projects"): VIEWER,
+    ("POST", "/projects/new"): ADMIN,
+    ("POST", "/projects/{id}/rename"): ADMIN,
     ("POST", "/projects/sync"): ADMIN,
     ("GET", "/projects/{id}"): VIEWER,
     ("GET", "/projects/{id}/stories"): VIEWER,

@@ -8,6 +8,7 @@ cells and the counts, Clear logs the list and the counts.
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import httpx
@@ -96,6 +97,13 @@ async def test_actions_on_a_stopped_session_refresh_cells_and_counts(
     await form.locator("input[name=reason]").fill("checked by hand")
     await form.locator("button[type=submit]").click()
     await expect(cell).to_have_attribute("data-verdict", "SUCCESS", timeout=WAIT_MS)
+    # The panel keeps the value seen, its link to the event, and says who set it, when, why.
+    await expect(page.locator("#inspector #cell-values")).to_contain_text("nowhere")
+    await expect(page.locator("#inspector #cell-values a").first).to_have_attribute(
+        "href", re.compile(rf"/sessions/{sid}/logs/\d+")
+    )
+    await expect(page.locator("#inspector #cell-overrides")).to_contain_text("checked by hand")
+    await expect(page.locator("#inspector #cell-overrides time")).to_have_count(1)
     counts_after_override = await page.inner_text("#counts")
 
     # Reset the event: every cell of it back to UNTESTED, and the counts follow.

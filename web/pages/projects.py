@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from trackmaster.errors import AppError, NotFound
+from trackmaster.auth.roles import Role
+from trackmaster.errors import AppError, Forbidden, NotFound
 from trackmaster.models import Account, Project, Schedule, SyncRun
 from trackmaster.plan import progress as live_progress
 from trackmaster.plan.browse import (
@@ -30,6 +31,7 @@ from trackmaster.plan.browse import (
 from trackmaster.plan.diff import summarize
 from trackmaster.plan.files import PlanFileError
 from trackmaster.plan.jet import JetClient
+from trackmaster.plan.projects import create_project, rename_project
 from trackmaster.plan.sync import (
     import_plan_file,
     running_run_id,
@@ -220,8 +222,53 @@ async def import_plan(request: Request) -> Response:
     return render(request, "projects/project.html", context, status_code=status_code)
 
 
+def _is_admin(request: Request) -> bool:
+    user = request.scope.get("user")
+    return user is not None and user.can(Role.ADMIN)
+
+
+async def create_project_form(request: Request) -> Response:
+    """An admin makes a project whose plan comes from files (the policy lets only admins in)."""
+    if not _is_admin(request):
+        raise Forbidden("only admins may create projects")
+    form = await request.form()
+    try:
+        project = await create_project(
+            form.get("name"), form.get("description"), actor=actor(request)
+        )
+    except AppError as exc:
+        page = page_from(request)
+        projects, total = await list_projects(page.offset, page.page_size, "")
+        context = {
+            "projects": projects, "story_counts": await story_counts([p.id for p in projects]),
+            "last_runs": {}, "page": page, "total": total, "q": "",
+            "jet_enabled": bool(request.app.state.settings.jet_url), "summarize": summarize,
+            "create_error": exc.msg, "create_form": {k: str(v) for k, v in form.items()},
+        }  # fmt: skip
+        return render(request, "projects/list.html", context, status_code=exc.status)
+    return RedirectResponse(f"/projects/{project.id}", 303)
+
+
+async def rename_project_form(request: Request) -> Response:
+    if not _is_admin(request):
+        raise Forbidden("only admins may rename projects")
+    project = await get_project(_project_id(request))
+    form = await request.form()
+    try:
+        await rename_project(
+            project, form.get("name"), form.get("description"), actor=actor(request)
+        )
+    except AppError as exc:
+        context = await _project_context(request, project)
+        context.update(rename_error=exc.msg)
+        return render(request, "projects/project.html", context, status_code=exc.status)
+    return RedirectResponse(f"/projects/{project.id}", 303)
+
+
 routes = [
     Route("/projects", projects_page, methods=["GET"], name="projects"),
+    Route("/projects/new", create_project_form, methods=["POST"], name="create_project"),
+    Route("/projects/{id}/rename", rename_project_form, methods=["POST"], name="rename_project"),
     Route("/projects/sync", projects_sync, methods=["POST"]),
     Route("/projects/{id}", project_page, methods=["GET"], name="project"),
     Route("/projects/{id}/stories", stories_fragment, methods=["GET"]),

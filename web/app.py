@@ -16,6 +16,7 @@ from starlette.responses import FileResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from trackmaster.plan import reading
 from trackmaster.redis_client import redis_for
 from trackmaster.runtime import Runtime
 from trackmaster.settings import Settings, load_settings
@@ -32,6 +33,7 @@ from web.api import v2 as api_v2
 from web.auth import AuthMiddleware, Guard
 from web.cors import IngestCorsMiddleware
 from web.errors import EXCEPTION_HANDLERS
+from web.limits import BodyLimitMiddleware
 from web.pages import account, admin, home, login, sessions
 from web.pages import accounts as accounts_pages
 from web.pages import projects as projects_pages
@@ -127,6 +129,7 @@ def _all_routes() -> list[BaseRoute]:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
+    reading.configure(settings.plan_parse_timeout_s, settings.plan_max_nodes)
     # One Redis client (one bounded pool) for the whole process: the guard's rate limiter
     # and login throttle, the runtime's locks and bus.
     redis = redis_for(settings)
@@ -173,6 +176,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Security headers go on every answer, refusals of the auth middleware included.
         middleware=[
             Middleware(SecurityHeadersMiddleware),
+            # Every body is counted here, before anything reads it (web/limits.py).
+            Middleware(BodyLimitMiddleware, settings=settings),
             # Before auth: a preflight carries no key; only ingest paths get CORS at all.
             Middleware(IngestCorsMiddleware),
             # Before auth and routing: under overload a refusal must cost next to nothing.

@@ -18,10 +18,13 @@ from trackmaster.errors import (
     TooManyRequests,
 )
 from web.negotiation import wants_json
+from web.security import SECURITY_HEADERS
 from web.templating import is_htmx, render
 from workers.pool import PoolBusy, PoolClosed
 
 log = logging.getLogger(__name__)
+
+ERROR_SECURITY_HEADERS = {name.decode(): value.decode() for name, value in SECURITY_HEADERS.items()}
 
 _FROM_HTTP = {404: NotFound, 429: TooManyRequests}
 
@@ -60,12 +63,13 @@ def render_error(request: Request, exc: Exception) -> Response:
     error = _as_app_error(exc)
     if error.status >= 500 and not isinstance(exc, AppError | PoolClosed):
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # An unexpected exception is answered by Starlette's outermost middleware, outside
+    # the one that adds the security headers: every error carries them itself.
+    headers = {**ERROR_SECURITY_HEADERS, **error.headers}
     if wants_json(request):
-        return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+        return JSONResponse(error.body(), status_code=error.status, headers=headers)
     template = "errors/_error.html" if is_htmx(request) else "errors/error.html"
-    return render(
-        request, template, {"error": error}, status_code=error.status, headers=error.headers
-    )
+    return render(request, template, {"error": error}, status_code=error.status, headers=headers)
 
 
 async def handle_exception(request: Request, exc: Exception) -> Response:

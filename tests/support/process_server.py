@@ -92,9 +92,18 @@ def server_env(database: Path, **settings: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def server_process(
-    tmp: Path, *, admin: str | None = "ada", demo: bool = False, **settings: str
+    tmp: Path,
+    *,
+    admin: str | None = "ada",
+    demo: bool = False,
+    prelude: str = "",
+    **settings: str,
 ) -> Iterator[ServerProcess]:
-    """Migrate, seed (an admin unless `admin=None`, the demo plan with `demo`), serve, stop."""
+    """Migrate, seed (an admin unless `admin=None`, the demo plan with `demo`), serve, stop.
+
+    `prelude`: Python run in the server process before `trackmaster serve` starts (a test
+    that needs a route the app does not have, say).
+    """
     database = tmp / "server.sqlite3"
     env = server_env(database, **settings)
     for args, stdin in [(("migrate",), "")] + ([(("demo",), "")] if demo else []):
@@ -109,8 +118,16 @@ def server_process(
     port = free_port()
     log_path = tmp / f"server-{port}.log"
     with log_path.open("wb") as log_file:
+        serve = ["serve", "--host", "127.0.0.1", "--port", str(port)]
+        command = [*_command(), *serve]
+        if prelude:
+            import sys
+
+            start = f"{prelude}\nimport sys\nfrom trackmaster.cli import main\n"
+            start += f"sys.exit(main({serve!r}))"
+            command = [sys.executable, "-c", start]
         process = subprocess.Popen(
-            [*_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            command,
             env=env,
             cwd=REPO,
             stdout=log_file,

@@ -13,14 +13,12 @@ from starlette.requests import Request
 
 from trackmaster.errors import BadRequest, field_error
 from trackmaster.plan.jet import JetClient
+from web.limits import json_body
 
 
 async def json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 saying why not."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("the body is not valid JSON; send a JSON object") from None
+    """The request body as a JSON object, or a 400 (413: too deep) saying why not."""
+    body = await json_body(request)
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body

@@ -31,6 +31,7 @@ from tortoise.expressions import Q
 
 from trackmaster.errors import AppError, BadRequest, InvalidParams, UpstreamError
 from trackmaster.models import TestSession
+from web.limits import json_body
 from web.pager import Page
 
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # how Go writes a time.Time that was never set
@@ -109,13 +110,7 @@ def ok(body: Any = None) -> JSONResponse:
 
 async def go_body(request: Request, error: type[AppError] = BadRequest) -> dict[str, Any]:
     """The body as a JSON object; anything else is `error` (code 5, as the original's binding)."""
-    raw = await request.body()
-    if not raw.strip():
-        raise error("the body is empty; send a JSON object")
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise error("the body is not valid JSON; send a JSON object") from None
+    body = await json_body(request, error)
     if not isinstance(body, dict):
         raise error(f"the body must be a JSON object, got {type(body).__name__}")
     return body

@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 
 from trackmaster.models import Account, Project, SyncRun
-from trackmaster.plan.files import read_plan
+from trackmaster.plan.reading import read_plan_off_loop
 from trackmaster.plan.sync import import_snapshot
 
 DEMO_PROJECT = "Demo app"
@@ -19,7 +19,9 @@ DEMO_ACCOUNTS = (("tester-ios-1", "Alice's iPhone"), ("tester-android-1", "Bob's
 
 
 async def ensure_demo(started_by: str = "") -> tuple[Project, SyncRun]:
-    snapshot = read_plan(await asyncio.to_thread(DEMO_PLAN.read_bytes), DEMO_PLAN.name)
+    snapshot = await read_plan_off_loop(
+        await asyncio.to_thread(DEMO_PLAN.read_bytes), DEMO_PLAN.name
+    )
     project = await Project.filter(name=DEMO_PROJECT, jet_id=None).order_by("id").first()
     if project is None:
         project = await Project.create(

@@ -10,14 +10,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
 import yaml
 
 from trackmaster.checks.rules import RuleError, parse_rules
-from trackmaster.errors import InvalidParams
+from trackmaster.errors import InvalidParams, PayloadTooLarge
 from trackmaster.plan.csvcells import restore
 from trackmaster.plan.snapshot import (
     PlanEnumType,
@@ -32,6 +34,7 @@ from trackmaster.plan.snapshot import (
 FORMAT = "trackmaster-plan/1"
 FORMATS = ("yaml", "json", "csv")
 MAX_PROBLEMS = 50
+JSON_LINES_MAX_CHARS = 2 * 1024 * 1024  # bigger JSON plans are read without line numbers
 CSV_COLUMNS = (
     "story", "story_description", "event", "event_description", "field", "type", "values", "note",
 )  # fmt: skip
@@ -61,8 +64,15 @@ def format_of(filename: str, explicit: str | None = None) -> str:
     return chosen
 
 
-def read_plan(content: bytes | str, filename: str, fmt: str | None = None) -> PlanSnapshot:
-    """Parse and check a whole plan file; raises PlanFileError naming every problem."""
+def read_plan(
+    content: bytes | str, filename: str, fmt: str | None = None, budget: ReadBudget | None = None
+) -> PlanSnapshot:
+    """Parse and check a whole plan file; raises PlanFileError naming every problem.
+
+    CPU-heavy for big files: call it through `trackmaster.plan.reading`, which runs it
+    off the event loop under a `ReadBudget` (nodes after alias expansion, a deadline).
+    """
+    budget = budget or ReadBudget()
     chosen = format_of(filename, fmt)
     try:
         text = content.decode("utf-8-sig") if isinstance(content, bytes) else content
@@ -75,7 +85,7 @@ def read_plan(content: bytes | str, filename: str, fmt: str | None = None) -> Pl
     if chosen == "csv":
         snapshot = reader.csv(text)
     else:
-        snapshot = reader.document(_load_tree(text, filename, chosen))
+        snapshot = reader.document(_load_tree(text, filename, chosen, budget))
     # Repeats too, with the line (or row) of each second copy, in the same report as every
     # other problem: a file with four problems names four, not one per upload.
     unit = "row" if chosen == "csv" else "line"
@@ -83,6 +93,65 @@ def read_plan(content: bytes | str, filename: str, fmt: str | None = None) -> Pl
         reader.problem(reader.lines.get(id(item)), "", problem, unit=unit)
     reader.raise_if_any()
     return snapshot
+
+
+# --- budgets -----------------------------------------------------------------------------
+
+
+class PlanTooComplex(PayloadTooLarge):
+    """The file is over a reading budget (nodes after alias expansion, or time)."""
+
+
+@dataclass
+class ReadBudget:
+    """How much one plan file may cost to read. A YAML alias bomb of 1.3 KB expands to
+    billions of nodes: the count is taken after expansion, before anything walks the tree."""
+
+    max_nodes: int = 2_000_000
+    deadline: float = float("inf")  # time.monotonic() value
+
+    def check_time(self, filename: str) -> None:
+        if time.monotonic() > self.deadline:
+            raise PlanTooComplex(
+                f"{filename}: reading it took too long (PLAN_PARSE_TIMEOUT_S); split the plan "
+                "or simplify it"
+            )
+
+    def check_nodes(self, root: yaml.Node | None, filename: str) -> None:
+        count = _expanded_size(root, self.max_nodes)
+        if count > self.max_nodes:
+            raise PlanTooComplex(
+                f"{filename}: holds more than {self.max_nodes} entries once its aliases are "
+                "expanded (PLAN_MAX_NODES)"
+            )
+
+
+def _expanded_size(root: yaml.Node | None, cap: int) -> int:
+    """Nodes of the tree an alias-expanding walk would visit, counted once per shared
+    node (memoised, so linear in the file), stopping past `cap`."""
+    if root is None:
+        return 0
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if not children_done:
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        sizes[id(node)] = min(cap + 1, 1 + sum(sizes.get(id(child), 0) for child in children))
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 # --- parsing with line numbers ----------------------------------------------------------
@@ -98,7 +167,24 @@ class _LinedList(list):
 
 
 class _LineLoader(yaml.SafeLoader):
-    """A safe YAML loader whose mappings and lists remember the line they start on."""
+    """A safe YAML loader whose mappings and lists remember the line they start on, and
+    that keeps to a ReadBudget: the time, checked as nodes are composed, and the node
+    count after alias expansion, checked before anything is constructed."""
+
+    budget: ReadBudget = ReadBudget()
+    filename = "plan"
+    _composed = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._composed += 1
+        if self._composed % 1000 == 0:
+            self.budget.check_time(self.filename)
+        return super().compose_node(parent, index)
+
+    def get_single_node(self) -> Any:
+        node = super().get_single_node()
+        self.budget.check_nodes(node, self.filename)
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _Lined:
         mapping = _Lined(super().construct_mapping(node, deep=True))
@@ -123,7 +209,16 @@ _LineLoader.add_constructor(
 )
 
 
-def _load_tree(text: str, filename: str, fmt: str) -> Any:
+def _load_yaml(text: str, filename: str, budget: ReadBudget) -> Any:
+    loader = _LineLoader(text)  # a SafeLoader subclass: no arbitrary objects
+    loader.budget, loader.filename = budget, filename
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def _load_tree(text: str, filename: str, fmt: str, budget: ReadBudget) -> Any:
     if fmt == "json":
         try:
             data = json.loads(text)
@@ -132,16 +227,24 @@ def _load_tree(text: str, filename: str, fmt: str) -> Any:
                 f"{filename} line {exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno})",
                 details=[{"line": exc.lineno, "error": f"{exc.msg} (column {exc.colno})"}],
             ) from None
+        except RecursionError:
+            raise PlanTooComplex(f"{filename}: nests too deep") from None
         # JSON is YAML: read it again to learn the line of each entry for the messages.
+        # Pure-Python YAML is ~100 times slower than json, so only for files of a usual
+        # size and within half the time left; past either, messages go without lines.
+        if len(text) > JSON_LINES_MAX_CHARS:
+            return data
+        remaining_s = budget.deadline - time.monotonic()
+        for_lines = ReadBudget(budget.max_nodes, time.monotonic() + remaining_s / 2)
         try:
-            lined = yaml.load(
-                text, Loader=_LineLoader
-            )  # a SafeLoader subclass: no arbitrary objects
-        except yaml.YAMLError:
+            lined = _load_yaml(text, filename, for_lines)
+        except (yaml.YAMLError, PlanTooComplex, RecursionError):
             return data
         return lined if lined == data else data
     try:
-        return yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass: no arbitrary objects
+        return _load_yaml(text, filename, budget)
+    except RecursionError:
+        raise PlanTooComplex(f"{filename}: nests too deep") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None

@@ -27,8 +27,8 @@ from trackmaster.plan import progress as live_progress
 from trackmaster.plan.apply import Progress, apply_snapshot
 from trackmaster.plan.changes import plan_changed
 from trackmaster.plan.diff import ACTIONS, Diff, summarize
-from trackmaster.plan.files import read_plan
 from trackmaster.plan.jet import JetClient, JetError
+from trackmaster.plan.reading import read_plan_off_loop
 from trackmaster.plan.snapshot import PlanSnapshot, snapshot_problems
 
 log = logging.getLogger(__name__)
@@ -219,5 +219,5 @@ async def import_plan_file(
     started_by: str = "",
 ) -> SyncRun:
     """Read a plan file (raises PlanFileError naming each problem) and apply it as a run."""
-    snapshot = read_plan(content, filename, fmt)
+    snapshot = await read_plan_off_loop(content, filename, fmt)
     return await import_snapshot(project, snapshot, trigger=trigger, started_by=started_by)

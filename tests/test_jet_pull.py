@@ -1,5 +1,9 @@
 """Jet pull end to end against the fake Jet: the filter; read, stage, clear, then store;
-failures and restarts lose nothing read and store nothing twice."""
+failures and restarts lose nothing read and store nothing twice.
+
+Tests about what happens around a clear set JET_CLEAR_AT_LOGS=1 (`CLEARING`): any read
+that returns a log is followed by a clear, the worst case for loss and duplicates.
+tests/test_jet_clear.py covers the threshold itself."""
 
 from __future__ import annotations
 
@@ -36,15 +40,18 @@ async def jet_plan(db, fake_jet):
     return plan
 
 
+CLEARING = {"jet_clear_at_logs": 1}
+
+
 def jet_settings(settings, fake_jet, **more):
-    return settings.replace(jet_url=fake_jet.url, poll_interval_s=0.1, **more)
+    return settings.replace(**({"jet_url": fake_jet.url, "poll_interval_s": 0.1} | more))
 
 
 @contextlib.asynccontextmanager
-async def jet_app(settings, fake_jet):
+async def jet_app(settings, fake_jet, **more):
     """TrackMaster pointed at the fake Jet, and an HTTP client for it."""
     async with (
-        running_app(jet_settings(settings, fake_jet)) as server,
+        running_app(jet_settings(settings, fake_jet, **more)) as server,
         httpx.AsyncClient(base_url=server.url) as http,
     ):
         yield http
@@ -68,7 +75,7 @@ async def _rename_event_log(settings, to: str, back: str) -> None:
 async def test_pull_stores_then_clears_and_stop_sets_the_filter_stopped(
     jet_plan, fake_jet, settings
 ) -> None:
-    async with jet_app(settings, fake_jet) as http:
+    async with jet_app(settings, fake_jet, **CLEARING) as http:
         answer = await start_jet_session(http, jet_plan, accounts=["alice-42", "bob-7"])
         assert answer.status_code == 201, answer.text
         session = answer.json()
@@ -116,9 +123,11 @@ async def test_stop_reads_the_last_logs_before_it_stops(jet_plan, fake_jet, sett
         assert stopped.json()["status"] == "OFF"
         assert await EventLog.filter(session_id=session["id"]).count() == 1
         assert jet_filter["logs"] == [] and jet_filter["status"] == "STOPPED"
-        # Read and cleared before the filter was stopped.
-        calls = [r.call for r in fake_jet.requests if r.call in ("logs", "clear_logs")]
-        assert calls[-2:] == ["logs", "clear_logs"]
+        # Set STOPPED first, then read and cleared: nothing could arrive in between.
+        calls = [r.call for r in fake_jet.requests if r.call in ("change_filter", "logs",
+                                                                  "clear_logs")]  # fmt: skip
+        assert calls[-3:] == ["change_filter", "logs", "clear_logs"]
+        assert jet_filter["cleared_unread"] == 0
 
 
 async def test_a_stop_goes_through_when_jet_is_down_for_the_last_read(
@@ -138,7 +147,7 @@ async def test_logs_are_staged_before_jet_is_cleared_and_stored_after(
 ) -> None:
     # Hold Jet's clear for a moment: while it runs, the log must be staged and not yet stored.
     fake_jet.delay("clear_logs", 0.5, times=1)
-    async with jet_app(settings, fake_jet) as http:
+    async with jet_app(settings, fake_jet, **CLEARING) as http:
         session = (await start_jet_session(http, jet_plan)).json()
         fake_jet.emit(jet_plan.jet_project_id, "alice-42", "play_click", play_log())
         assert await eventually(lambda: asyncio.sleep(0, fake_jet.calls("clear_logs")))
@@ -156,21 +165,26 @@ async def test_logs_are_staged_before_jet_is_cleared_and_stored_after(
         assert await JetStagedLog.filter(session_id=session["id"]).count() == 0
 
 
-async def test_a_log_that_arrives_while_a_read_is_staged_is_read_again_before_the_clear(
-    jet_plan, fake_jet, settings
-) -> None:
+def arrive_after_the_first_read(fake_jet):
+    """A fake Jet read hook: right after the first read that returned something, a log
+    reaches Jet (inside the round, before anything else of it)."""
     arrived = []
 
     def arrive_once(jet_filter) -> None:
-        # Right after the first read that returned something: a log Jet gets meanwhile.
         if jet_filter["logs"] and not arrived:
             arrived.append(fake_jet.push_log(jet_filter["id"], "alice-42", "play_click",
                                              play_log(page="player")))  # fmt: skip
 
-    async with jet_app(settings, fake_jet) as http:
+    return arrive_once
+
+
+async def test_a_log_that_arrives_while_a_read_is_staged_is_read_again_before_the_clear(
+    jet_plan, fake_jet, settings
+) -> None:
+    async with jet_app(settings, fake_jet, **CLEARING) as http:
         session = (await start_jet_session(http, jet_plan)).json()
         jet_filter = fake_jet.filters[session["jetFilterId"]]
-        fake_jet.after_read = arrive_once
+        fake_jet.after_read = arrive_after_the_first_read(fake_jet)
         fake_jet.emit(jet_plan.jet_project_id, "alice-42", "play_click", play_log())
         assert await eventually(lambda: logs_count_is(session["id"], 2))
     assert jet_filter["cleared_unread"] == 0  # the clear deleted nothing unread
@@ -182,7 +196,7 @@ async def test_a_log_that_arrives_while_a_read_is_staged_is_read_again_before_th
 async def test_a_failed_store_keeps_the_logs_staged_and_a_later_round_stores_them(
     jet_plan, fake_jet, settings
 ) -> None:
-    async with jet_app(settings, fake_jet) as http:
+    async with jet_app(settings, fake_jet, **CLEARING) as http:
         answer = await start_jet_session(http, jet_plan)
         session = answer.json()
         jet_filter = fake_jet.filters[session["jetFilterId"]]
@@ -209,7 +223,7 @@ async def test_a_puller_that_dies_with_logs_staged_loses_none_and_duplicates_non
     # First process: its stores fail and Jet's clears fail too, then it goes away with
     # two logs staged that Jet also still holds (the worst case for duplicates).
     fake_jet.fail("clear_logs", 500, times=None)
-    async with jet_app(settings, fake_jet) as http:
+    async with jet_app(settings, fake_jet, **CLEARING) as http:
         session = (await start_jet_session(http, jet_plan)).json()
         await _rename_event_log(settings, "event_log_away", "event_log")
         try:
@@ -232,7 +246,7 @@ async def test_a_puller_that_dies_with_logs_staged_loses_none_and_duplicates_non
     # Second process on the same database: it takes the session over, reads Jet again
     # (the same two logs), stages nothing twice and stores each log once.
     fake_jet.emit(jet_plan.jet_project_id, "alice-42", "play_click", play_log(page="home"))
-    async with jet_app(settings, fake_jet):
+    async with jet_app(settings, fake_jet, **CLEARING):
         assert await eventually(lambda: logs_count_is(session["id"], 3))
         await eventually(lambda: asyncio.sleep(0, not jet_filter["logs"]))
         await asyncio.sleep(0.3)  # a few more rounds
@@ -247,7 +261,7 @@ async def logs_count_is(session_id: int, count: int) -> bool:
 
 
 async def test_jet_failures_do_not_stop_the_puller(jet_plan, fake_jet, settings) -> None:
-    async with jet_app(settings, fake_jet) as http:
+    async with jet_app(settings, fake_jet, **CLEARING) as http:
         answer = await start_jet_session(http, jet_plan)
         session = answer.json()
         fake_jet.fail("logs", 503, times=3)
@@ -286,7 +300,7 @@ async def test_sessions_stop_by_themselves_at_their_time_limit(jet_plan, fake_je
         found = await eventually(stopped, timeout_s=5)
         assert found and found.stop_reason == "time limit"
         jet_filter = fake_jet.filters[session["jetFilterId"]]
-        # The filter is set STOPPED right after the stop commits.
+        # The filter is set STOPPED as the stop begins, before its last read.
         await eventually(lambda: asyncio.sleep(0, jet_filter["status"] == "STOPPED"))
         assert jet_filter["status"] == "STOPPED"
         listed = await http.get(f"{API}/sessions", params={"status": "OFF"})

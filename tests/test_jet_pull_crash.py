@@ -38,9 +38,10 @@ def _free_port() -> int:
 
 def _env(settings, jet_url: str, port: int) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("DB_")}
+    # JET_CLEAR_AT_LOGS=1: the killed process has cleared Jet, so only staging holds the logs.
     env.update(
         HOST="127.0.0.1", PORT=str(port), SECRET_KEY="crash-test", LOG_LEVEL="WARNING",
-        JET_URL=jet_url, POLL_INTERVAL_S="0.1", REDIS="", BROKER="",
+        JET_URL=jet_url, POLL_INTERVAL_S="0.1", REDIS="", BROKER="", JET_CLEAR_AT_LOGS="1",
         SQLITE_PATH=str(settings.sqlite_path),
     )  # fmt: skip
     if settings.uses_mysql:

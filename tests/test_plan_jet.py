@@ -123,11 +123,33 @@ async def test_log_filter_calls(fake_jet: FakeJet) -> None:
         await jet.change_filter(created["id"], "RECORDING", ["play_click"], ["u1"])
         fake_jet.emit(pid, "u1", "play_click", {"$os": "Android"})
         logs = await jet.logs(created["id"])
-        assert [(log["userId"], log["event"]) for log in logs] == [("u1", "play_click")]
+        assert [(log["userId"], log["event"]) for log in logs.items] == [("u1", "play_click")]
+        assert logs.bad == []
         await jet.clear_logs(created["id"])
-        assert await jet.logs(created["id"]) == []
+        assert len(await jet.logs(created["id"])) == 0
         with pytest.raises(ValueError, match="status"):
             await jet.change_filter(created["id"], "PAUSED", [], [])
+
+
+async def test_a_malformed_log_item_is_set_aside_and_the_good_ones_kept(
+    fake_jet: FakeJet,
+) -> None:
+    plan = seed_realistic_plan(fake_jet)
+    pid = plan["project"]["id"]
+    async with client(fake_jet) as jet:
+        created = await jet.create_filter(["play_click"], pid, ["u1"])
+        await jet.change_filter(created["id"], "RECORDING", ["play_click"], ["u1"])
+        fake_jet.emit(pid, "u1", "play_click", {"$os": "Android"})
+        jet_filter = fake_jet.filters[created["id"]]
+        jet_filter["logs"].insert(0, {"id": "no-user", "event": "play_click", "log": "{}"})
+        jet_filter["logs"].append({"id": "no-log", "event": "play_click", "userId": "u1"})
+        logs = await jet.logs(created["id"])
+    assert [log["userId"] for log in logs.items] == ["u1"]
+    assert [bad.why for bad in logs.bad] == [
+        "data[0] has no usable `userId` (null)",
+        "data[2] has no `log` string",
+    ]
+    assert len(logs) == 3
 
 
 async def test_a_post_is_not_repeated_after_a_5xx(fake_jet: FakeJet) -> None:

@@ -335,6 +335,18 @@ SETTINGS: tuple[Setting, ...] = (
         "pull's read-to-clear time divided by this.",
     ),
     Setting(
+        "JET_CLEAR_AT_LOGS",
+        _bounded_int(1, 1_000_000),
+        5000,
+        "Logs a read of a Jet filter must return before the puller clears the filter. Jet's "
+        "clear deletes every log of the filter, also those that reached it after our last "
+        "read, so each clear can lose what arrives in its read-to-clear window (a few ms); "
+        "clearing rarely makes that loss about rate x window / this. Until then each read "
+        "returns the whole filter again (a larger answer: 5000 logs are about 2 MB) and "
+        "only logs not staged yet are staged. A stop sets the filter STOPPED before its "
+        "last read and clear, so it loses nothing.",
+    ),
+    Setting(
         "JET_LEASE_TTL_S",
         _bounded_float(1, 600),
         15.0,

@@ -6,25 +6,33 @@ of each one it does not pull yet. The holder keeps the lease extended and,
 on its own fixed schedule (a late tick fires at once, missed ones are
 dropped), runs one round per tick:
 
-1. read the filter's logs from Jet;
-2. stage them: one INSERT of the raw items into `jet_staged_log`
-   (trackmaster/sessions/jet_staging.py), idempotent by Jet log id;
-3. while a read brings logs not staged yet (at most READS_PER_ROUND reads), read
-   again and stage the new ones;
-4. clear the filter in Jet;
-5. judge and store every staged log of the session through the one ingest
+1. read the filter's logs from Jet: everything it holds, since it is not
+   cleared every round;
+2. stage the logs not staged since the filter's last clear (their keys are
+   kept in memory per filter): one INSERT of the raw items into
+   `jet_staged_log` (trackmaster/sessions/jet_staging.py), idempotent by
+   (session, Jet log id) as the backstop after a restart, which forgets the keys;
+3. only when the read returned at least JET_CLEAR_AT_LOGS logs: read again
+   while reads bring logs not staged yet (at most READS_PER_ROUND reads),
+   stage those, clear the filter in Jet and forget its keys;
+4. judge and store every staged log of the session through the one ingest
    path (in the worker pool), deleting the staged rows in the transaction
    that stores them.
 
 Jet's clear deletes every log of a filter at once, so a log Jet receives
-between our last read (3) and our clear (4) is deleted unread: the contract
-forces that window, and staging keeps it to one read answer and a small local
-write. Everything read is durable before the clear: a failed store or a crash
-leaves the logs staged, and the next round (this process's, or the process
-that takes the lease over after JET_LEASE_TTL_S) judges them again;
-de-duplication by Jet log id keeps a log from being stored twice. A failed
-staging write clears nothing: Jet keeps the logs for the next round. When the
-session stops or the lease is lost, the puller ends.
+between our last read and our clear is deleted unread: the contract forces
+that window. Clearing once per JET_CLEAR_AT_LOGS logs instead of once per
+round opens it that much less often; a stop sets the filter STOPPED before
+its last read and clear (trackmaster/sessions/lifecycle.py), so the stop's
+clear loses nothing. Everything read is durable before any clear: a failed
+store or a crash leaves the logs staged, and the next round (this
+process's, or the process that takes the lease over after JET_LEASE_TTL_S)
+judges them again; de-duplication by Jet log id keeps a log from being
+stored twice. A failed staging write clears nothing: Jet keeps the logs for
+the next round. An item Jet answers without a field it must have is
+reported once (log, notifier, `bad_logs`) and counted toward the clear, so it
+blocks neither its filter nor the clear. When the session stops or the lease
+is lost, the puller ends.
 
 Storing stays in the round, after the clear, rather than beside the next
 reads: measured at 500 logs/s, running it beside them lost no fewer logs (its
@@ -44,6 +52,7 @@ from trackmaster.db_outage import DatabaseUnavailable
 from trackmaster.errors import AppError
 from trackmaster.locks import Lease, LockError, keep_extended
 from trackmaster.models import JetStagedLog, SessionStatus, TestSession
+from trackmaster.plan.jet import JetLogs
 from trackmaster.runtime import Runtime
 from trackmaster.sessions import jet_staging
 from trackmaster.sessions.ingest import IngestReport
@@ -84,8 +93,12 @@ class JetPuller:
     pool: WorkerPool
     poll_interval_s: float
     lease_ttl_s: float
+    clear_at_logs: int = 5000  # JET_CLEAR_AT_LOGS
     stats: PullStats = field(default_factory=PullStats)
     _tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    # Per Jet filter id: jet_staging.log_key of each log staged (or reported
+    # unreadable) since the filter's last clear; a re-read skips them.
+    _seen: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def pulling(self) -> set[int]:
@@ -156,66 +169,88 @@ class JetPuller:
             with contextlib.suppress(LockError):
                 await lease.release()
 
-    async def pull_once(self, jet, session_id: int, project_id: int, filter_id: str) -> int:
-        """Read, stage, clear, then judge and store; returns how many logs were stored."""
+    async def pull_once(
+        self, jet, session_id: int, project_id: int, filter_id: str, *, stopped: bool = False
+    ) -> int:
+        """Read, stage what is new, clear at the threshold, then judge and store; returns
+        how many logs were stored. `stopped`: the filter is STOPPED (nothing can reach it
+        any more), so clear after this one read whatever it holds."""
         self.stats.polls += 1
         try:
-            items = await jet.logs(filter_id)
+            read = await jet.logs(filter_id)
         except AppError as exc:
             self.stats.failures += 1
             log.warning("jet pull: session %s: %s", session_id, exc.msg)
-            items = []
-        if items:
-            await self._stage_and_clear(jet, session_id, filter_id, items)
+            read = None
+        if read:
+            clear = stopped or len(read) >= self.clear_at_logs
+            reads = 1 if stopped else READS_PER_ROUND
+            await self._stage_and_clear(jet, session_id, filter_id, read, clear, reads)
         # Every staged log, not only this read's: what a failed store or a crash left too.
         return await self.judge_staged(session_id, project_id)
 
-    async def _stage_and_clear(self, jet, session_id: int, filter_id: str, items: list) -> None:
-        """Stage what was read, read again while reads bring new logs, then clear.
+    async def _stage_and_clear(
+        self, jet, session_id: int, filter_id: str, read: JetLogs, clear: bool, max_reads: int
+    ) -> None:
+        """Stage what the read brought that is new; when clearing, read again first.
 
-        Jet deletes whatever reached it between our last read and our clear. The
-        first staging write is the longest (a whole read of rows), so instead of
-        clearing after it, read again: the logs that came in meanwhile are few
-        rows to stage, and once a read brings nothing new (the usual case at
-        low rates, after one more read) the clear follows it at once. What Jet can delete unread is
-        then what reaches it during one read answer, a small write and one clear
-        request, close to the window the contract forces.
+        Below the threshold nothing is cleared, so nothing can be lost: the
+        next read returns these logs again and they are skipped. Before a
+        clear, Jet deletes whatever reached it after our last read; the first
+        staging write is the longest, so instead of clearing after it, read
+        again while reads bring new logs (few rows to stage each): the clear
+        then follows a read whose answer was staged at once.
         """
-        staged_ids: set[str | None] = set()
         now = datetime.now(UTC)  # one staged_at per round: judged as one batch
-        batch = items
-        for reads in range(1, READS_PER_ROUND + 1):
+        for reads in range(1, max_reads + 1):
+            if reads > 1:
+                try:
+                    read = await jet.logs(filter_id)
+                except AppError as exc:
+                    # Everything read is staged; Jet keeps the rest for the next round.
+                    self.stats.failures += 1
+                    log.warning("jet pull: session %s: %s", session_id, exc.msg)
+                    return
+                self.stats.rereads += 1
+            new = await self._stage_new(session_id, filter_id, read, now)
+            if new is None or not clear:
+                return  # a failed staging write: not durable, so Jet must keep them
+            if new == 0:
+                break  # all this read returned is staged: clear right after it
+        try:
+            await jet.clear_logs(filter_id)
+        except AppError as exc:
+            # Not cleared: the next read returns them again, and their keys skip them.
+            self.stats.failures += 1
+            log.warning("jet pull: session %s: clearing failed: %s", session_id, exc.msg)
+            return
+        self.stats.cleared += len(self._seen.pop(filter_id, ()))
+
+    async def _stage_new(
+        self, session_id: int, filter_id: str, read: JetLogs, now: datetime
+    ) -> int | None:
+        """Stage the read's logs not staged since the last clear; how many were new,
+        or None when the staging write failed."""
+        seen = self._seen.setdefault(filter_id, set())
+        fresh = [item for item in read.items if jet_staging.log_key(item) not in seen]
+        bad = [b for b in read.bad if jet_staging.log_key(b.item) not in seen]
+        if fresh:
             try:
-                await jet_staging.stage(session_id, batch, now)
+                await jet_staging.stage(session_id, fresh, now)
             except Exception as exc:
-                # Not durable here, so Jet must keep them: no clear; the next round reads them.
                 self.stats.failures += 1
                 log.warning("jet pull: session %s: staging failed, logs kept in Jet: %r",
                             session_id, exc)  # fmt: skip
-                return
-            self.stats.staged += len(batch)
-            staged_ids.update(jet_staging.jet_id(item) for item in batch)
-            if None in staged_ids or reads == READS_PER_ROUND:
-                break  # without Jet ids a second read could not tell new logs from old
-            try:
-                again = await jet.logs(filter_id)
-            except AppError as exc:
-                # Everything read is staged; Jet keeps the rest for the next round.
-                self.stats.failures += 1
-                log.warning("jet pull: session %s: %s", session_id, exc.msg)
-                return
-            self.stats.rereads += 1
-            batch = [item for item in again if jet_staging.jet_id(item) not in staged_ids]
-            if not batch:
-                break
-        try:
-            await jet.clear_logs(filter_id)
-            self.stats.cleared += len(staged_ids)
-        except AppError as exc:
-            # Staged but not cleared: the next read returns them again; staging (while
-            # they are staged) or de-duplication (once stored) adds nothing.
-            self.stats.failures += 1
-            log.warning("jet pull: session %s: clearing failed: %s", session_id, exc.msg)
+                return None
+            self.stats.staged += len(fresh)
+            seen.update(jet_staging.log_key(item) for item in fresh)
+        if bad:
+            # Reported once: their keys keep the re-reads until the clear from repeating it.
+            seen.update(jet_staging.log_key(b.item) for b in bad)
+            await self._report_unreadable(
+                session_id, [f"log {_bad_id(b.item)}: {b.why}" for b in bad]
+            )
+        return len(fresh) + len(bad)
 
     async def judge_staged(self, session_id: int, project_id: int) -> int:
         """Judge and store a session's staged logs in the worker pool; returns how many stored.
@@ -242,14 +277,16 @@ class JetPuller:
             return 0
         self.stats.stored += report.stored
         if report.unreadable:
-            self.stats.bad_logs += len(report.unreadable)
-            text = "; ".join(report.unreadable[:5])
-            log.warning("jet pull: session %s: %d log(s) not readable: %s", session_id,
-                        len(report.unreadable), text)  # fmt: skip
-            await self.runtime.notifier.notify(
-                f"Jet logs of session {session_id} not readable", text
-            )
+            await self._report_unreadable(session_id, report.unreadable)
         return report.stored
+
+    async def _report_unreadable(self, session_id: int, reasons: list[str]) -> None:
+        """Logs TrackMaster cannot judge: counted, logged and told, never passed silently."""
+        self.stats.bad_logs += len(reasons)
+        text = "; ".join(reasons[:5])
+        log.warning("jet pull: session %s: %d log(s) not readable: %s", session_id,
+                    len(reasons), text)  # fmt: skip
+        await self.runtime.notifier.notify(f"Jet logs of session {session_id} not readable", text)
 
     async def sweep_stopped(self) -> int:
         """Judge what is still staged for sessions that stopped (a crash, a failed last store).
@@ -273,18 +310,24 @@ class JetPuller:
                 )
         return total
 
-    async def final_pull(self, session: TestSession) -> int:
+    async def final_pull(self, session: TestSession, filter_stopped: bool = True) -> int:
         """One last read, stage, clear and store of a Jet session that is about to stop.
 
-        The session is still live, so what Jet holds (and what is still staged) is
-        matched and stored as usual. A round of a loop that runs at the same time
-        stages nothing twice (same Jet ids), and of two judges of the same staged
-        rows only one stores them (jet_staging.judge).
+        The lifecycle has set the filter STOPPED just before, so nothing reaches
+        Jet after this read and its clear deletes nothing unread. If setting
+        STOPPED failed, Jet may still be adding logs: no clear then (Jet keeps
+        them; nothing is deleted unread). The session is still live, so what
+        Jet holds (and what is still staged) is matched and stored as usual. A
+        round of a loop that runs at the same time stages nothing twice (same
+        Jet ids), and of two judges of the same staged rows only one stores
+        them (jet_staging.judge).
         """
         if self.realtime.jet is None or not session.jet_filter_id:
             return 0
         async with self.realtime.jet() as jet:
-            return await self.pull_once(jet, session.id, session.project_id, session.jet_filter_id)
+            return await self.pull_once(
+                jet, session.id, session.project_id, session.jet_filter_id, stopped=filter_stopped
+            )
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())
@@ -292,6 +335,11 @@ class JetPuller:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+
+
+def _bad_id(item: object) -> object:
+    log_id = item.get("id") if isinstance(item, dict) else None
+    return log_id if log_id not in (None, "") else "(no id)"
 
 
 def puller_for(runtime: Runtime, pool: WorkerPool) -> JetPuller:
@@ -302,6 +350,7 @@ def puller_for(runtime: Runtime, pool: WorkerPool) -> JetPuller:
         pool,
         poll_interval_s=settings.poll_interval_s,
         lease_ttl_s=settings.jet_lease_ttl_s,
+        clear_at_logs=settings.jet_clear_at_logs,
     )
 
 

@@ -86,6 +86,8 @@ class FakeJet:
     requests: list[RecordedRequest] = field(default_factory=list)
     # Called with the filter after each read's answer is built (a log "arriving" then).
     after_read: Callable[[dict[str, Any]], None] | None = None
+    # Called with the filter just before a change of it is applied (an app's log racing it).
+    before_change_filter: Callable[[dict[str, Any]], None] | None = None
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _clock: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -536,6 +538,8 @@ class FakeJet:
             "STOPPED",
         ):
             raise _JetHttpError(400, "status must be READY, RECORDING or STOPPED")
+        if self.before_change_filter is not None:
+            self.before_change_filter(jet_filter)
         jet_filter["status"] = payload["status"]
         if isinstance(payload.get("events"), list):
             jet_filter["events"] = list(payload["events"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -57,6 +57,23 @@ class JetStorySummary:
     id: str
     name: str
     desc: str
+
+
+@dataclass
+class BadJetLog:
+    item: Any  # as Jet answered it
+    why: str
+
+
+@dataclass
+class JetLogs:
+    """One read of a log filter: the usable items, and those that lack a field."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    bad: list[BadJetLog] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.items) + len(self.bad)
 
 
 class JetClient:
@@ -271,18 +288,26 @@ class JetClient:
             call, "PATCH", f"/v1/internals/eventLog/filter/{filter_id}", json_body=body
         )
 
-    async def logs(self, filter_id: str) -> list[dict[str, Any]]:
+    async def logs(self, filter_id: str) -> JetLogs:
+        """Every log the filter holds; an item that lacks a field is set aside, not fatal.
+
+        One malformed item must not block its filter: rejecting the whole answer
+        would stop every later read and, with it, the clear that makes room.
+        """
         call = f"GET /v1/internals/eventLog?filter={filter_id}"
         answer = await self._json(
             call, "GET", "/v1/internals/eventLog", params={"filter": filter_id}
         )
-        items = _data_list(answer, call)
-        for n, item in enumerate(items):
-            for key in ("id", "event", "userId"):
-                _id(item, key, call, f"data[{n}]")
-            if not isinstance(item.get("log"), str | dict):
-                raise JetError(f"Jet {call} answered data[{n}] without a `log` string")
-        return items
+        if not isinstance(answer, dict):
+            raise JetError(f"Jet {call} answered {_kind(answer)}, expected an object with `data`")
+        read = JetLogs()
+        for n, item in enumerate(_list(answer, "data", call, "")):
+            problem = _log_problem(item)
+            if problem:
+                read.bad.append(BadJetLog(item, f"data[{n}] {problem}"))
+            else:
+                read.items.append(item)
+        return read
 
     async def clear_logs(self, filter_id: str) -> None:
         call = f"DELETE /v1/internals/eventLog?filter={filter_id}"
@@ -390,6 +415,19 @@ def _objects(values: list[Any], call: str, where: str) -> list[dict[str, Any]]:
         if not isinstance(value, dict):
             raise JetError(f"Jet {call} answered `{where}[{n}]` as {_kind(value)}, not an object")
     return values
+
+
+def _log_problem(item: Any) -> str:
+    """Why a log item cannot be used, or "" when it can."""
+    if not isinstance(item, dict):
+        return f"is {_kind(item)}, not an object"
+    for key in ("id", "event", "userId"):
+        value = item.get(key)
+        if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+            return f"has no usable `{key}` ({_kind(value)})"
+    if not isinstance(item.get("log"), str | dict):
+        return "has no `log` string"
+    return ""
 
 
 def _id(item: dict[str, Any], key: str, call: str, where: str) -> str:

@@ -17,6 +17,7 @@ rolled back; it then reads what is still staged.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -78,14 +79,29 @@ def jet_id(item: Any) -> str | None:
     return text if 0 < len(text) <= MAX_MESSAGE_ID_CHARS else None
 
 
+def log_key(item: Any) -> str:
+    """What tells one log of a filter from another: its Jet id, else its whole text.
+
+    The puller keeps these for the logs it staged since a filter's last clear,
+    so that a re-read (the filter is not cleared every round) stages each log
+    once, also one without a usable id, which the database cannot de-duplicate.
+    """
+    log_id = jet_id(item)
+    if log_id is not None:
+        return "id:" + log_id
+    digest = hashlib.blake2b(item_text(item).encode(), digest_size=16).hexdigest()
+    return "raw:" + digest
+
+
 def _item_value(text: str) -> Any:
     try:
         return orjson.loads(text)
-    except orjson.JSONDecodeError:  # what _item_text wrote with json (ints over 64 bits)
+    except orjson.JSONDecodeError:  # what item_text wrote with json (ints over 64 bits)
         return json.loads(text)
 
 
-def _item_text(item: Any) -> str:
+def item_text(item: Any) -> str:
+    """An item as the JSON text it is staged as."""
     try:
         return orjson.dumps(item).decode()
     except TypeError:  # integers beyond 64 bits: orjson refuses them, json does not
@@ -102,7 +118,7 @@ async def stage(session_id: int, items: Sequence[Any], now: datetime | None = No
     caller does not clear Jet, and staging them again adds nothing.
     """
     now = now or datetime.now(UTC)
-    rows = [(session_id, jet_id(item), _item_text(item), now) for item in items]
+    rows = [(session_id, jet_id(item), item_text(item), now) for item in items]
     # The unique (session, jet_id) index makes a re-read a no-op; any other
     # error fails the staging, and then Jet is not cleared.
     await _sql.insert_rows(

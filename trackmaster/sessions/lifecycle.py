@@ -3,7 +3,8 @@
 A session that pulls from Jet owns a Jet log filter: it is created and set
 RECORDING before the session is stored (a Jet failure stores nothing), kept
 in step with the session's accounts and events, and set STOPPED when the
-session stops. Stopping is a conditional UPDATE that changes one row, so of
+session stops (before the last read of its logs, so that read misses
+nothing). Stopping is a conditional UPDATE that changes one row, so of
 two processes (a tester's click and the expiry loop) exactly one does it.
 """
 
@@ -84,8 +85,9 @@ class Lifecycle:
         self.jet = jet
         self.notify = notify
         # Set by the Jet puller of this process: one last read of a Jet session's
-        # logs before it stops, so events sent just before Stop are still caught.
-        self.before_stop: Callable[[TestSession], Awaitable[Any]] | None = None
+        # logs before it stops, so events sent just before Stop are still caught;
+        # called with whether the filter was set STOPPED (then it may clear it).
+        self.before_stop: Callable[[TestSession, bool], Awaitable[Any]] | None = None
 
     # --- start -------------------------------------------------------------------------
 
@@ -263,9 +265,19 @@ class Lifecycle:
         return await TestSession.get(id=session.id)
 
     async def _stop(self, session: TestSession, reason: str, by: str = "") -> bool:
+        filter_stopped = False
+        if session.jet_filter_id and session.status == SessionStatus.ON:
+            # STOPPED first: nothing reaches the filter after it, so the last read
+            # below gets every log and its clear deletes none unread.
+            names, users = await self._watched(session.id)
+            filter_stopped = await self._set_filter(
+                session.jet_filter_id, FILTER_STOPPED, names, users
+            )
         if self.before_stop and session.jet_filter_id and session.status == SessionStatus.ON:
             try:
-                await asyncio.wait_for(self.before_stop(session), timeout=FINAL_PULL_TIMEOUT_S)
+                await asyncio.wait_for(
+                    self.before_stop(session, filter_stopped), timeout=FINAL_PULL_TIMEOUT_S
+                )
             except Exception as exc:  # the stop itself must not depend on Jet
                 log.warning("session %s: last Jet read before stop failed: %r", session.id, exc)
         now = datetime.now(UTC)
@@ -281,9 +293,6 @@ class Lifecycle:
         session.status, session.stopped_at, session.stop_reason = SessionStatus.OFF, now, reason
         session.revision = revisions[session.id]
         self.index.invalidate(session.project_id)
-        if session.jet_filter_id:
-            names, users = await self._watched(session.id)
-            await self._set_filter(session.jet_filter_id, FILTER_STOPPED, names, users)
         await self._announce(session, "stopped")
         return True
 
@@ -299,10 +308,12 @@ class Lifecycle:
 
     async def _set_filter(
         self, filter_id: str, status: str, events: list[str], user_ids: list[str]
-    ) -> None:
-        """Best effort: the session's own state is what counts; a Jet failure is reported."""
+    ) -> bool:
+        """Best effort: the session's own state is what counts; a Jet failure is reported.
+
+        Returns whether Jet took the change."""
         if not self.jet:
-            return
+            return False
         try:
             async with self.jet() as jet:
                 await jet.change_filter(filter_id, status, events, user_ids)
@@ -310,6 +321,8 @@ class Lifecycle:
             log.warning("cannot set Jet filter %s %s: %s", filter_id, status, exc)
             if self.notify:
                 await self.notify(f"Jet filter {filter_id} not set {status}", str(exc))
+            return False
+        return True
 
     async def _announce(self, session: TestSession, what: str) -> None:
         await publish_safely(

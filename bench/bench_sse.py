@@ -224,6 +224,8 @@ async def run(args: argparse.Namespace) -> dict:
         "SECRET_KEY": "bench",
         "INGEST_RATE_PER_S": "1000000",
         "INGEST_BURST": "10000000",
+        # Every watcher is the same local admin: the per-user cap would refuse past 8.
+        "SSE_STREAMS_PER_USER": "1000",
     }
     settings = load_settings(env, env_file=None)
     await database.migrate(settings)

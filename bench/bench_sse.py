@@ -110,7 +110,7 @@ async def watch(url: str, session_id: int, since: int, count: int) -> dict:
     all_connected = asyncio.Event()
     host, port = url.removeprefix("http://").split(":")
     request = (
-        f"GET /sessions/{session_id}/stream?since={since} HTTP/1.1\r\nHost: {host}\r\n"
+        f"GET /sessions/{session_id}/stream?since={since} HTTP/1.1\r\nHost: {host}:{port}\r\n"
         "Accept: text/event-stream\r\n\r\n"
     ).encode()
 

@@ -297,8 +297,9 @@ class RawSender:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         head = (
-            f"POST /collect HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nX-Write-Key: {self.key}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"POST /collect HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"X-Write-Key: {self.key}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
         self.writer.write(head + body)
         assert self.reader is not None

@@ -26,11 +26,20 @@ async def session(db) -> TestSession:
     )
 
 
+async def _allowed() -> bool:
+    return True
+
+
+def _viewer(feeds: streams.LiveFeeds, feed: streams.SessionFeed):
+    """One page's stream, as session_stream makes it (its user always allowed here)."""
+    lease = streams._Lease(feeds, feed, lambda: None)
+    return streams._stream(lease, None, anyio.Event(), _allowed, 60.0)
+
+
 async def test_a_slow_viewer_is_skipped_forward_to_one_full_refresh(session) -> None:
     feeds = streams.LiveFeeds(MemoryBus(), None, frames_per_s=50)
     feed = await feeds.acquire(session.id)
-    lease = streams._Lease(feeds, feed)
-    viewer = streams._stream(lease, None, anyio.Event())
+    viewer = _viewer(feeds, feed)
     try:
         first = await viewer.__anext__()
         assert b'hx-target="#matrix"' in first  # a new page: one full refresh
@@ -51,7 +60,7 @@ async def test_a_slow_viewer_is_skipped_forward_to_one_full_refresh(session) -> 
 async def test_few_waiting_frames_are_sent_as_they_are(session) -> None:
     feeds = streams.LiveFeeds(MemoryBus(), None, frames_per_s=50)
     feed = await feeds.acquire(session.id)
-    viewer = streams._stream(streams._Lease(feeds, feed), None, anyio.Event())
+    viewer = _viewer(feeds, feed)
     try:
         await viewer.__anext__()
         for n in range(3):

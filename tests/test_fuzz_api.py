@@ -36,12 +36,15 @@ from schemathesis.checks import (
 )
 from schemathesis.core.failures import FailureGroup
 
+from tests.support.json_strategies import json_values
 from tests.support.process_server import server_process
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_EXAMPLES_PER_OPERATION = int(os.environ.get("TM_FUZZ_EXAMPLES", "25"))
+MAX_BODY_EXAMPLES_PER_ROUTE = int(os.environ.get("TM_FUZZ_BODY_EXAMPLES", "15"))
+SECURITY_HEADERS = ("content-security-policy", "x-content-type-options", "x-frame-options")
 
 
 @dataclass
@@ -116,6 +119,13 @@ def test_openapi_operations_never_answer_a_server_error(
         # Plan files (YAML, CSV) are documented as text; schemathesis would parse the YAML.
         if (response.headers.get("content-type") or [""])[0].startswith("application/json"):
             checks.append(response_schema_conformance)
+        if 400 <= response.status_code < 500:
+            missing = [name for name in SECURITY_HEADERS if name not in response.headers]
+            if missing:
+                failures.append(
+                    f"{case.method} {case.formatted_path} -> {response.status_code}: "
+                    f"no {', '.join(missing)}"
+                )
         try:
             case.validate_response(response, checks=checks)
         except FailureGroup as group:  # collect them all, then fail with the list
@@ -214,3 +224,93 @@ def test_ingest_takes_any_json_without_a_server_error(fuzz_server: FuzzServer, p
                 assert fuzz_server.stored_events() == before, (body, answer.text)
 
         post()
+
+
+# --- hypothesis on every body and form the app takes ---------------------------------------
+
+
+def _write_routes() -> list[tuple[str, str]]:
+    """(method, concrete path) of every route that takes a body, ingest aside (tested above)."""
+    from starlette.routing import Route
+
+    from web.app import build_routes
+
+    found = []
+    for route in build_routes():
+        if not isinstance(route, Route) or route.path.startswith(("/collect", "/v1/", "/2/")):
+            continue
+        for method in sorted((route.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}):
+            found.append((method, re.sub(r"\{[^}]+\}", "1", route.path)))
+    return found
+
+
+_hostile_text = st.one_of(
+    st.text(max_size=60),
+    st.sampled_from(["\ud800", "\x00", "NaN", "-1", "9" * 40, "<script>", "=1+1", "a" * 5000]),
+)
+_form_fields = st.lists(st.tuples(st.text(max_size=16), _hostile_text), max_size=30)
+_json_bodies = st.one_of(
+    json_values(),
+    st.sampled_from(
+        [b"[" * 5000 + b"]" * 5000, b'{"a": NaN}', b'{"a": "\\ud800"}', b"\xff", b"", b"{"]
+    ),
+)
+
+
+def _check_answer(answer: httpx.Response, where: str, failures: list[str]) -> None:
+    if answer.status_code >= 500:
+        failures.append(f"{where} -> {answer.status_code}: {answer.text[:120]}")
+    elif answer.status_code >= 400:
+        missing = [name for name in SECURITY_HEADERS if name not in answer.headers]
+        if missing:
+            failures.append(f"{where} -> {answer.status_code}: no {', '.join(missing)}")
+
+
+@pytest.mark.parametrize("kind", ["form", "multipart", "json"])
+def test_every_body_and_form_is_answered_without_a_server_error(
+    fuzz_server: FuzzServer, kind: str
+) -> None:
+    """Every write route, with arbitrary forms (urlencoded, multipart) or hostile JSON, as
+    an admin (API token: no CSRF in the way): never a 5xx, every 4xx with the headers."""
+    routes = _write_routes()
+    assert len(routes) >= 30, routes
+    failures: list[str] = []
+    with httpx.Client(base_url=fuzz_server.url, timeout=30, headers=fuzz_server.auth) as http:
+
+        @settings(
+            max_examples=MAX_BODY_EXAMPLES_PER_ROUTE * len(routes),
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        @given(
+            route=st.sampled_from(routes),
+            fields=_form_fields,
+            body=_json_bodies,
+        )
+        def post(route: tuple[str, str], fields: list[tuple[str, str]], body: object) -> None:
+            method, path = route
+            if path in ("/logout", "/account/signout-all"):
+                return  # they end the caller's own login, which a token does not have
+            pairs = [(k.encode("utf-8", "surrogatepass"), v.encode("utf-8", "surrogatepass"))
+                     for k, v in fields]  # fmt: skip
+            if kind == "form":
+                from urllib.parse import urlencode
+
+                content = urlencode(pairs).encode()
+                headers = {"Content-Type": "application/x-www-form-urlencoded"}
+                answer = http.request(method, path, content=content, headers=headers)
+            elif kind == "multipart":
+                answer = http.request(
+                    method, path, files=[(k.decode("latin-1"), (None, v)) for k, v in pairs]
+                )
+            else:
+                content = body if isinstance(body, bytes) else json.dumps(body).encode()
+                headers = {"Content-Type": "application/json"}
+                answer = http.request(method, path, content=content, headers=headers)
+            _check_answer(answer, f"{kind} {method} {path}", failures)
+
+        post()
+    unique = sorted(set(failures))
+    assert not unique, f"{len(unique)} kinds of failure:\n" + "\n".join(unique[:60])

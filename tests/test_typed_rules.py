@@ -262,6 +262,14 @@ async def test_local_rules_over_http_judge_live_events(client) -> None:
     verdicts = [log.verdicts[str(field_id)] for log in await EventLog.all().order_by("id")]
     assert verdicts[0][0] == "SUCCESS" and verdicts[1][0] == "FAIL"
     assert "does not match" in verdicts[1][1]
+    # The caught event's fields carry the code and the JSON path of the value.
+    logs = await client.get("/api/v3/realTime/getLog", params={"record": started.json()["id"]})
+    assert logs.status_code == 200, logs.text
+    fields = [f for log in logs.json()["data"] for f in log["fields"] if f["id"] == field_id]
+    assert sorted((f["code"], f["path"]) for f in fields) == [
+        ("", "$.page_info.id"),
+        ("pattern_mismatch", "$.page_info.id"),
+    ]
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])

@@ -170,7 +170,8 @@ class Ingestor:
                 payload = payload or _payload_text(event)
                 checks = check_event(target.plan.rules, event.payload, event.lookup_style)
                 values = {str(c.field_id): c.value for c in checks}
-                verdicts = {str(c.field_id): [c.verdict.value, c.reason] for c in checks}
+                # [verdict, reason, code]: readers older than the code take the first two.
+                verdicts = {str(c.field_id): [c.verdict.value, c.reason, c.code] for c in checks}
                 prepared.rows.append(
                     (session.id, target.plan.event_id, event.name, event.user_id,
                      platform.value, event.source, event.message_id, event.sent_at,

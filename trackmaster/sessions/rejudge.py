@@ -133,7 +133,7 @@ class _Replay:
         style = CaughtEvent("", "", Platform.OTHER, payload, source, None, None).lookup_style
         checks = check_event(plan.rules, payload, style)
         values = {str(c.field_id): c.value for c in checks}
-        verdicts = {str(c.field_id): [c.verdict.value, c.reason] for c in checks}
+        verdicts = {str(c.field_id): [c.verdict.value, c.reason, c.code] for c in checks}
         self.log_updates.append(
             (orjson.dumps(values).decode(), orjson.dumps(verdicts).decode(), log_id)
         )

@@ -70,15 +70,19 @@ def log_json(row: dict[str, Any], keys: dict[int, str]) -> dict[str, Any]:
     verdicts = row["verdicts"] or {}
     fields = []
     for field_id, value in values.items():
-        verdict, reason = verdicts.get(field_id, [Verdict.UNTESTED.value, ""])
+        got = verdicts.get(field_id) or [Verdict.UNTESTED.value, ""]
+        key = keys.get(int(field_id), "(no longer in the plan)")
         fields.append(
             {
                 "id": int(field_id),
-                "key": keys.get(int(field_id), "(no longer in the plan)"),
+                "key": key,
                 "found": value is not None,
                 "value": value,
-                "verdict": verdict,
-                "reason": reason,
+                "verdict": got[0],
+                "reason": got[1],
+                # Logs stored before codes existed have none.
+                "code": got[2] if len(got) > 2 else "",
+                "path": "$." + key.replace("$$", "."),
             }
         )
     return {

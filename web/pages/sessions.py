@@ -295,6 +295,7 @@ async def log_page(request: Request) -> Response:
             values.get(fid),
             got[0],
             got[1],
+            got[2] if len(got) > 2 else "",
         )
         for fid, got in (row[0]["verdicts"] or {}).items()
     ]

@@ -24,6 +24,13 @@ Every event has a unique messageId (as SDKs send), so de-duplication runs.
    429. Useful throughput = events acknowledged (2xx) per second; events stored
    for requests whose sender had given up are counted apart. Every refusal's
    answer time is reported: shedding must answer 429 within 1 s, not queue.
+
+`--protocol NAME` (or `all`) measures the throughput of each ingest protocol
+instead (bench/_protocols.py builds the same events in each wire shape), on
+one server: every protocol's phase runs right after a phase of the Segment
+path, and the ratio to that adjacent Segment phase is printed beside the
+figures, with both phases' CPU seconds and the load average, because the
+machine is shared and the absolute figures move with whatever else runs.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._protocols import PROTOCOLS, shape  # noqa: E402
 from bench._server import (  # noqa: E402
     cpu_s,
     database_env,
@@ -135,6 +143,10 @@ async def count_logs(settings) -> int:
 
 def batch_template() -> str:
     """One request body of BATCH events; MSGPFX is replaced per request for unique ids."""
+    return json.dumps(batch_events())
+
+
+def batch_events() -> list[dict]:
     events = []
     for n in range(BATCH):
         properties: dict = {}
@@ -152,7 +164,7 @@ def batch_template() -> str:
                 "properties": properties,
             }
         )
-    return json.dumps(events)
+    return events
 
 
 async def throughput(url: str, key: str, seconds: float, concurrency: int) -> dict:
@@ -183,6 +195,63 @@ async def throughput(url: str, key: str, seconds: float, concurrency: int) -> di
     await asyncio.gather(*(client() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     return {"accepted_events": sent, "elapsed_s": elapsed, "refused_429": refused}
+
+
+async def protocol_throughput(url: str, key: str, protocol: str, seconds: float,
+                              concurrency: int) -> dict:  # fmt: skip
+    """Like throughput(), in one protocol's wire shape (bench/_protocols.py)."""
+    wire = shape(protocol, batch_events(), key)
+    counter = iter(range(10**9))
+    phase = time.monotonic_ns()  # message ids unique across phases: no duplicates skipped
+    deadline = time.perf_counter() + seconds
+    refused = 0
+
+    async def client() -> None:
+        nonlocal refused
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            while time.perf_counter() < deadline:
+                body = wire.body.replace("MSGPFX", f"{protocol}{phase}-{next(counter)}")
+                answer = await http.post(wire.path, content=body, headers=wire.headers)
+                if answer.status_code == 429:
+                    refused += 1
+                    await asyncio.sleep(0.05)
+                elif answer.status_code >= 300:
+                    raise RuntimeError(f"{protocol} {answer.status_code}: {answer.text[:300]}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return {"elapsed_s": time.perf_counter() - started, "refused_429": refused,
+            "batch": wire.events}  # fmt: skip
+
+
+async def run_protocols(kind: str, protocols: list[str], seconds: float, concurrency: int,
+                        workers: int) -> list[dict]:  # fmt: skip
+    workdir = Path(tempfile.mkdtemp(prefix=f"tm-bench-{kind}-"))
+    port = free_port()
+    env = env_for(kind, workdir, port, f"tm_bench_{os.getpid()}")
+    env["WORKERS"] = str(workers)
+    settings = load_settings(env, env_file=None)
+    results = []
+    async with fresh_database(kind, settings):
+        ids = await seed(settings, True)
+        url = f"http://127.0.0.1:{port}"
+        async with trackmaster_process(env, port) as server:
+            await start_session(url, ids["project"], ["bench-user"], [ids["event"]])
+            await protocol_throughput(url, ids["key"], "segment", 2, concurrency)  # warm-up
+            for protocol in protocols:
+                pair = {}
+                for name in ("segment", protocol):
+                    load = os.getloadavg()[0]
+                    before, cpu = await count_logs(settings), proc_cpu_s(server.pid)
+                    phase = await protocol_throughput(url, ids["key"], name, seconds, concurrency)
+                    phase["server_cpu_s"] = proc_cpu_s(server.pid) - cpu
+                    phase["stored_events"] = await count_logs(settings) - before
+                    phase["events_per_s"] = phase["stored_events"] / phase["elapsed_s"]
+                    phase["load"] = load
+                    pair[name] = phase
+                results.append({"protocol": protocol, **pair[protocol],
+                                "segment": pair["segment"]})  # fmt: skip
+    return results
 
 
 async def latency(url: str, key: str, rate: float, seconds: float) -> dict:
@@ -426,6 +495,10 @@ def main() -> int:
     parser.add_argument(
         "--overload", type=int, default=0, help="senders of the overload run (0: none)"
     )
+    parser.add_argument(
+        "--protocol", choices=["all", *PROTOCOLS],
+        help="throughput of ingest protocols (each beside the Segment path) instead",
+    )  # fmt: skip
     args = parser.parse_args()
     kinds = ["sqlite", "mariadb"] if args.db == "both" else [args.db]
     if args.overload:
@@ -444,6 +517,27 @@ def main() -> int:
                 f"load {got['load_before'][0]:.1f} -> {got['load_after'][0]:.1f}",
                 flush=True,
             )
+        return 0
+    if args.protocol:
+        protocols = [p for p in PROTOCOLS if p != "segment"] if args.protocol == "all" else [
+            args.protocol]  # fmt: skip
+        for kind in kinds:
+            for r in asyncio.run(run_protocols(kind, protocols, args.seconds, args.concurrency,
+                                               args.workers)):  # fmt: skip
+                seg = r["segment"]
+                print(
+                    f"{kind:7} {r['protocol']:9} {r['events_per_s']:7.0f} events/s, "
+                    f"{r['stored_events'] / max(r['server_cpu_s'], 0.01):6.0f} per server CPU s "
+                    f"(batches of {r['batch']}, {r['stored_events']} stored, server CPU "
+                    f"{r['server_cpu_s']:.1f} s, load {r['load']:.2f}); Segment just before "
+                    f"{seg['events_per_s']:7.0f} events/s, "
+                    f"{seg['stored_events'] / max(seg['server_cpu_s'], 0.01):6.0f} per CPU s "
+                    f"(CPU {seg['server_cpu_s']:.1f} s, "
+                    f"load {seg['load']:.2f}); "
+                    f"ratio {r['events_per_s'] / max(seg['events_per_s'], 1):.2f}; "
+                    f"429s {r['refused_429']} / {seg['refused_429']}",
+                    flush=True,
+                )
         return 0
     for kind in kinds:
         result = asyncio.run(run_one(

@@ -91,6 +91,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     },
     ("POST", "/mp/collect"): KEY,
     ("POST", "/debug/mp/collect"): KEY,
+    ("GET", "/ingest/openapi.json"): VIEWER,
     # realtime API: testers run sessions, viewers read them
     ("POST", "/api/v3/realTime/start"): TESTER,
     ("POST", "/api/v3/realTime/stop"): TESTER,

@@ -182,3 +182,100 @@ def test_the_access_log_of_a_real_server_never_shows_the_key(tmp_path):
     text = log_path.read_text()
     assert "/collect?writeKey=***" in text, text[-2000:]
     assert "TOPSECRETKEY" not in text
+
+
+async def test_the_ingest_document_lists_every_ingest_route_with_an_example(live, client):
+    from web.app import build_routes
+
+    answer = await client.get("/ingest/openapi.json")
+    assert answer.status_code == 200
+    paths = answer.json()["paths"]
+    routes = [r for r in build_routes() if (getattr(r, "name", "") or "").startswith("ingest:")]
+    missing, without_example = [], []
+    for route in routes:
+        for method in route.methods - {"HEAD"}:
+            operation = paths.get(route.path, {}).get(method.lower())
+            if operation is None:
+                missing.append(f"{method} {route.path}")
+            elif method == "POST":
+                content = operation.get("requestBody", {}).get("content", {})
+                if not any("example" in media for media in content.values()):
+                    without_example.append(f"{method} {route.path}")
+    assert not missing and not without_example, (missing, without_example)
+
+
+def test_serve_listens_on_https_too_with_a_self_made_certificate(tmp_path):
+    import signal
+    import ssl
+
+    port, https_port = free_port(), free_port()
+    env = {"SQLITE_PATH": str(tmp_path / "tm.sqlite3"), "PATH": "/usr/bin:/bin"}
+    subprocess.run([str(ROOT / ".venv/bin/trackmaster"), "migrate"], env=env, check=True,
+                   capture_output=True, cwd=tmp_path, timeout=60)  # fmt: skip
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/trackmaster"), "serve", "--port", str(port),
+         "--https-port", str(https_port)],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    cert = tmp_path / "tls" / "trackmaster.crt"
+
+    def trusting() -> ssl.SSLContext:  # the self-made certificate, and nothing else
+        return ssl.create_default_context(cafile=str(cert))
+
+    try:
+        for _ in range(300):
+            try:
+                if cert.exists():
+                    answer = httpx.get(f"https://127.0.0.1:{https_port}/ping", verify=trusting(),
+                                       timeout=1)  # fmt: skip
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        else:
+            raise AssertionError("no https answer")
+        assert answer.status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200
+        refused = httpx.post(f"https://localhost:{https_port}/v1/t", json=TRACK,
+                             verify=trusting(), timeout=5)  # fmt: skip
+        assert refused.status_code == 401  # the same app: ingest over https
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=30)[0].decode()
+    # uvicorn ends by re-raising the SIGTERM it handled (as a lone server does): -15 after
+    # both servers shut down and the one lifespan completed.
+    assert server.returncode in (0, -signal.SIGTERM), output[-2000:]
+    assert output.count("Finished server process") == 2
+    assert "Application shutdown complete" in output
+    assert "self-made certificate" in output
+
+
+async def test_the_project_page_shows_the_ingest_url_key_and_a_qr_code(live, client):
+    from html.parser import HTMLParser
+
+    answer = await client.get(f"/projects/{live.project.id}", headers={"Accept": "text/html"})
+    assert answer.status_code == 200
+
+    class Find(HTMLParser):
+        ids: dict[str, str] = {}
+        svg = 0
+        current: str | None = None
+
+        def handle_starttag(self, tag, attrs):
+            found = dict(attrs).get("id")
+            if tag == "svg":
+                self.svg += 1
+            self.current = found
+
+        def handle_endtag(self, tag):
+            self.current = None
+
+        def handle_data(self, data):
+            if self.current:
+                self.ids[self.current] = self.ids.get(self.current, "") + data
+
+    parser = Find()
+    parser.feed(answer.text)
+    assert parser.ids["ingest-url"] == str(client.base_url).rstrip("/")
+    assert parser.ids["write-key-value"] == live.project.write_key
+    assert parser.svg >= 1 and 'id="ingest-qr"' in answer.text

@@ -26,6 +26,14 @@ def _serve(args: argparse.Namespace) -> int:
     if args.host:
         # The app reads HOST too (local-admin mode is for loopback binds only): keep them one.
         os.environ["HOST"] = args.host
+    # The app reads these too: the project page shows the https ingest URL.
+    for flag, name in (
+        ("https_port", "HTTPS_PORT"),
+        ("cert", "TLS_CERT_FILE"),
+        ("key", "TLS_KEY_FILE"),
+    ):
+        if getattr(args, flag, None):
+            os.environ[name] = str(getattr(args, flag))
     settings = load_settings()
     # Say what is wrong before uvicorn starts: a failed lifespan prints a traceback.
     asyncio.run(_preflight(settings))
@@ -49,8 +57,52 @@ def _serve(args: argparse.Namespace) -> int:
     config.tm_header_timeout_s = settings.header_timeout_s  # type: ignore[attr-defined]
     config.tm_body_timeout_s = settings.body_timeout_s  # type: ignore[attr-defined]
     server = uvicorn.Server(config)
+    if settings.https_port:
+        return _serve_with_https(server, settings)
     server.run()
     return 0 if server.started else 3  # as uvicorn.run: it could not start (port in use...)
+
+
+def _serve_with_https(server, settings: Settings) -> int:
+    """The same app on PORT (http) and HTTPS_PORT (https), in one process and one lifespan."""
+    from pathlib import Path
+
+    import uvicorn
+
+    from trackmaster.tls import self_signed
+
+    if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
+        print("trackmaster: set both TLS_CERT_FILE and TLS_KEY_FILE (--cert, --key), or neither",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    cert, key = settings.tls_cert_file, settings.tls_key_file
+    if not cert:
+        made = self_signed(Path(settings.sqlite_path).resolve().parent / "tls")
+        cert, key = str(made[0]), str(made[1])
+        print(f"trackmaster: https with a self-made certificate {cert} (install it on test "
+              "devices to trust it)", file=sys.stderr)  # fmt: skip
+    main = server.config
+    main.load()  # one app: the https server shares it and its lifespan (started by http)
+    tls = uvicorn.Server(uvicorn.Config(
+        main.loaded_app, host=main.host, port=settings.https_port, lifespan="off",
+        log_level=settings.log_level.lower(), ssl_certfile=cert, ssl_keyfile=key,
+        proxy_headers=False, limit_concurrency=settings.max_connections,
+        timeout_graceful_shutdown=main.timeout_graceful_shutdown,
+    ))  # fmt: skip
+    tls.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    stop_main = server.handle_exit
+
+    def handle_exit(sig, frame) -> None:  # a signal stops both servers
+        tls.should_exit = True
+        stop_main(sig, frame)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
+
+    async def both() -> None:
+        await asyncio.gather(server.serve(), tls.serve())
+
+    asyncio.run(both())
+    return 0 if server.started and tls.started else 3
 
 
 async def _preflight(settings: Settings) -> None:
@@ -128,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the web app (and its worker pool)")
     serve.add_argument("--host", help="listen address (default: HOST setting)")
     serve.add_argument("--port", type=int, help="listen port (default: PORT setting)")
+    serve.add_argument(
+        "--https-port",
+        type=int,
+        help="also listen with https on this port (default: HTTPS_PORT setting)",
+    )
+    serve.add_argument("--cert", help="PEM certificate for https (default: a self-made one)")
+    serve.add_argument("--key", help="PEM private key of --cert")
     serve.set_defaults(handler=_serve)
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations")

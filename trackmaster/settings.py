@@ -106,6 +106,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOST", _text, "127.0.0.1", "Address the web process listens on."),
     Setting("PORT", _PORT, 8000, "Port the web process listens on."),
     Setting(
+        "HTTPS_PORT",
+        _bounded_int(0, 65535),
+        0,
+        "Port the web process also listens on with https (mobile SDKs often require it). "
+        "0: no https. The certificate is TLS_CERT_FILE, or one made for this machine's names "
+        "and addresses under var/tls/.",
+    ),
+    Setting("TLS_CERT_FILE", _text, "", "PEM certificate for HTTPS_PORT. Empty: a self-made one."),
+    Setting("TLS_KEY_FILE", _text, "", "PEM private key of TLS_CERT_FILE."),
+    Setting(
         "SECRET_KEY",
         _text,
         "",

@@ -6,7 +6,18 @@ endpoint here calls. This package only says where a protocol posts and what
 its SDKs expect to read back.
 """
 
-from web.protocols import amplitude, ga4, mixpanel, posthog, segment, snowplow
+from web.protocols import (  # setup registers the project page's template global
+    amplitude,
+    ga4,
+    mixpanel,
+    openapi,
+    posthog,
+    segment,
+    setup,
+    snowplow,
+)
+
+assert setup.ingest_setup  # imported for its registration
 
 routes = [
     *segment.routes,
@@ -15,4 +26,5 @@ routes = [
     *mixpanel.routes,
     *posthog.routes,
     *ga4.routes,
+    *openapi.routes,
 ]

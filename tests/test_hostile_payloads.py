@@ -43,7 +43,10 @@ class _Dom(HTMLParser):
         self.text: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
+        # The project page's own QR code (segno's inline SVG) is the one svg the app renders;
+        # an injected one would still show its handlers, and markup is escaped anyway.
+        own_qr = tag == "svg" and dict(attrs).get("class") == "segno"
+        self.tags.append("svg.segno" if own_qr else tag)
         if tag == "script":
             self.scripts.append(dict(attrs))
         self.handlers += [(tag, name) for name, _ in attrs if name.startswith("on")]

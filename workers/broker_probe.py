@@ -4,7 +4,7 @@ aiokafka reconnects by itself and its `getmany` simply returns nothing while
 no broker answers, so a consumer idling on an empty topic could not tell an
 outage from a quiet day: its heartbeat said "waiting for messages" for 65 s
 with Kafka down. Both workers therefore ask for the cluster's metadata every
-HEARTBEAT_TTL_S / 3, on a fresh connection, so that `--check` reports a broker
+HEARTBEAT_TTL_S / 4, on a fresh connection, so that `--check` reports a broker
 they cannot reach within their heartbeat TTL.
 """
 
@@ -18,7 +18,9 @@ from aiokafka.errors import KafkaError
 
 
 def probe_every_s(heartbeat_ttl_s: float) -> float:
-    return max(0.5, heartbeat_ttl_s / 3)
+    # Probe (at most half of this) + the heartbeat's own write interval (TTL/3) must fit
+    # in the TTL with room for a loaded machine: every TTL/4.
+    return max(0.5, heartbeat_ttl_s / 4)
 
 
 async def broker_error(bootstrap: str, timeout_s: float) -> BaseException | None:

@@ -132,7 +132,7 @@ class Producer:
         return 0
 
     async def _idle(self, stop: asyncio.Event, seconds: float) -> None:
-        """Wait for the next scan, asking the broker every TTL/3 meanwhile.
+        """Wait for the next scan, asking the broker every TTL/4 meanwhile.
 
         A scan every 5 minutes would notice an outage long after the heartbeat's TTL:
         `--check` must say "broker unreachable" within it.

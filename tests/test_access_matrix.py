@@ -115,6 +115,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/sessions/{session_id:int}/cells/{event_id:int}/{field_id:int}/{platform}"): VIEWER,
     ("POST", "/sessions/{session_id:int}/stop"): TESTER,
     ("POST", "/sessions/{session_id:int}/clear"): TESTER,
+    ("POST", "/sessions/{session_id:int}/rejudge"): TESTER,
+    ("GET", "/sessions/{session_id:int}/rejudge/{run_id:int}"): VIEWER,
     ("POST", "/sessions/{session_id:int}/unmatched/watch"): TESTER,
     ("POST", "/sessions/{session_id:int}/unmatched/account"): TESTER,
     ("GET", "/sessions/{session_id:int}/unmatched/{row_id:int}/draft"): VIEWER,

@@ -94,3 +94,20 @@ async def test_override_covers_the_past_and_a_new_failure_shows_again(page, live
     )
     await post(live_server, plan, [android("home"), android("nowhere")])
     await expect(page.locator(target)).to_contain_text("FAIL 1 of 2 ✎", timeout=WAIT_MS)
+
+
+async def test_rejudge_from_the_page_shows_progress_then_what_changed(page, live_server, plan):
+    from trackmaster.models import Field
+
+    await start(page, live_server, plan)
+    id_field = plan.f("page_info.id")
+    target = f"#cell-{plan.play.id}-{id_field}-Android"
+    await post(live_server, plan, [android("home"), android("home")])
+    await expect(page.locator(target)).to_have_text("UNCERTAIN 2 of 2", timeout=WAIT_MS)
+    # The plan learns that page ids are numbers; the stored events are judged again.
+    await Field.filter(id=id_field).update(rules={"type": "number"})
+    await page.get_by_role("button", name="Re-judge").click()
+    done = page.locator("#rejudge[data-status='done']")
+    await expect(done).to_contain_text("1 cells changed verdict", timeout=WAIT_MS)
+    await expect(done).to_contain_text("UNCERTAIN 2 of 2 → FAIL 2 of 2")
+    await expect(page.locator(target)).to_have_text("FAIL 2 of 2", timeout=WAIT_MS)

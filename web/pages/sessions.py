@@ -20,13 +20,16 @@ from trackmaster.models import (
     Account,
     Event,
     EventLog,
+    Field,
     Project,
+    RejudgeRun,
     SessionAccount,
     SessionEvent,
     Story,
     TestSession,
 )
 from trackmaster.sessions import actions, cell_store
+from trackmaster.sessions.rejudge import start_rejudge
 from trackmaster.sessions.results import cell_overrides
 from trackmaster.sessions.service import list_sessions, realtime_for
 from web import confirmations
@@ -422,6 +425,38 @@ async def _changed_regions(session: TestSession, cells_wanted) -> str:
     return html
 
 
+async def _rejudge_fragment(request: Request, session: TestSession, run) -> Response:
+    keys = dict(
+        await Field.filter(
+            event_id__in=await SessionEvent.filter(session_id=session.id).values_list(
+                "event_id", flat=True
+            )
+        ).values_list("id", "key")
+    )
+    names = {(c["event"], c["field"]): keys.get(c["field"], "") for c in
+             (run.changes or {}).get("cells", [])}  # fmt: skip
+    context = {"session_id": session.id, "run": run, "names": names}
+    return render(request, "sessions/_rejudge.html", context)
+
+
+async def rejudge(request: Request) -> Response:
+    session = await get_session(request.path_params["session_id"])
+    realtime = _realtime(request)
+    run = await start_rejudge(realtime.bus, session, _actor(request))
+    realtime.index.invalidate(session.project_id)
+    if not is_htmx(request):
+        return _back_to(session.id)
+    return await _rejudge_fragment(request, session, run)
+
+
+async def rejudge_progress(request: Request) -> Response:
+    session = await get_session(request.path_params["session_id"])
+    run = await RejudgeRun.get_or_none(id=request.path_params["run_id"], session_id=session.id)
+    if run is None:
+        raise NotFound(f"no re-judge run {request.path_params['run_id']} of this session")
+    return await _rejudge_fragment(request, session, run)
+
+
 async def reset_event(request: Request) -> Response:
     session = await get_session(request.path_params["session_id"])
     form = await request.form()
@@ -476,6 +511,13 @@ routes = [
     ),
     Route("/sessions/{session_id:int}/stop", stop_session, methods=["POST"], name="stop_session"),
     Route("/sessions/{session_id:int}/clear", clear_logs, methods=["POST"], name="clear_logs"),
+    Route("/sessions/{session_id:int}/rejudge", rejudge, methods=["POST"], name="rejudge"),
+    Route(
+        "/sessions/{session_id:int}/rejudge/{run_id:int}",
+        rejudge_progress,
+        methods=["GET"],
+        name="rejudge_progress",
+    ),
     Route(
         "/sessions/{session_id:int}/override", override_verdict, methods=["POST"], name="override"
     ),

@@ -54,6 +54,9 @@ from trackmaster.sources import CaughtEvent
 log = logging.getLogger(__name__)
 
 CHUNK_LOGS = 2000
+# Logs rewritten per statement: each database call must finish within DB_TIMEOUT_S, and a
+# loaded MariaDB took more than 5 s for 2,000 updates in one call.
+REWRITE_PER_CALL = 200
 # Cells that changed verdict listed in a run, at most (the count is exact).
 MAX_CHANGES_LISTED = 500
 Progress = Callable[[int, int], Any]
@@ -289,8 +292,8 @@ async def _rewrite_logs(conn, updates: list[tuple[str, str, int]]) -> None:
         f"UPDATE {q(conn, 'event_log')} SET {q(conn, 'field_values')} = {mark}, "
         f"{q(conn, 'verdicts')} = {mark} WHERE {q(conn, 'id')} = {mark}"
     )
-    for start in range(0, len(updates), CHUNK_LOGS):
-        await conn.execute_many(sql, updates[start : start + CHUNK_LOGS])
+    for start in range(0, len(updates), REWRITE_PER_CALL):
+        await conn.execute_many(sql, updates[start : start + REWRITE_PER_CALL])
 
 
 def _changes(before: dict, replay: _Replay) -> tuple[list[dict[str, Any]], set[tuple[int, int]]]:

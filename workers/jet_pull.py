@@ -163,6 +163,8 @@ class JetPuller:
                 log.warning("jet pull: lost the lease of session %s; another process has it",
                             session_id)  # fmt: skip
         finally:
+            # Stopped, or another process pulls it now: this one's keys are of no use.
+            self._seen.pop(filter_id, None)
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper

@@ -350,11 +350,12 @@ SETTINGS: tuple[Setting, ...] = (
         5000,
         "Logs a read of a Jet filter must return before the puller clears the filter. Jet's "
         "clear deletes every log of the filter, also those that reached it after our last "
-        "read, so each clear can lose what arrives in its read-to-clear window (a few ms); "
-        "clearing rarely makes that loss about rate x window / this. Until then each read "
-        "returns the whole filter again (a larger answer: 5000 logs are about 2 MB) and "
-        "only logs not staged yet are staged. A stop sets the filter STOPPED before its "
-        "last read and clear, so it loses nothing.",
+        "read, so each clear can lose what arrives in its read-to-clear window; below this "
+        "nothing is cleared and nothing lost. Until then each read returns the whole "
+        "filter again (5000 logs are about 2 MB: slower rounds at high rates, and a "
+        "longer window at the clear, which includes that read) and only logs not staged "
+        "yet are staged. A stop sets the filter STOPPED before its last read and clear, "
+        "so it loses nothing.",
     ),
     Setting(
         "JET_LEASE_TTL_S",

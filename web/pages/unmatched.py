@@ -34,15 +34,15 @@ from web.unmatched_view import load_unmatched
 
 async def _panel(request: Request, session, *, notice: str = "", error: str = "", status=200):
     context = {"session": session, "panel": await load_unmatched(session), "error": error}
-    answer = render(request, "sessions/_unmatched.html", context, status_code=status)
-    if notice:
-        # The notice goes beside the panel: the stream redraws the panel itself.
-        answer = Response(
-            answer.body.decode() + partial("unmatched-notice", escape(notice), swap="innerHTML"),
-            status_code=status,
-            media_type="text/html",
-        )
-    return answer
+    panel = render(request, "sessions/_unmatched.html", context).body.decode()
+    # The buttons target the notice beside the panel, not the panel: the stream redraws
+    # the panel after the change, often before this answer arrives, and a swap into a
+    # panel already replaced would be lost. The panel comes along for pages without one.
+    return Response(
+        str(escape(notice or error)) + partial("unmatched", panel),
+        status_code=status,
+        media_type="text/html",
+    )
 
 
 async def _answer(request: Request, session, change) -> Response:

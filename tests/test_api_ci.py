@@ -64,6 +64,8 @@ async def test_bad_starts_say_why_and_store_nothing(plan, client) -> None:
         ({"createAccounts": "yes"}, "createAccounts"),
         # Refused by the start itself, after the new account was added: rolled back with it.
         ({"accounts": ["new-two"], "createAccounts": True, "limitS": -1}, "limitS"),
+        # A project that does not exist: its new account failed a foreign key (a 500).
+        ({"project": 987654, "accounts": ["new-three"], "createAccounts": True}, "987654"),
     ):
         answer = await client.post(
             API, json={"project": plan.project.id, "accounts": ["alice-42"],
@@ -72,7 +74,7 @@ async def test_bad_starts_say_why_and_store_nothing(plan, client) -> None:
         assert answer.status_code == 400, (body, answer.text)
         assert named in answer.json()["msg"], answer.text
     assert await TestSession.all().count() == 0
-    assert not await Account.filter(user_id__in=["new-one", "new-two"]).exists()
+    assert not await Account.filter(user_id__in=["new-one", "new-two", "new-three"]).exists()
 
 
 async def test_counts_and_filters(plan, client) -> None:

@@ -28,6 +28,7 @@ from trackmaster.models import (
     EventLog,
     Field,
     Platform,
+    Project,
     ResultCell,
     SessionEvent,
     TestSession,
@@ -182,6 +183,10 @@ async def start_for_ci(
     create = body.get("createAccounts", False)
     if not isinstance(create, bool):
         raise field_error("createAccounts", "must be true or false")
+    # Before names are looked up or accounts added: both need the project (a new account of
+    # a missing project failed its foreign key, a 500 the fuzzer found).
+    if not await Project.exists(id=project_id):
+        raise field_error("project", f"no project with id {project_id}")
     events = await _event_ids(project_id, body.get("events"))
     options = {
         "name": str(body.get("name") or "")[:200], "source": body.get("source"),

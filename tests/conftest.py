@@ -55,7 +55,7 @@ MARKS_BY_FIXTURE = {
 }
 
 
-# `slow` is measured: scripts/slow-tests writes the tests over a second from a JUnit report.
+# `slow` is measured: scripts/slow-tests writes the tests over 0.3 s from a JUnit report.
 SLOW_TESTS = {
     line.strip()
     for line in (Path(__file__).parent / "slow_tests.txt").read_text().splitlines()

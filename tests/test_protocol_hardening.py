@@ -279,3 +279,22 @@ async def test_the_project_page_shows_the_ingest_url_key_and_a_qr_code(live, cli
     assert parser.ids["ingest-url"] == str(client.base_url).rstrip("/")
     assert parser.ids["write-key-value"] == live.project.write_key
     assert parser.svg >= 1 and 'id="ingest-qr"' in answer.text
+
+
+async def test_no_key_anywhere_is_a_401_whatever_the_body(live, client):
+    # The key may travel in the body (Segment's writeKey), so a body is read for it; but a body
+    # that cannot be read while no key came with the request is a 401 first, the body's fault
+    # said after it (it was a 400 about the body: the missing key looked like the smaller issue).
+    for path, body in (
+        ("/collect", b'{"user_id": "u", "$os": "iOS"}'),  # no event name
+        ("/collect", b"[{"),  # not JSON
+        ("/v1/batch", b'{"batch": [{"type": "track"}]}'),  # no event, no key
+    ):
+        answer = await client.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 401, (path, answer.text)
+        assert "write key is needed" in answer.text and "the body was refused" in answer.text
+    # A key in the body still reaches the body's own complaint.
+    keyed = f'{{"writeKey": "{live.project.write_key}", "batch": [{{"type": "track"}}]}}'
+    answer = await client.post("/v1/batch", content=keyed.encode())
+    assert answer.status_code == 400, answer.text
+    await _nothing_stored()

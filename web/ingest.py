@@ -275,7 +275,17 @@ async def receive(request: Request, protocol: Protocol) -> Accepted:
         query=request.query_params,
         max_events=min(settings.max_batch_events, protocol.max_events),
     )
-    parsed = protocol.parse(wire)
+    try:
+        parsed = protocol.parse(wire)
+    except AppError as exc:
+        if early_key is not None or exc.status >= 500 or exc.status == 413:
+            raise
+        if any(name in body for name in _BODY_KEY_FIELDS):
+            raise  # a key may be in there: the body's own fault is the one to fix
+        # No key in the headers, the query or the body: the request cannot be taken whatever
+        # the body says, so the missing key is what to fix first.
+        missing = f"{MISSING_MESSAGE}; none in the headers or query, and the body was refused"
+        raise await unknown.refused(client, Unauthorized(f"{missing}: {exc.msg}")) from exc
     try:
         key = body_key(early_key, (event.project_key for event in parsed))
     except Unauthorized as exc:
@@ -284,6 +294,11 @@ async def receive(request: Request, protocol: Protocol) -> Accepted:
         project_id = await project_of(key)
     await check_ingest_rate(request, project_id, len(parsed))
     return Accepted(parsed, IngestReport(), len(body), project_id)
+
+
+# Where SDKs put their key in a body (Segment/RudderStack/collect, Amplitude, PostHog,
+# Mixpanel, Snowplow). Refused either way; this only picks which fault is named first.
+_BODY_KEY_FIELDS = (b'"writeKey"', b'"api_key"', b'"token"', b'"aid"', b"aid=")
 
 
 def _admit(pool: WorkerPool) -> None:

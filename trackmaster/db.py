@@ -136,6 +136,7 @@ class Database:
     ) -> Database:
         if notifier is not None:
             OUTAGE.notifier = notifier  # told once per outage (trackmaster/db_outage.py)
+            OUTAGE.back_at = None  # a new app's first outage is news, however recent the last
         existing = get_current_context()
         if existing is not None and existing.inited:
             return cls(existing, owned=False)

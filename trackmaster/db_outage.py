@@ -68,10 +68,17 @@ def is_unreachable(exc: BaseException) -> bool:
     return False
 
 
+# A failure this soon after the database came back continues the same outage: pooled
+# connections from before a restart fail once each after the first fresh one succeeded,
+# and each would otherwise be a new outage with its own warning and notification.
+SAME_OUTAGE_WITHIN_S = 10.0
+
+
 class Outage:
     """One process's view of the database: up, or down since when, with how many failures."""
 
     def __init__(self) -> None:
+        self.back_at: float | None = None  # when the last outage ended
         self.down_since: float | None = None
         self.failures = 0  # calls failed in the current outage
         self.outages = 0  # outages seen since start
@@ -88,7 +95,10 @@ class Outage:
         self.last_error = why[:300]
         if self.down_since is not None:
             return
-        self.down_since = time.monotonic()
+        now = time.monotonic()
+        self.down_since = now
+        if self.back_at is not None and now - self.back_at < SAME_OUTAGE_WITHIN_S:
+            return  # the outage said once already goes on: down again, said nothing
         self.outages += 1
         log.warning("database unavailable (%s); answering 503 until it is back", why)
         if self.notifier is not None and self.notifier.enabled:
@@ -102,7 +112,8 @@ class Outage:
     def succeeded(self) -> None:
         if self.down_since is None:
             return
-        lasted_s = time.monotonic() - self.down_since
+        self.back_at = time.monotonic()
+        lasted_s = self.back_at - self.down_since
         log.info(
             "database is back after %.1f s (%d call(s) failed meanwhile)", lasted_s, self.failures
         )

@@ -98,6 +98,7 @@ async def test_pages_fit_every_width(browser, live_server, session_id, device, s
             ("project", f"/projects/{plan.project.id}"),
             ("sessions", "/sessions"),
             ("new-session", f"/projects/{plan.project.id}/sessions/new"),
+            ("report", f"/sessions/{sid}/report"),
             ("session", f"/sessions/{sid}"),
         ):
             await page.goto(live_server.url + path)

@@ -58,7 +58,13 @@ async def test_ingest_keeps_accepting_while_redis_is_killed_and_uses_it_again_wi
     db, settings, private_redis, caplog
 ) -> None:
     plan = await make_plan()
-    tuned = settings.replace(redis=private_redis.url, redis_timeout_s=0.5)
+    # The traffic (~1000 events/s when the machine is quiet) is kept under the
+    # key's rate: a 429 from the limiter during the outage would then be the
+    # fallback failing, not the bucket being honestly empty (CI once saw ten of
+    # those at the default 200/s with a 2000-event burst).
+    tuned = settings.replace(
+        redis=private_redis.url, redis_timeout_s=0.5, ingest_rate_per_s=100_000.0
+    )
     caplog.set_level(logging.INFO)
     async with (
         running_app(tuned) as server,
@@ -72,6 +78,7 @@ async def test_ingest_keeps_accepting_while_redis_is_killed_and_uses_it_again_wi
             killed_at = time.monotonic()
             await asyncio.sleep(3.0)
             during = traffic.statuses(killed_at + 0.5, time.monotonic())
+            refused = [a for a in traffic.answers if a.at_s >= killed_at + 0.5 and a.status != 200]
             checks = await _health(http)
             assert checks["redis"]["ok"] is False
             assert checks["ingest_rate_limit"]["mode"].startswith("in-process")
@@ -90,7 +97,8 @@ async def test_ingest_keeps_accepting_while_redis_is_killed_and_uses_it_again_wi
             await asyncio.sleep(0.5)
         traffic.assert_clean()
         assert during.get(200, 0) > 0, f"nothing accepted while Redis was away: {during}"
-        assert set(during) <= {200}, during
+        # Only the pool's own shedding (a loaded machine) may refuse; never Redis.
+        assert all(a.status == 429 and "busy checking" in a.error for a in refused), refused[:3]
         assert recovered_s < 2.0, f"the limiter used Redis again only after {recovered_s:.2f} s"
         assert traffic.first_ok_after(back_at) is not None
         checks = await _health(http)

@@ -236,6 +236,11 @@ async def test_the_original_contract_end_to_end(v2: Contract, fake_jet: FakeJet)
         <= next((p for p in projects["data"] if p["id"] == pid), {}).items(),
         "the project is not listed by its Jet id and cnName",
     )
+    # The original listed every project whatever the paging; its pager echoed page and size.
+    paged = await v2.call("paging ignored", "GET", f"{V2}/projects", status=200,
+                          params={"page": "2", "pageSize": "1"}, listing="Project")  # fmt: skip
+    v2.check(len(paged["data"]) == len(projects["data"]) == 2, f"{len(paged['data'])} projects")
+    v2.check(paged["pager"] == {"page": 2, "pageSize": 1, "totalRow": 2}, f"{paged['pager']}")
 
     # --- stories
     await v2.call("no project", "POST", f"{V2}/stories/sync", status=400, code=5)
@@ -251,6 +256,12 @@ async def test_the_original_contract_end_to_end(v2: Contract, fake_jet: FakeJet)
     v2.check(stories["pager"]["totalRow"] == 2, f"pager {stories['pager']}")
     v2.check(all(s["Events"] is None for s in stories["data"]), "a listed story has Events")
     v2.check(story_id in {s["id"] for s in stories["data"]}, "stories not by their Jet ids")
+    second = await v2.call("page 2 of size 1", "GET", f"{V2}/stories", status=200,
+                           params={"project": pid, "page": "2", "pageSize": "1"},
+                           listing="Story")  # fmt: skip
+    v2.check(len(second["data"]) == 1 and second["data"][0]["id"] in
+             {s["id"] for s in stories["data"]}, f"page 2: {second['data']}")  # fmt: skip
+    v2.check(second["pager"]["page"] == 2 and second["pager"]["pageSize"] == 1, "pager")
     story = await v2.call("with events and fields", "GET", f"{V2}/stories/{story_id}",
                           status=200, kind="Story")  # fmt: skip
     [event] = story["Events"]
@@ -271,6 +282,8 @@ async def test_the_original_contract_end_to_end(v2: Contract, fake_jet: FakeJet)
                   json={**alice, "id": "x" * 33})  # fmt: skip
     await v2.call("nothing", "POST", f"{V2}/accounts", json={}, status=400, code=2)
     await v2.call("not JSON", "POST", f"{V2}/accounts", content=b"{nope", status=400, code=2)
+    await v2.call("projectID not a string", "POST", f"{V2}/accounts", status=400, code=2,
+                  json={**alice, "projectID": 7})  # fmt: skip
     await v2.call("unknown project (FIXED: the original stored an orphan)", "POST",
                   f"{V2}/accounts", json={**alice, "projectID": "nope"}, status=400, code=5,
                   fixed=True)  # fmt: skip
@@ -282,14 +295,30 @@ async def test_the_original_contract_end_to_end(v2: Contract, fake_jet: FakeJet)
     found = await v2.call("by description", "GET", f"{V2}/accounts", status=200,
                           params=by_text, listing="Account")  # fmt: skip
     v2.check(len(found["data"]) == 1, "description does not match a part")
+    bob = {"projectID": pid, "id": "bob-7", "description": "Pixel 8"}
+    await v2.call("another", "POST", f"{V2}/accounts", json=bob, status=200, kind="Account")
+    one = await v2.call("a page of one (FIXED: the original's totalRow counted the page's rows)",
+                        "GET", f"{V2}/accounts", status=200, listing="Account", fixed=True,
+                        params={"project": pid, "pageSize": "1"})  # fmt: skip
+    v2.check(len(one["data"]) == 1 and one["pager"]["totalRow"] == 2, f"{one}")
     none = await v2.call("unknown project", "GET", f"{V2}/accounts", params={"project": "nope"},
                          status=200, listing="Account")  # fmt: skip
     v2.check(none["data"] == [] and none["pager"]["totalRow"] == 0, f"{none}")
     await v2.call("unknown", "DELETE", f"{V2}/accounts/nobody", status=200, empty=True)
+    await v2.call("of an unknown project", "DELETE", f"{V2}/accounts/bob-7", status=200,
+                  params={"project": "nope"}, empty=True)  # fmt: skip
+    await v2.call("naming its project", "DELETE", f"{V2}/accounts/bob-7", status=200,
+                  params={"project": pid}, empty=True)  # fmt: skip
+    left = await v2.call("after deleting one", "GET", f"{V2}/accounts", params={"project": pid},
+                         status=200, listing="Account")  # fmt: skip
+    v2.check([a["id"] for a in left["data"]] == ["alice-42"], f"accounts {left['data']}")
 
     # --- starting records
     start = f"{V2}/realTime/start"
     await v2.call("nothing", "POST", start, json={}, status=400, code=5)
+    await v2.call("not JSON", "POST", start, content=b"{nope", status=400, code=5)
+    await v2.call("accounts not a list", "POST", start, status=400, code=5,
+                  json={"project": pid, "accounts": "alice-42"})  # fmt: skip
     await v2.call("no accounts", "POST", start, status=400, code=5,
                   json={"project": pid, "accounts": [], "events": [play["id"]]})  # fmt: skip
     await v2.call("unknown project", "POST", start, status=400, code=5,
@@ -310,6 +339,11 @@ async def test_the_original_contract_end_to_end(v2: Contract, fake_jet: FakeJet)
     await v2.call("test: no events", "POST", f"{V2}/realTime/test", status=400, code=5,
                   json={"project": pid, "accounts": ["alice-42"], "events": []})  # fmt: skip
     one_event = {"project": pid, "accounts": ["alice-42"], "events": [play["id"]]}
+    await v2.call("test: no accounts", "POST", f"{V2}/realTime/test", status=400, code=5,
+                  json={**one_event, "accounts": []})  # fmt: skip
+    fake_jet.fail("create_filter", 503, times=None)
+    await v2.call("Jet down", "POST", start, json=one_event, status=500, code=1)
+    fake_jet.clear_faults()
     await v2.call("test: unknown project (FIXED: the original sent two bodies)", "POST",
                   f"{V2}/realTime/test", status=400, code=5, fixed=True,
                   json={**one_event, "project": "nope"})  # fmt: skip
@@ -357,6 +391,7 @@ async def test_the_original_contract_end_to_end(v2: Contract, fake_jet: FakeJet)
     # --- overriding and resetting results, in the original's body format
     update_result = f"{V2}/realTime/updateResult"
     await v2.call("nothing", "POST", update_result, json={}, status=400, code=5)
+    await v2.call("not JSON", "POST", update_result, content=b"{nope", status=400, code=5)
     await v2.call("neither fields nor event", "POST", update_result, json={"record": rid},
                   status=400, code=5)  # fmt: skip
     await v2.call("unknown record", "POST", update_result, status=404, code=3,
@@ -379,6 +414,17 @@ async def test_the_original_contract_end_to_end(v2: Contract, fake_jet: FakeJet)
     await v2.call("an unknown event (FIXED: the original answered 500)", "POST",
                   update_result, json={"record": rid, "event": "nope"}, status=404, code=3,
                   fixed=True)  # fmt: skip
+    search_field = plan["search"]["eventDefinitions"][0]
+    stray = {**cell, "id": search_field["id"],
+             "Results": [{**row, "fieldID": search_field["id"], "ios": "FAIL"}]}  # fmt: skip
+    await v2.call("a field of no watched event (FIXED: the original stored an orphan result)",
+                  "POST", update_result, status=400, code=5, fixed=True,
+                  json={"record": rid, "fields": [stray]})  # fmt: skip
+    await v2.call("an event it does not watch", "POST", update_result, status=200, empty=True,
+                  json={"record": rid, "event": plan["search"]["id"]})  # fmt: skip
+    untouched = await v2.call("after those", "GET", get_result, params={"record": rid},
+                              status=200, listing="Event")  # fmt: skip
+    v2.check(untouched == after, "a refused or empty updateResult changed the results")
     await v2.call("reset an event", "POST", update_result, status=200, empty=True,
                   json={"record": rid, "event": play["id"]})  # fmt: skip
     reset = await v2.call("after the reset", "GET", get_result, params={"record": rid},
@@ -390,6 +436,11 @@ async def test_the_original_contract_end_to_end(v2: Contract, fake_jet: FakeJet)
     # --- changing a record
     update = f"{V2}/realTime/update"
     await v2.call("no accounts", "POST", update, json={"record": rid}, status=400, code=5)
+    await v2.call("not JSON", "POST", update, content=b"{nope", status=400, code=5)
+    await v2.call("record not a string", "POST", update, status=400, code=5,
+                  json={"record": 42, "accounts": ["alice-42"]})  # fmt: skip
+    await v2.call("an unknown account", "POST", update, status=400, code=5,
+                  json={"record": rid, "accounts": ["ghost"]})  # fmt: skip
     await v2.call("unknown record", "POST", update, status=404, code=3,
                   json={"record": UNKNOWN_RECORD, "accounts": ["alice-42"]})  # fmt: skip
     same = await v2.call("empty lists keep all", "POST", update, status=200, kind="Record",
@@ -402,6 +453,14 @@ async def test_the_original_contract_end_to_end(v2: Contract, fake_jet: FakeJet)
     v2.check(sorted(e["id"] for e in changed["Events"]) == sorted(both), "events not replaced")
     await v2.call("an unknown event", "POST", update, status=400, code=5,
                   json={"record": rid, "accounts": [], "events": ["nope"]})  # fmt: skip
+    fake_jet.fail("change_filter", 503, times=None)
+    await v2.call("Jet down (FIXED: the original answered 200, its filter unchanged)", "POST",
+                  update, status=500, code=1, fixed=True,
+                  json={"record": rid, "accounts": [], "events": [play["id"]]})  # fmt: skip
+    fake_jet.clear_faults()
+    kept = await v2.call("after Jet failed", "POST", update, status=200, kind="Record",
+                         json={"record": rid, "accounts": [], "events": []})  # fmt: skip
+    v2.check(sorted(e["id"] for e in kept["Events"]) == sorted(both), "a failed update changed it")
 
     # --- clearing logs and stopping
     clear = f"{V2}/realTime/clearLog"
@@ -420,10 +479,16 @@ async def test_the_original_contract_end_to_end(v2: Contract, fake_jet: FakeJet)
                           kind="Record")  # fmt: skip
     v2.check(final["status"] == "OFF", f"status {final['status']}")
     v2.check([log["used"] for log in final["eventLogs"]] == [True, True], "logs not used")
+    again = await v2.call("again", "POST", stop, params={"record": rid}, status=200,
+                          kind="Record")  # fmt: skip
+    v2.check(again["status"] == "OFF" and again["id"] == rid, f"{again['status']}")
     tested = await v2.call("test: one event", "POST", f"{V2}/realTime/test", status=200,
                            kind="Record", json=one_event)  # fmt: skip
-    await v2.call("the test record", "POST", stop, params={"record": tested["id"]}, status=200,
-                  kind="Record")  # fmt: skip
+    fake_jet.fail("change_filter", 503, times=None)  # the original ignored Jet's answer here
+    down = await v2.call("the test record, Jet down", "POST", stop, status=200, kind="Record",
+                         params={"record": tested["id"]})  # fmt: skip
+    v2.check(down["status"] == "OFF", f"status {down['status']}")
+    fake_jet.clear_faults()
 
     # --- schedules
     await v2.call("no project", "POST", f"{V2}/schedules/on", status=400, code=5)
@@ -434,6 +499,13 @@ async def test_the_original_contract_end_to_end(v2: Contract, fake_jet: FakeJet)
                        f"{V2}/schedules/on", params={"project": pid}, status=200,
                        kind="Schedule", fixed=True)  # fmt: skip
     v2.check(on["status"] is True and on["interval"] == 3 * 3600 * 10**9, f"{on}")
+    still = await v2.call("on again", "POST", f"{V2}/schedules/on", params={"project": pid},
+                          status=200, kind="Schedule")  # fmt: skip
+    v2.check(still["status"] is True and still["interval"] == on["interval"], f"{still}")
+    await v2.call("off: no project", "POST", f"{V2}/schedules/off", status=400, code=5)
+    await v2.call("off: unknown project (FIXED: the original sent two bodies)", "POST",
+                  f"{V2}/schedules/off", params={"project": "nope"}, status=400, code=5,
+                  fixed=True)  # fmt: skip
     off = await v2.call("off", "POST", f"{V2}/schedules/off", params={"project": pid},
                         status=200, kind="Schedule")  # fmt: skip
     v2.check(off["status"] is False, f"{off}")

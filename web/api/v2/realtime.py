@@ -338,7 +338,8 @@ async def update_result(request: Request) -> JSONResponse:
     if fields is not None and not isinstance(fields, list):
         raise BadRequest("fields must be a list of fields")
     session = await _record_or_404(raw)
-    bus, by = _realtime(request).bus, actor(request)
+    realtime, by = _realtime(request), actor(request)
+    bus = realtime.bus
     watched = await SessionEvent.filter(session_id=session.id).values_list("event_id", flat=True)
     if fields:
         rows = await Field.filter(event_id__in=list(watched)).values_list("id", "jet_id")
@@ -357,7 +358,10 @@ async def update_result(request: Request) -> JSONResponse:
             raise NotFound(f"event with id {event} not found")
         # An event this record does not watch has no results to reset (the original: 200).
         for event_id in sorted(set(event_ids) & set(watched)):
-            await actions.reset_event(bus, session, event_id, reason or None, by)
+            # As v3 and the pages: this process's live index forgets the reset values too.
+            await actions.reset_event(
+                bus, session, event_id, reason or None, by, index=realtime.index
+            )
     return ok()
 
 

@@ -68,10 +68,15 @@ async def test_a_link_shows_its_report_without_login_until_revoked(db, server) -
                 assert HOSTILE_SESSION not in refused.text
 
             link = await ShareLink.get(session_id=scenario.session.id)
+            revoke = f"/sessions/{scenario.session.id}/share/{link.id}/revoke"
+            # Revoking asks first (a confirm page without JavaScript): the link still works.
+            asked = await tester.http.post(
+                revoke, data={"csrf_token": tester.token}, headers=tester.origin
+            )
+            assert asked.status_code == 200 and f"Revoke share link #{link.id}" in asked.text
+            assert (await anonymous.get(f"/share/{token}")).status_code == 200
             revoked = await tester.http.post(
-                f"/sessions/{scenario.session.id}/share/{link.id}/revoke",
-                data={"csrf_token": tester.token},
-                headers=tester.origin,
+                revoke, data={"csrf_token": tester.token, "confirmed": "yes"}, headers=tester.origin
             )
             assert revoked.status_code == 303
             assert (await anonymous.get(f"/share/{token}")).status_code == 404

@@ -83,6 +83,15 @@ def revoke_token(token_name: str, username: str) -> Confirmation:
     )
 
 
+def revoke_share_link(session_id: int, link_id: int, note: str) -> Confirmation:
+    named = f" ({note})" if note else ""
+    return Confirmation(
+        f"Revoke share link #{link_id}{named} of session #{session_id}?",
+        "Anyone holding it gets a 404 from now on; it cannot be restored.",
+        "Revoke the link",
+    )
+
+
 def confirmed(request: Request, form: FormData | Mapping[str, object]) -> bool:
     """True when the person said yes: htmx asked in a dialog, or the confirm page was posted."""
     return is_htmx(request) or form.get(CONFIRM_FIELD) == CONFIRM_VALUE
@@ -119,4 +128,5 @@ environment.globals["confirmations"] = {
     "delete_account": delete_account,
     "rotate_write_key": rotate_write_key,
     "revoke_token": revoke_token,
+    "revoke_share_link": revoke_share_link,
 }

@@ -401,9 +401,12 @@ async def override_verdict(request: Request) -> Response:
         context = await _inspector_context(session, event_id[0], field_id[0], shown)
         context.update(error=exc.msg, reason=reason)
         return render(request, "sessions/_inspector.html", context, status_code=exc.status)
-    if not is_htmx(request):
-        return _back_to(session.id)
     shown = platform if platform in PLATFORMS else PLATFORMS[0]
+    if not is_htmx(request):
+        # Back to the cell's own page: it lists the override just made, by whom and when.
+        return RedirectResponse(
+            f"/sessions/{session.id}/cells/{event_id[0]}/{field_id[0]}/{shown}", status_code=303
+        )
     context = await _inspector_context(session, event_id[0], field_id[0], shown)
     context["saved"] = f"Saved: {verdict} ({'all platforms' if platform == 'all' else platform})."
     html = render(request, "sessions/_inspector.html", context).body.decode()

@@ -12,9 +12,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from trackmaster.errors import InvalidParams, NotFound
-from trackmaster.models import TestSession
+from trackmaster.models import ShareLink, TestSession
 from trackmaster.reports import share
 from trackmaster.reports.build import build_report
+from web import confirmations
 from web.reports import report_response
 from web.session_view import get_session
 from web.templating import render
@@ -60,6 +61,13 @@ async def create_link(request: Request) -> Response:
 
 async def revoke_link(request: Request) -> Response:
     session = await get_session(request.path_params["session_id"])
+    form = await request.form()
+    if not confirmations.confirmed(request, form):
+        link = await ShareLink.get_or_none(id=request.path_params["link_id"], session_id=session.id)
+        if link is None:
+            raise NotFound(f"no share link {request.path_params['link_id']} of this session")
+        ask = confirmations.revoke_share_link(session.id, link.id, link.note)
+        return confirmations.confirm_page(request, form, ask, f"/sessions/{session.id}/share")
     await share.revoke(session.id, request.path_params["link_id"], by=_actor(request))
     return RedirectResponse(f"/sessions/{session.id}/share", status_code=303)
 

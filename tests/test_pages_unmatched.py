@@ -106,7 +106,13 @@ async def test_unmatched_events_show_live_with_reasons_and_buttons_fix_them(
 
 async def test_the_buttons_work_without_javascript(browser, live_server, plan) -> None:
     sid = await start(live_server, plan)
-    await post(live_server, plan, {"event": "search_submit", "userId": "alice-42"})
+    await post(
+        live_server,
+        plan,
+        {"event": "search_submit", "userId": "alice-42"},
+        play_log(user_id="carol-1"),
+        {"event": "checkout_start", "userId": "alice-42", "$os": "iOS", "cart": {"items": 3}},
+    )
     context = await browser.new_context(java_script_enabled=False)
     page = await context.new_page()
     try:
@@ -115,6 +121,27 @@ async def test_the_buttons_work_without_javascript(browser, live_server, plan) -
         await page.wait_for_url(re.compile(rf"/sessions/{sid}#unmatched$"))
         await expect(page.locator(f"#event-{plan.search.id}")).to_be_visible()
         await expect(page.locator(".unmatched-group[data-name='search_submit']")).to_have_count(0)
+        assert await SessionEvent.filter(session_id=sid, event_id=plan.search.id).exists()
+
+        # Add this account: a plain POST, back on the session page, carol in it.
+        await page.get_by_role("button", name="Add account carol-1").click()
+        await page.wait_for_url(re.compile(rf"/sessions/{sid}#unmatched$"))
+        await expect(page.locator(".unmatched-group[data-kind='other-account']")).to_have_count(0)
+        await expect(page.locator(".session-head")).to_contain_text("carol-1")
+        carol = await Account.get(project=plan.project, user_id="carol-1")
+        assert await SessionAccount.filter(session_id=sid, account_id=carol.id).exists()
+
+        # Draft a plan entry: a link to a page whose form is plain too.
+        group = page.locator(".unmatched-group[data-name='checkout_start']")
+        await group.get_by_role("link", name="Draft a plan entry").click()
+        await expect(page.locator("h1")).to_contain_text("checkout_start")
+        await expect(page.locator("table.draft-fields tbody tr")).to_have_count(1)
+        await page.get_by_placeholder("new story name").fill("Checkout")
+        await page.get_by_role("button", name="Add to the plan").click()
+        await page.wait_for_url(re.compile(r"/projects/\d+/sync/\d+$"))
+        await expect(page.locator("main")).to_contain_text("created")
+        event = await Event.get(name="checkout_start", story__project=plan.project)
+        assert [f.key for f in await Field.filter(event=event)] == ["cart.items"]
     finally:
         await context.close()
 

@@ -15,7 +15,15 @@ from playwright.async_api import Page, expect
 
 from tests.support.realtime import make_plan
 from trackmaster.auth import tokens, users
-from trackmaster.models import Account, ApiToken, EventLog, Project, TestSession, VerdictOverride
+from trackmaster.models import (
+    Account,
+    ApiToken,
+    EventLog,
+    Project,
+    ShareLink,
+    TestSession,
+    VerdictOverride,
+)
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 10_000
@@ -113,7 +121,8 @@ async def test_session_controls_ask_and_a_dismissed_dialog_changes_nothing(
     assert (await TestSession.get(id=session_id)).status == "OFF"
 
 
-async def test_account_key_and_token_ask_in_a_dialog(page: Page, live_server, plan) -> None:
+async def test_account_key_and_token_ask_in_a_dialog(page: Page, live_server, client, plan) -> None:
+    session_id = await start_session(client, plan)  # before a user exists: no login yet
     # A token needs a user, and with a user login is required: sign in as the admin.
     user = await users.create_user("ada", "correct horse battery staple", "admin", actor="test")
     await tokens.create_token(user, "ci pipeline", actor="test")
@@ -157,6 +166,18 @@ async def test_account_key_and_token_ask_in_a_dialog(page: Page, live_server, pl
     await press(page, dialogs, revoke, accept=True)
     await expect(page.locator("#tokens")).to_contain_text("revoked", timeout=WAIT_MS)
     assert (await ApiToken.get(name="ci pipeline")).revoked_at is not None
+
+    await page.goto(f"{live_server.url}/sessions/{session_id}/share")
+    await page.get_by_role("button", name="Create a share link").click()
+    link = await ShareLink.get(session_id=session_id)
+    revoke = page.locator("#links").get_by_role("button", name="Revoke")
+    await press(page, dialogs, revoke, accept=False)
+    assert f"Revoke share link #{link.id} of session #{session_id}?" in dialogs.messages[-1]
+    await asyncio.sleep(0.3)
+    assert (await ShareLink.get(id=link.id)).revoked_at is None
+    await press(page, dialogs, revoke, accept=True)
+    await expect(page.locator("#links")).to_contain_text("revoked", timeout=WAIT_MS)
+    assert (await ShareLink.get(id=link.id)).revoked_at is not None
 
 
 async def test_without_javascript_a_confirm_page_asks_and_cancel_changes_nothing(

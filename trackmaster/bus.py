@@ -196,7 +196,7 @@ class RedisBus:
             except asyncio.CancelledError:
                 self.subscribed = False
                 with contextlib.suppress(*UNAVAILABLE):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py 8.1 leaves it unannotated
                 raise
             except Exception as exc:
                 # Redis errors above all; anything else must not end the one reader either.
@@ -205,7 +205,7 @@ class RedisBus:
                     log.warning("bus: Redis subscription failed (%s); reconnecting", exc)
                 self.subscribed = False
                 with contextlib.suppress(*UNAVAILABLE):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py 8.1 leaves it unannotated
                 await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
                 attempt += 1
 

@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _describe_subcommands(commands: argparse._SubParsersAction) -> None:
+def _describe_subcommands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`trackmaster X --help` opens with the same one line that `trackmaster --help` lists."""
     for action in commands._choices_actions:
         sub = commands.choices[action.dest]

@@ -179,7 +179,7 @@ async def detect_model_changes(*, write: bool) -> list[str]:
     from tortoise.migrations.autodetector import MigrationAutodetector
 
     # No database is touched: the history is read from disk and the models from code.
-    config = {
+    config: dict[str, Any] = {
         "connections": {"default": "sqlite://:memory:"},
         "apps": {
             APP_LABEL: {

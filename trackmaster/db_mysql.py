@@ -106,13 +106,13 @@ class GuardedTransaction(TransactionWrapper):
     def _g(self, call: Awaitable[T]) -> Awaitable[T]:
         return _guard(self.deadline_s, call, self._close_connection)
 
-    async def execute_insert(self, query: str, values: list) -> Any:
+    async def execute_insert(self, query: str, values: list[Any]) -> Any:
         return await self._g(super().execute_insert(query, values))
 
-    async def execute_many(self, query: str, values: list) -> None:
+    async def execute_many(self, query: str, values: list[Any]) -> None:
         await self._g(super().execute_many(query, values))
 
-    async def execute_query(self, query: str, values: list | None = None) -> Any:
+    async def execute_query(self, query: str, values: list[Any] | None = None) -> Any:
         return await self._g(super().execute_query(query, values))
 
     async def execute_script(self, query: str) -> None:
@@ -139,13 +139,13 @@ class GuardedMySQLClient(MySQLClient):
     def _in_transaction(self) -> Any:
         return _GuardedTransactionContext(GuardedTransaction(self), self._pool_init_lock)
 
-    async def execute_insert(self, query: str, values: list) -> Any:
+    async def execute_insert(self, query: str, values: list[Any]) -> Any:
         return await _guard(self.deadline_s, super().execute_insert(query, values))
 
-    async def execute_many(self, query: str, values: list) -> None:
+    async def execute_many(self, query: str, values: list[Any]) -> None:
         await _guard(self.deadline_s, super().execute_many(query, values))
 
-    async def execute_query(self, query: str, values: list | None = None) -> Any:
+    async def execute_query(self, query: str, values: list[Any] | None = None) -> Any:
         return await _guard(self.deadline_s, super().execute_query(query, values))
 
     async def execute_script(self, query: str) -> None:

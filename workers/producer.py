@@ -84,7 +84,7 @@ class Producer:
         ]
         await asyncio.gather(*sent)  # every message acknowledged, or the error raised
         for schedule in schedules:
-            project_id = schedule.project_id  # type: ignore[attr-defined]
+            project_id = schedule.project_id
             log.info("published project %s to %s", project_id, self.settings.topic)
         return len(schedules)
 

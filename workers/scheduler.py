@@ -24,7 +24,7 @@ async def scan_once(runtime: Runtime, sync: SyncFn) -> int:
     ran = 0
     for schedule in await due_schedules(utcnow()):
         result = await run_scheduled_sync(
-            schedule.project_id,  # type: ignore[attr-defined]
+            schedule.project_id,
             locks=runtime.locks,
             sync=sync,
             lock_ttl_s=settings.sync_lock_ttl_s,

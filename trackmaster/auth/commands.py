@@ -6,14 +6,18 @@ import argparse
 import asyncio
 import getpass
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from trackmaster.auth.passwords import MIN_PASSWORD_CHARS
 from trackmaster.auth.roles import ROLE_NAMES
 from trackmaster.errors import AppError
 from trackmaster.settings import load_settings
 
+_T = TypeVar("_T")
 
-async def _with_db(work):  # type: ignore[no-untyped-def]
+
+async def _with_db(work: Callable[[], Awaitable[_T]]) -> _T:
     from trackmaster.db import Database
 
     settings = load_settings()
@@ -80,7 +84,7 @@ def _create_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     user = commands.add_parser("create-user", help="create a user (the first admin, say)")
     user.add_argument("username", help="the login name")
     user.add_argument(

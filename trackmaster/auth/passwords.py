@@ -14,7 +14,9 @@ instead of growing an unbounded queue of 64 MiB jobs.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -24,6 +26,7 @@ from trackmaster.errors import ServiceUnavailable
 # argon2-cffi's defaults follow RFC 9106's second recommendation (argon2id,
 # 64 MiB, 3 passes); they move with the library, and `needs_rehash` upgrades
 # stored hashes on the next successful login.
+_T = TypeVar("_T")
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("trackmaster-dummy-password-for-timing")
 
@@ -78,7 +81,7 @@ class HashingBudget:
         self._slots: asyncio.Semaphore | None = None
         self._waiting = 0
 
-    async def run(self, work, *args):  # type: ignore[no-untyped-def]
+    async def run(self, work: Callable[..., _T], *args: Any) -> _T:
         if self._slots is None:  # made in the running loop, on first use
             self._slots = asyncio.Semaphore(self.threads)
         if self._waiting >= self.queue:

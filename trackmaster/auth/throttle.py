@@ -78,10 +78,12 @@ class RedisLoginThrottle:
         async with self.client.pipeline(transaction=True) as pipe:
             # INCR is atomic across every web process; NX: the window starts at the first
             # attempt and is not pushed back by later ones.
-            pipe.incr(name).expire(name, int(self.window_s), nx=True).pttl(name)
+            pipe.incr(name)
+            pipe.expire(name, int(self.window_s), nx=True)
+            pipe.pttl(name)
             count, _, ttl_ms = await pipe.execute()
         if int(count) > self.max_failures:
-            return max(ttl_ms, 1000) / 1000
+            return float(max(ttl_ms, 1000) / 1000)
         return None
 
     async def reset(self, key: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from trackmaster.checks.verdicts import FieldCheck, FieldRule
 from trackmaster.models import Platform
@@ -62,7 +63,7 @@ class Coverage:
         seen = self._seen.get((field_id, platform), set())
         return [v for v in plan[0] if v not in seen]
 
-    def summary(self, field_id: int, platform: Platform) -> dict:
+    def summary(self, field_id: int, platform: Platform) -> dict[str, Any]:
         """{"seen", "missing", "covered", "total", "complete"}; total 0 for an untracked field."""
         seen = self.seen(field_id, platform)
         missing = self.missing(field_id, platform)

@@ -64,7 +64,7 @@ def _walk_joined(obj: Any, parts: tuple[str, ...], start: int) -> Any:
     return _MISSING
 
 
-def find_value(payload: dict, key: str, style: LookupStyle) -> tuple[bool, Any]:
+def find_value(payload: dict[str, Any], key: str, style: LookupStyle) -> tuple[bool, Any]:
     """(found, value) of a field key in a caught event's payload.
 
     "log" (a Jet/raw app log): the key is a path from the top of the payload.
@@ -78,7 +78,9 @@ def find_value(payload: dict, key: str, style: LookupStyle) -> tuple[bool, Any]:
     return find_parts(payload, key_parts(key), style)
 
 
-def find_parts(payload: dict, parts: tuple[str, ...], style: LookupStyle) -> tuple[bool, Any]:
+def find_parts(
+    payload: dict[str, Any], parts: tuple[str, ...], style: LookupStyle
+) -> tuple[bool, Any]:
     """find_value with the key already split by key_parts (a FieldRule keeps it split)."""
     if type(payload) is not dict:
         return False, None

@@ -14,6 +14,8 @@ _NAMES = {
     "object": "an object", "array": "an array",
 }  # fmt: skip
 
+_CONTAINERS: dict[type[Any], str] = {dict: "object", list: "array"}
+
 
 def _kind(value: Any) -> str:
     kind = type(value)
@@ -25,7 +27,7 @@ def _kind(value: Any) -> str:
         return "number"
     if value is None:
         return "null"
-    return {dict: "object", list: "array"}.get(kind, "string")
+    return _CONTAINERS.get(kind, "string")
 
 
 def is_number(value: Any) -> bool:

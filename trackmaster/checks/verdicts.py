@@ -171,7 +171,9 @@ def _got(value: Any, text: str) -> str:
     return f"{quote(text)} ({_KINDS.get(type(value), type(value).__name__)})"
 
 
-def check_event(rules: Sequence[FieldRule], payload: dict, style: LookupStyle) -> list[FieldCheck]:
+def check_event(
+    rules: Sequence[FieldRule], payload: dict[str, Any], style: LookupStyle
+) -> list[FieldCheck]:
     """Every rule checked against one caught event's payload, in the rules' order."""
     if type(payload) is not dict:
         return [rule.not_found for rule in rules]

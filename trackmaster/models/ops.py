@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from trackmaster.models.plan import Project
 
 # A scheduled run writes "running" when it starts and "ok"/"failed" when it ends; a
 # consumer stopped mid-run leaves "running" (killed) or "interrupted" (SIGTERM).
@@ -20,16 +24,17 @@ class SyncRun(Model):
     """One plan sync of a project, from Jet or a file, by hand or by schedule."""
 
     id = fields.IntField(primary_key=True)
-    project = fields.ForeignKeyField(
+    project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
         "models.Project", related_name="sync_runs", on_delete=fields.CASCADE
     )
+    project_id: int
     source = fields.CharField(max_length=16)  # "jet" or "file"
     trigger = fields.CharField(max_length=16, default="manual")  # "manual", "schedule", "cli"
     status = fields.CharField(max_length=16, default="running")  # running, ok, failed
     started_at = fields.DatetimeField(auto_now_add=True)
     finished_at = fields.DatetimeField(null=True)
     # {"created": {"story": n, ...}, "updated": {...}, "removed": {...}, "items": [...]}
-    diff: dict = fields.JSONField(default=dict)
+    diff: dict[str, Any] = fields.JSONField(default=dict)
     error = fields.TextField(default="")
     started_by = fields.CharField(max_length=150, default="")
 
@@ -43,9 +48,10 @@ class Schedule(Model):
     """Re-sync a project's plan every `interval_s` while enabled."""
 
     id = fields.IntField(primary_key=True)
-    project = fields.OneToOneField(
+    project: fields.OneToOneRelation[Project] = fields.OneToOneField(
         "models.Project", related_name="schedule", on_delete=fields.CASCADE
     )
+    project_id: int
     enabled = fields.BooleanField(default=False)
     interval_s = fields.IntField(default=DEFAULT_SYNC_INTERVAL_S)
     last_run_at = fields.DatetimeField(null=True)
@@ -89,7 +95,10 @@ class User(Model):
 
 class ApiToken(Model):
     id = fields.IntField(primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name="tokens", on_delete=fields.CASCADE)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="tokens", on_delete=fields.CASCADE
+    )
+    user_id: int
     name = fields.CharField(max_length=100)
     # sha256 of the token; the token itself is shown once, at creation.
     token_hash = fields.CharField(max_length=64, unique=True)
@@ -108,7 +117,7 @@ class AuditEntry(Model):
     actor = fields.CharField(max_length=150)
     action = fields.CharField(max_length=64)
     target = fields.CharField(max_length=255, default="")
-    details: dict = fields.JSONField(default=dict)
+    details: dict[str, Any] = fields.JSONField(default=dict)
 
     class Meta:
         table = "audit_entry"

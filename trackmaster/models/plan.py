@@ -8,6 +8,7 @@ the sessions that used them keep their history.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -28,6 +29,9 @@ class Project(Model):
     unmatched_count = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    # Reverse relations that code reads (declared for the type checker only).
+    accounts: fields.ReverseRelation[Account]
+    stories: fields.ReverseRelation[Story]
 
     class Meta:
         table = "project"
@@ -41,6 +45,7 @@ class Account(Model):
     project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
         "models.Project", related_name="accounts", on_delete=fields.CASCADE
     )
+    project_id: int
     user_id = fields.CharField(max_length=128)
     description = fields.CharField(max_length=50)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -56,9 +61,11 @@ class EnumType(Model):
     project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
         "models.Project", related_name="enum_types", on_delete=fields.CASCADE
     )
+    project_id: int
     jet_id = fields.CharField(max_length=64, null=True)
     name = fields.CharField(max_length=200)
     status = fields.CharField(max_length=32, default="")
+    values: fields.ReverseRelation[EnumValue]
 
     class Meta:
         table = "enum_type"
@@ -71,6 +78,7 @@ class EnumValue(Model):
     enum_type: fields.ForeignKeyRelation[EnumType] = fields.ForeignKeyField(
         "models.EnumType", related_name="values", on_delete=fields.CASCADE
     )
+    enum_type_id: int
     jet_id = fields.CharField(max_length=64, null=True)
     name = fields.CharField(max_length=255)
     description = fields.TextField(default="")
@@ -89,12 +97,14 @@ class Story(Model):
     project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
         "models.Project", related_name="stories", on_delete=fields.CASCADE
     )
+    project_id: int
     jet_id = fields.CharField(max_length=64, null=True)
     name = fields.CharField(max_length=255)
     description = fields.TextField(default="")
     removed_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    events: fields.ReverseRelation[Event]
 
     class Meta:
         table = "story"
@@ -110,6 +120,7 @@ class Event(Model):
     story: fields.ForeignKeyRelation[Story] = fields.ForeignKeyField(
         "models.Story", related_name="events", on_delete=fields.CASCADE
     )
+    story_id: int
     jet_id = fields.CharField(max_length=64, null=True)
     name = fields.CharField(max_length=255)
     description = fields.TextField(default="")
@@ -129,6 +140,7 @@ class Field(Model):
     event: fields.ForeignKeyRelation[Event] = fields.ForeignKeyField(
         "models.Event", related_name="fields", on_delete=fields.CASCADE
     )
+    event_id: int
     jet_id = fields.CharField(max_length=64, null=True)
     # A path such as `page_info.id`; web logs may carry it as `page_info$$id`.
     key = fields.CharField(max_length=255)
@@ -136,6 +148,7 @@ class Field(Model):
     enum_type: fields.ForeignKeyNullableRelation[EnumType] = fields.ForeignKeyField(
         "models.EnumType", related_name="fields", null=True, on_delete=fields.SET_NULL
     )
+    enum_type_id: int | None
     # Allowed values after enum ids were replaced by enum names; [] = no fixed value.
     values: list[str] = fields.JSONField(default=list)
     # The values as the plan gave them, before resolution (shown and exported).
@@ -145,10 +158,10 @@ class Field(Model):
     # none (Jet) leaves them alone.
     # Nullable so that adding the columns to an existing table needs no JSON default (which
     # MariaDB cannot give a TEXT column in ALTER TABLE); None reads as no rules.
-    rules: dict | None = fields.JSONField(default=dict, null=True)
+    rules: dict[str, Any] | None = fields.JSONField(default=dict, null=True)
     # A local overlay on top of `rules`, edited in TrackMaster: no sync ever writes it, so
     # fields that come from Jet can still get a type or a pattern.
-    local_rules: dict | None = fields.JSONField(default=dict, null=True)
+    local_rules: dict[str, Any] | None = fields.JSONField(default=dict, null=True)
     removed_at = fields.DatetimeField(null=True)
 
     class Meta:

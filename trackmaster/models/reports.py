@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from trackmaster.models.sessions import TestSession
 
 
 class ShareLink(Model):
@@ -13,9 +18,10 @@ class ShareLink(Model):
     """
 
     id = fields.IntField(primary_key=True)
-    session = fields.ForeignKeyField(
+    session: fields.ForeignKeyRelation[TestSession] = fields.ForeignKeyField(
         "models.TestSession", related_name="share_links", on_delete=fields.CASCADE
     )
+    session_id: int
     token_hash = fields.CharField(max_length=64, unique=True)
     note = fields.CharField(max_length=100, default="")
     created_by = fields.CharField(max_length=150, default="")

@@ -11,9 +11,13 @@ upserted once per batch and cell, plus a few distinct values per cell
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from trackmaster.models.plan import Account, Event, Field, Project
 
 
 class SessionStatus(StrEnum):
@@ -40,9 +44,10 @@ class TestSession(Model):
     __test__ = False  # not a pytest test class, despite the name
 
     id = fields.IntField(primary_key=True)
-    project = fields.ForeignKeyField(
+    project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
         "models.Project", related_name="sessions", on_delete=fields.CASCADE
     )
+    project_id: int
     name = fields.CharField(max_length=200, default="")
     status = fields.CharEnumField(SessionStatus, default=SessionStatus.ON, max_length=8)
     # "push" (events posted to TrackMaster) or "jet" (pulled from a Jet log filter).
@@ -64,12 +69,14 @@ class TestSession(Model):
 
 class SessionAccount(Model):
     id = fields.IntField(primary_key=True)
-    session = fields.ForeignKeyField(
+    session: fields.ForeignKeyRelation[TestSession] = fields.ForeignKeyField(
         "models.TestSession", related_name="accounts", on_delete=fields.CASCADE
     )
-    account = fields.ForeignKeyField(
+    session_id: int
+    account: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="session_links", null=True, on_delete=fields.SET_NULL
     )
+    account_id: int | None
     # Copied so that matching needs no join and survives the account's deletion.
     user_id = fields.CharField(max_length=128)
 
@@ -80,12 +87,14 @@ class SessionAccount(Model):
 
 class SessionEvent(Model):
     id = fields.IntField(primary_key=True)
-    session = fields.ForeignKeyField(
+    session: fields.ForeignKeyRelation[TestSession] = fields.ForeignKeyField(
         "models.TestSession", related_name="events", on_delete=fields.CASCADE
     )
-    event = fields.ForeignKeyField(
+    session_id: int
+    event: fields.ForeignKeyRelation[Event] = fields.ForeignKeyField(
         "models.Event", related_name="session_links", on_delete=fields.CASCADE
     )
+    event_id: int
     # Copied: names are unique within a session and are what caught logs match on.
     name = fields.CharField(max_length=255)
 
@@ -98,10 +107,14 @@ class EventLog(Model):
     """One event emitted by the app and caught by a session, with its verdicts."""
 
     id = fields.BigIntField(primary_key=True)
-    session = fields.ForeignKeyField(
+    session: fields.ForeignKeyRelation[TestSession] = fields.ForeignKeyField(
         "models.TestSession", related_name="logs", on_delete=fields.CASCADE
     )
-    event = fields.ForeignKeyField("models.Event", related_name="logs", on_delete=fields.CASCADE)
+    session_id: int
+    event: fields.ForeignKeyRelation[Event] = fields.ForeignKeyField(
+        "models.Event", related_name="logs", on_delete=fields.CASCADE
+    )
+    event_id: int
     name = fields.CharField(max_length=255)
     user_id = fields.CharField(max_length=128)
     platform = fields.CharEnumField(Platform, max_length=8)
@@ -115,8 +128,8 @@ class EventLog(Model):
     # The raw payload, as text: untrusted, shown escaped, never parsed by the browser.
     payload = fields.TextField()
     # {field_id: value found or null}, {field_id: [verdict, reason]}.
-    field_values: dict = fields.JSONField(default=dict)
-    verdicts: dict = fields.JSONField(default=dict)
+    field_values: dict[str, Any] = fields.JSONField(default=dict)
+    verdicts: dict[str, Any] = fields.JSONField(default=dict)
     cleared = fields.BooleanField(default=False)
 
     class Meta:
@@ -130,12 +143,14 @@ class CoverageValue(Model):
     """A value of an enumerated field first seen in a session, per platform."""
 
     id = fields.BigIntField(primary_key=True)
-    session = fields.ForeignKeyField(
+    session: fields.ForeignKeyRelation[TestSession] = fields.ForeignKeyField(
         "models.TestSession", related_name="coverage", on_delete=fields.CASCADE
     )
-    field = fields.ForeignKeyField(
+    session_id: int
+    field: fields.ForeignKeyRelation[Field] = fields.ForeignKeyField(
         "models.Field", related_name="coverage", on_delete=fields.CASCADE
     )
+    field_id: int
     platform = fields.CharEnumField(Platform, max_length=8)
     value = fields.CharField(max_length=255)
     first_log_id = fields.BigIntField(null=True)
@@ -154,16 +169,19 @@ class VerdictOverride(Model):
     """
 
     id = fields.BigIntField(primary_key=True)
-    session = fields.ForeignKeyField(
+    session: fields.ForeignKeyRelation[TestSession] = fields.ForeignKeyField(
         "models.TestSession", related_name="overrides", on_delete=fields.CASCADE
     )
-    event = fields.ForeignKeyField(
+    session_id: int
+    event: fields.ForeignKeyRelation[Event] = fields.ForeignKeyField(
         "models.Event", related_name="overrides", on_delete=fields.CASCADE
     )
+    event_id: int
     # None with kind "reset": every field of the event.
-    field = fields.ForeignKeyField(
+    field: fields.ForeignKeyNullableRelation[Field] = fields.ForeignKeyField(
         "models.Field", related_name="overrides", null=True, on_delete=fields.CASCADE
     )
+    field_id: int | None
     kind = fields.CharField(max_length=16, default="override")  # "override" or "reset"
     # None: every platform column.
     platform = fields.CharEnumField(Platform, max_length=8, null=True)
@@ -187,9 +205,10 @@ class UnmatchedEvent(Model):
     """A small bin of recent events that matched no live session ("why didn't it show?")."""
 
     id = fields.BigIntField(primary_key=True)
-    project = fields.ForeignKeyField(
+    project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
         "models.Project", related_name="unmatched", on_delete=fields.CASCADE
     )
+    project_id: int
     name = fields.CharField(max_length=255)
     user_id = fields.CharField(max_length=128)
     platform = fields.CharEnumField(Platform, max_length=8)
@@ -215,9 +234,10 @@ class ResultCell(Model):
     """
 
     id = fields.BigIntField(primary_key=True)
-    session = fields.ForeignKeyField(
+    session: fields.ForeignKeyRelation[TestSession] = fields.ForeignKeyField(
         "models.TestSession", related_name="cells", on_delete=fields.CASCADE
     )
+    session_id: int
     # Plain ids, no foreign keys: field 0 is no field, and cells outlive plan rows.
     event_id = fields.IntField()
     field_id = fields.IntField()
@@ -251,9 +271,10 @@ class CellValue(Model):
     """A distinct value a cell has seen since its reset, with its count and an example log."""
 
     id = fields.BigIntField(primary_key=True)
-    session = fields.ForeignKeyField(
+    session: fields.ForeignKeyRelation[TestSession] = fields.ForeignKeyField(
         "models.TestSession", related_name="cell_values", on_delete=fields.CASCADE
     )
+    session_id: int
     event_id = fields.IntField()
     field_id = fields.IntField()
     platform = fields.CharEnumField(Platform, max_length=8)
@@ -277,15 +298,16 @@ class RejudgeRun(Model):
     """One re-judging of a session's stored events against the current plan, with progress."""
 
     id = fields.BigIntField(primary_key=True)
-    session = fields.ForeignKeyField(
+    session: fields.ForeignKeyRelation[TestSession] = fields.ForeignKeyField(
         "models.TestSession", related_name="rejudge_runs", on_delete=fields.CASCADE
     )
+    session_id: int
     status = fields.CharField(max_length=16, default="queued")  # queued running done failed
     total = fields.BigIntField(default=0)
     done = fields.BigIntField(default=0)
     changed = fields.BigIntField(default=0)  # cells whose verdict changed
     # {"cells": [{event, field, platform, before, after, worse}], "overridesMarked": [ids]}
-    changes: dict = fields.JSONField(default=dict)
+    changes: dict[str, Any] = fields.JSONField(default=dict)
     error = fields.TextField(default="")
     started_by = fields.CharField(max_length=150, default="")
     started_at = fields.DatetimeField(auto_now_add=True)

@@ -8,15 +8,21 @@ A row left here (a failed store, a crash) is judged again by the next round.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from trackmaster.models.sessions import TestSession
 
 
 class JetStagedLog(Model):
     id = fields.BigIntField(primary_key=True)
-    session = fields.ForeignKeyField(
+    session: fields.ForeignKeyRelation[TestSession] = fields.ForeignKeyField(
         "models.TestSession", related_name="jet_staged", on_delete=fields.CASCADE
     )
+    session_id: int
     # Jet's log id; a second read of the same log stages nothing (unique with the
     # session). Null when Jet sent none we can use: such a row is kept, never merged.
     jet_id = fields.CharField(max_length=128, null=True)

@@ -77,7 +77,7 @@ async def find_account(user_id: str, project_id: int | None = None) -> Account:
         where = f" in project {project_id}" if project_id is not None else ""
         raise NotFound(f"no test account {user_id!r}{where}")
     if len(found) > 1:
-        projects = ", ".join(str(account.project_id) for account in found)  # type: ignore[attr-defined]
+        projects = ", ".join(str(account.project_id) for account in found)
         raise field_error(
             "project", f"test account {user_id!r} is in projects {projects}; name one"
         )
@@ -90,5 +90,5 @@ async def delete_account(account: Account) -> None:
         None,
         "account.delete",
         f"project:{account.project_id}",
-        user_id=account.user_id,  # type: ignore[attr-defined]
+        user_id=account.user_id,
     )

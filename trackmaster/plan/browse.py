@@ -84,7 +84,7 @@ async def get_story(story_id: int, *, with_removed: bool = False) -> tuple[Story
         fields = fields.filter(removed_at=None)
     by_event: dict[int, list[Field]] = {}
     for field in await fields.order_by("id"):
-        by_event.setdefault(field.event_id, []).append(field)  # type: ignore[attr-defined]
+        by_event.setdefault(field.event_id, []).append(field)
     for event in loaded:
         event.plan_fields = by_event.get(event.id, [])  # type: ignore[attr-defined]
     return story, loaded
@@ -97,7 +97,7 @@ async def sync_history(project: Project, limit: int = 20) -> list[SyncRun]:
 def run_json(run: SyncRun) -> dict[str, Any]:
     return {
         "id": run.id,
-        "projectID": run.project_id,  # type: ignore[attr-defined]
+        "projectID": run.project_id,
         "source": run.source,
         "trigger": run.trigger,
         "status": run.status,

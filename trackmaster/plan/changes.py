@@ -15,12 +15,12 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-_listeners: list[weakref.WeakMethod] = []
+_listeners: list[weakref.WeakMethod[Callable[[int], object]]] = []
 
 
 def on_plan_change(listener: Callable[[int], object]) -> None:
     """Call the bound method `listener(project_id)` after each plan change in this process."""
-    _listeners.append(weakref.WeakMethod(listener))  # type: ignore[arg-type]
+    _listeners.append(weakref.WeakMethod(listener))
 
 
 def plan_changed(project_id: int) -> int:

@@ -11,23 +11,25 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from trackmaster.settings import load_settings
+
+_T = TypeVar("_T")
 
 
 class _Failed(Exception):
     """The command failed; the reason was printed."""
 
 
-def run_with_database(work: Callable[[Any], Awaitable[Any]]) -> Any:
+def run_with_database(work: Callable[[Any], Awaitable[_T]]) -> _T:
     """Run `work(settings)` with the database open; an AppError is printed and raises _Failed."""
     from trackmaster.db import Database
     from trackmaster.errors import AppError
 
     settings = load_settings()
 
-    async def main() -> Any:
+    async def main() -> _T:
         database = await Database.open(settings, auto_migrate=not settings.uses_mysql)
         try:
             return await work(settings)
@@ -142,7 +144,7 @@ def _write_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imports = commands.add_parser(
         "import-plan", help="import a plan file (YAML, JSON or CSV) into a project"
     )

@@ -44,10 +44,10 @@ async def plan_document(project: Project) -> dict[str, Any]:
     ).order_by("id")
     fields_by_event: dict[int, list[Field]] = {}
     for field in fields:
-        fields_by_event.setdefault(field.event_id, []).append(field)  # type: ignore[attr-defined]
+        fields_by_event.setdefault(field.event_id, []).append(field)
     events_by_story: dict[int, list[Event]] = {}
     for event in events:
-        events_by_story.setdefault(event.story_id, []).append(event)  # type: ignore[attr-defined]
+        events_by_story.setdefault(event.story_id, []).append(event)
     return {
         "format": FORMAT,
         "enum_types": [

@@ -11,10 +11,10 @@ import csv
 import io
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -30,6 +30,8 @@ from trackmaster.plan.snapshot import (
     PlanStory,
     repeated_items,
 )
+
+_Made = TypeVar("_Made")
 
 FORMAT = "trackmaster-plan/1"
 FORMATS = ("yaml", "json", "csv")
@@ -157,12 +159,12 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 # --- parsing with line numbers ----------------------------------------------------------
 
 
-class _Lined(dict):
+class _Lined(dict[Hashable, Any]):
     line: int | None = None
     key_lines: dict[Any, int] | None = None
 
 
-class _LinedList(list):
+class _LinedList(list[Any]):
     line: int | None = None
 
 
@@ -263,7 +265,7 @@ class _Reader:
         # Where each story, event, field, enum type and value was read (by object id).
         self.lines: dict[int, int] = {}
 
-    def _at(self, made: Any, source: Any) -> Any:
+    def _at(self, made: _Made, source: Any) -> _Made:
         line = getattr(source, "line", None) if not isinstance(source, int) else source
         if line is not None:
             self.lines[id(made)] = line
@@ -305,7 +307,9 @@ class _Reader:
         snapshot.stories = self._each(tree, "stories", "", self._story)
         return snapshot
 
-    def _each(self, parent: dict, key: str, path: str, read: Callable[[Any, str], Any]) -> list:
+    def _each(
+        self, parent: dict[str, Any], key: str, path: str, read: Callable[[Any, str], Any]
+    ) -> list[Any]:
         items = parent.get(key)
         here = f"{path}.{key}" if path else key
         if items is None:
@@ -320,7 +324,7 @@ class _Reader:
                 found.append(value)
         return found
 
-    def _known_keys(self, item: dict, path: str, allowed: set[str]) -> None:
+    def _known_keys(self, item: dict[str, Any], path: str, allowed: set[str]) -> None:
         for key in item:
             if key not in allowed:
                 self.problem(
@@ -339,7 +343,7 @@ class _Reader:
         return item
 
     def _text(
-        self, item: dict, key: str, path: str, *, required: bool = False, limit: int = 0
+        self, item: dict[str, Any], key: str, path: str, *, required: bool = False, limit: int = 0
     ) -> str:
         value = item.get(key)
         here = f"{path}.{key}"
@@ -428,7 +432,7 @@ class _Reader:
         )
         return self._at(made, item)
 
-    def _rules(self, item: dict, path: str) -> dict[str, Any]:
+    def _rules(self, item: dict[str, Any], path: str) -> dict[str, Any]:
         raw = item.get("rules")
         if raw is None:
             return {}
@@ -443,7 +447,7 @@ class _Reader:
             self.problem(line, f"{here}.{exc.key}", str(exc))
             return {}
 
-    def _values(self, item: dict, path: str) -> list[str]:
+    def _values(self, item: dict[str, Any], path: str) -> list[str]:
         values = item.get("values")
         if values is None:
             return []

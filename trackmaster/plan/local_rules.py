@@ -37,5 +37,5 @@ async def set_local_rules(field_id: int, raw: Any, by: str) -> Field:
         field.local_rules = dict(raw)
         await field.save(update_fields=["local_rules"])
         await audit.record(by or None, "field.local_rules", f"field:{field.id}", rules=raw)
-    plan_changed(field.event.story.project_id)  # type: ignore[attr-defined]
+    plan_changed(field.event.story.project_id)
     return field

@@ -103,7 +103,7 @@ def _start(api: Api, args: argparse.Namespace) -> int:
 
 def _wait(api: Api, session_id: int, wait_s: float, poll_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + wait_s
-    counts = None
+    counts: dict[str, Any] | None = None
     while True:
         found = api.json("GET", f"/api/v3/sessions/{session_id}/counts")
         counts = found or counts
@@ -194,7 +194,7 @@ def _positive(raw: str) -> float:
     return value
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = commands.add_parser(
         "check",
         help="gate a pipeline on a test session: wait, summarise, write JUnit, exit non-zero",

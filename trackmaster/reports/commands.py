@@ -50,7 +50,7 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = commands.add_parser(
         "report", help="write a session's report (CSV, JUnit or JSON) from the database"
     )

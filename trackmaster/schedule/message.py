@@ -42,7 +42,7 @@ class ScheduleMessage:
 
     @classmethod
     def for_schedule(cls, schedule: Schedule, now: datetime) -> ScheduleMessage:
-        return cls(schedule.project_id, schedule.interval_s, now.isoformat())  # type: ignore[attr-defined]
+        return cls(schedule.project_id, schedule.interval_s, now.isoformat())
 
     @classmethod
     def decode(cls, raw: bytes | None) -> ScheduleMessage:

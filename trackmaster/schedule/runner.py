@@ -202,7 +202,7 @@ async def _finish(
         last_outcome=status, last_error=error[:ERROR_CHARS]
     )
     runs = await SyncRun.filter(
-        project_id=schedule.project_id,  # type: ignore[attr-defined]
+        project_id=schedule.project_id,
         trigger="schedule",
         id__gt=before_id,
     ).order_by("id")
@@ -217,7 +217,7 @@ async def _finish(
     # The sync failed before it wrote a row (or the injected sync writes none):
     # the history still shows the attempt.
     run = await SyncRun.create(
-        project_id=schedule.project_id,  # type: ignore[attr-defined]
+        project_id=schedule.project_id,
         source="jet",
         trigger="schedule",
         status="ok" if status == "ok" else "failed",

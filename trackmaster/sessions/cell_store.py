@@ -157,7 +157,9 @@ _STATE_COLUMNS = (
 )  # fmt: skip
 
 
-async def load_cells(session_id: int) -> tuple[dict[tuple[int, int, str], CellState], dict]:
+async def load_cells(
+    session_id: int,
+) -> tuple[dict[tuple[int, int, str], CellState], dict[str, Any]]:
     """Every stored cell of a session, and the event rows: {(event, platform): {caught, counts}}."""
     cells: dict[tuple[int, int, str], CellState] = {}
     events: dict[tuple[int, str], dict[str, Any]] = {}

@@ -86,7 +86,7 @@ def _demo_command(args: argparse.Namespace) -> int:
     return int(run_with_database(work))
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from trackmaster.plan.commands import exit_code
 
     demo = commands.add_parser(

@@ -74,13 +74,13 @@ class IngestReport:
 
 @dataclass
 class _Prepared:
-    rows: list[tuple] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
     row_targets: list[Target] = field(default_factory=list)
     # Per row: the (field_id, value) pairs this row saw first (coverage).
     row_coverage: list[list[tuple[int, str]]] = field(default_factory=list)
     row_platforms: list[Platform] = field(default_factory=list)
     row_checks: list[list[FieldCheck]] = field(default_factory=list)
-    unmatched: list[tuple] = field(default_factory=list)
+    unmatched: list[tuple[Any, ...]] = field(default_factory=list)
     # The project's live sessions: their pages show the unmatched events (their panel).
     live_session_ids: list[int] = field(default_factory=list)
     duplicates: int = 0
@@ -283,7 +283,7 @@ class Ingestor:
                 )
         return report
 
-    async def _bin_unmatched(self, conn, project_id: int, rows: list[tuple]) -> None:
+    async def _bin_unmatched(self, conn, project_id: int, rows: list[tuple[Any, ...]]) -> None:
         keep = self.unmatched_keep
         await conn.execute_query(
             f"UPDATE {_sql.quote(conn, 'project')} SET unmatched_count = unmatched_count + "

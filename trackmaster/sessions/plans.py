@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from trackmaster.checks import FieldRule
 from trackmaster.checks.rules import NO_RULES, RuleError, TypedRules, merged, parse_rules
@@ -60,7 +61,9 @@ async def load_event_plans(event_ids: Iterable[int]) -> dict[int, EventPlan]:
     }
 
 
-def field_rules(field_id: int, rules: dict | None, local: dict | None) -> TypedRules:
+def field_rules(
+    field_id: int, rules: dict[str, Any] | None, local: dict[str, Any] | None
+) -> TypedRules:
     """The rules in force for a field: the plan's with the local overlay on top.
 
     Rules are checked when they are written, so a failure here means a row

@@ -168,7 +168,7 @@ class _Replay:
             else:
                 kept[5] += v.count
 
-    def cell_rows(self, session_id: int) -> list[tuple]:
+    def cell_rows(self, session_id: int) -> list[tuple[Any, ...]]:
         rows = []
         for (event_id, field_id, platform), c in self.cells.items():
             fail, unc, suc = (
@@ -185,7 +185,7 @@ class _Replay:
             ))  # fmt: skip
         return rows
 
-    def value_rows(self, session_id: int) -> list[tuple]:
+    def value_rows(self, session_id: int) -> list[tuple[Any, ...]]:
         return [
             (session_id, event_id, field_id, platform, digest, *kept)
             for (event_id, field_id, platform, digest), kept in self.value_counts.items()
@@ -296,7 +296,9 @@ async def _rewrite_logs(conn, updates: list[tuple[str, str, int]]) -> None:
         await conn.execute_many(sql, updates[start : start + REWRITE_PER_CALL])
 
 
-def _changes(before: dict, replay: _Replay) -> tuple[list[dict[str, Any]], set[tuple[int, int]]]:
+def _changes(
+    before: dict[str, Any], replay: _Replay
+) -> tuple[list[dict[str, Any]], set[tuple[int, int]]]:
     """Cells whose verdict changed (before -> after), and the (event, field) pairs they are in."""
     keys = {k for k in before if k[1] != EVENT_FIELD} | {
         k for k in replay.cells if k[1] != EVENT_FIELD
@@ -359,7 +361,7 @@ async def _run_safely(bus: Any, session: TestSession, run: RejudgeRun) -> None:
 def run_json(run: RejudgeRun) -> dict[str, Any]:
     return {
         "id": run.id,
-        "session": run.session_id,  # type: ignore[attr-defined]
+        "session": run.session_id,
         "status": run.status,
         "done": run.done,
         "total": run.total,

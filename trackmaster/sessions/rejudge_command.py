@@ -39,7 +39,7 @@ def _rejudge(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rejudge = commands.add_parser(
         "rejudge", help="re-judge a session's stored events against the current plan"
     )

@@ -86,7 +86,9 @@ async def session_counts(ids: list[int]) -> dict[int, dict[str, int]]:
     return counts
 
 
-async def list_unmatched(project_id: int, offset: int, limit: int) -> tuple[list[dict], int]:
+async def list_unmatched(
+    project_id: int, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
     query = UnmatchedEvent.filter(project_id=project_id)
     total = await query.count()
     rows = (

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from trackmaster.checks.lookup import LookupStyle
 from trackmaster.models import Platform
@@ -33,7 +34,7 @@ class CaughtEvent:
     name: str  # event name
     user_id: str  # test account id
     platform: Platform
-    payload: dict  # the JSON object as received (one event), for storage and display
+    payload: dict[str, Any]  # the JSON object as received (one event), for storage and display
     source: str  # "jet" | "collect" | "segment" | "amplitude"
     message_id: str | None  # the sender's id for de-duplication
     sent_at: datetime | None  # the sender's timestamp if valid (aware UTC), else None
@@ -47,7 +48,7 @@ class CaughtEvent:
         return "sdk"
 
 
-def is_log_shape(item: dict) -> bool:
+def is_log_shape(item: dict[str, Any]) -> bool:
     """A collect item is a raw app log unless it names its event in a top-level "event" string."""
     return type(item.get("event")) is not str
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, cast, overload
 
 from trackmaster.errors import InvalidParams, PayloadTooLarge, field_error
 from trackmaster.models import Platform
@@ -33,7 +33,7 @@ _TYPE_NAMES = {
 T = TypeVar("T")
 
 
-class Parsed(list):
+class Parsed(list[Any]):
     """The events a body held, plus how many messages were accepted but are not events.
 
     A list of CaughtEvent; `ignored` counts messages a format allows that are
@@ -65,7 +65,7 @@ def _platform_word(value: Any) -> str | None:
     return None
 
 
-def detect_platform(payload: dict) -> Platform:
+def detect_platform(payload: dict[str, Any]) -> Platform:
     """IOS, ANDROID or OTHER from the first of `$os`, `os`, `platform`, `os_name`,
     `context.os.name`, `context.device.type` that holds a non-empty string, else
     from the SDK's library name (`context.library.name`, PostHog's `$lib`).
@@ -122,12 +122,20 @@ def library_platform(name: str | None) -> Platform:
     return Platform.OTHER
 
 
-def require_object(value: Any, path: str) -> dict:
+def require_object(value: Any, path: str) -> dict[str, Any]:
     if type(value) is not dict:
         raise field_error(path, f"not an object (got {type_name(value)})")
     return value
 
 
+@overload
+def text(
+    value: Any, path: str, *, limit: int, required: Literal[True], numbers: bool = False
+) -> str: ...
+@overload
+def text(
+    value: Any, path: str, *, limit: int, required: bool, numbers: bool = False
+) -> str | None: ...
 def text(value: Any, path: str, *, limit: int, required: bool, numbers: bool = False) -> str | None:
     """A string field: missing/null is None (or an error when required), empty is an error.
 
@@ -147,10 +155,10 @@ def text(value: Any, path: str, *, limit: int, required: bool, numbers: bool = F
         raise field_error(path, "empty")
     if len(value) > limit:
         raise field_error(path, f"{len(value)} characters, over the limit of {limit}")
-    return value
+    return cast(str, value)  # a str by the exact-type tests above
 
 
-def first_present(obj: dict, keys: tuple[str, ...]) -> tuple[str, Any]:
+def first_present(obj: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any]:
     """(key, value) of the first key whose value is not null; (keys[0], None) if none."""
     for key in keys:
         value = obj.get(key)
@@ -191,7 +199,7 @@ def epoch_time(seconds: float) -> datetime | None:
 
 
 def parse_items(
-    items: list,
+    items: list[Any],
     path: str,
     parse_one: Callable[[Any, str], T | None],
     parsed: Parsed,
@@ -205,7 +213,7 @@ def parse_items(
     """
     if len(items) > limit:
         raise TooManyEvents(path or "body", len(items), limit)
-    problems: list[dict] = []
+    problems: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         try:
             event = parse_one(item, f"{path}[{index}]")
@@ -232,7 +240,7 @@ class TooManyEvents(PayloadTooLarge):
         self.limit = limit
 
 
-def problems_error(problems: list[dict]) -> InvalidParams:
+def problems_error(problems: list[dict[str, Any]]) -> InvalidParams:
     first = problems[0]
     msg = f"{first['field']}: {first['error']}"
     if len(problems) > 1:

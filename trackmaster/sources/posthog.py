@@ -57,7 +57,7 @@ def parse_posthog(body: Any, *, limit: int = MAX_BATCH_EVENTS) -> Parsed:
     return Parsed([_event(body, "", key)])
 
 
-def _key(obj: dict, at: str) -> str | None:
+def _key(obj: dict[str, Any], at: str) -> str | None:
     name, value = first_present(obj, _SECRET_KEYS)
     return text(value, f"{at}{name}", limit=MAX_PROJECT_KEY_CHARS, required=False)
 

@@ -8,6 +8,7 @@ web logs flatten nested keys with "$$" ("event_info$$event").
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from trackmaster.checks import find_value
 from trackmaster.errors import field_error
@@ -25,7 +26,7 @@ USER_KEYS = ("$user_id", "user_id", "userId")
 TIME_KEYS = ("$time", "time", "timestamp")
 
 
-def log_name(log: dict, path: str) -> str:
+def log_name(log: dict[str, Any], path: str) -> str:
     at = f"{path}." if path else ""
     for key in NAME_KEYS:
         found, value = find_value(log, key, "log")
@@ -34,7 +35,7 @@ def log_name(log: dict, path: str) -> str:
     raise field_error(f"{at}event_info.event", "missing (the event name of a raw log)")
 
 
-def log_user(log: dict, path: str) -> str:
+def log_user(log: dict[str, Any], path: str) -> str:
     at = f"{path}." if path else ""
     key, value = first_present(log, USER_KEYS)
     if value is None:
@@ -42,7 +43,7 @@ def log_user(log: dict, path: str) -> str:
     return text(value, f"{at}{key}", limit=MAX_USER_ID_CHARS, required=True, numbers=True)
 
 
-def log_time(log: dict) -> datetime | None:
+def log_time(log: dict[str, Any]) -> datetime | None:
     for key in TIME_KEYS:
         moment = parse_time(log.get(key))
         if moment is not None:

@@ -92,7 +92,7 @@ def parse_segment(body: Any, *, kind: str, limit: int = MAX_BATCH_EVENTS) -> Par
     return parse_items(batch, "batch", one, parsed, limit)
 
 
-def _size(message: dict) -> int:
+def _size(message: dict[str, Any]) -> int:
     """The bytes of a call as JSON (orjson refuses integers beyond 64 bits; json does not)."""
     try:
         return len(orjson.dumps(message))
@@ -100,7 +100,7 @@ def _size(message: dict) -> int:
         return len(json.dumps(message, ensure_ascii=False).encode("utf-8", "surrogatepass"))
 
 
-def _name(message: dict, kind: str, at: str) -> str | None:
+def _name(message: dict[str, Any], kind: str, at: str) -> str | None:
     """A track's `event`; a page's or screen's `name`, else `properties.name` (None: unnamed)."""
     if kind == "track":
         return text(message.get("event"), f"{at}event", limit=MAX_NAME_CHARS, required=True)
@@ -120,7 +120,7 @@ def _message(
     path: str,
     parsed: Parsed,
     batch_key: str | None,
-    batch_context: dict | None,
+    batch_context: dict[str, Any] | None,
     batch_sent_at: datetime | None,
     *,
     default_type: str | None,
@@ -182,7 +182,7 @@ def _message(
     )
 
 
-def _merge(under: dict, over: dict, depth: int) -> dict:
+def _merge(under: dict[str, Any], over: dict[str, Any], depth: int) -> dict[str, Any]:
     """`over` on top of `under`; nested objects merge too, down to `depth` levels."""
     merged = dict(under)
     for key, value in over.items():

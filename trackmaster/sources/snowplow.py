@@ -57,7 +57,7 @@ def parse_snowplow(body: Any, *, limit: int = MAX_BATCH_EVENTS) -> Parsed:
     return parse_items(data, "data", _event, Parsed(), limit)
 
 
-def _self_describing(event: dict, plain: str, encoded: str, at: str) -> Any:
+def _self_describing(event: dict[str, Any], plain: str, encoded: str, at: str) -> Any:
     """The JSON of `plain` (JSON text) or `encoded` (base64 of it); None when neither."""
     if event.get(plain) is not None:
         raw = event[plain]
@@ -80,7 +80,7 @@ def _event(event: Any, path: str) -> CaughtEvent:
     event = require_object(event, path)
     at = f"{path}."
     kind = text(event.get("e"), f"{at}e", limit=16, required=True)
-    properties: dict = {}
+    properties: dict[str, Any] = {}
     if kind == "ue":
         wrapper = _self_describing(event, "ue_pr", "ue_px", at)
         if wrapper is None:
@@ -98,7 +98,7 @@ def _event(event: Any, path: str) -> CaughtEvent:
         name = kind
     name = text(name, f"{at}name", limit=MAX_NAME_CHARS, required=True)
     contexts_json = _self_describing(event, "co", "cx", at)
-    contexts: list = []
+    contexts: list[Any] = []
     if contexts_json is not None:
         found = require_object(contexts_json, f"{at}co").get("data")
         contexts = found if type(found) is list else []
@@ -121,7 +121,7 @@ def _event(event: Any, path: str) -> CaughtEvent:
     )
 
 
-def _platform(p: Any, contexts: list) -> Platform:
+def _platform(p: Any, contexts: list[Any]) -> Platform:
     if p != "mob":
         return Platform.OTHER
     for context in contexts:

@@ -7,7 +7,7 @@ malformed parameter is code 2 (400) naming it, an unknown id code 3 (404).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 from starlette.requests import Request
 
@@ -24,6 +24,10 @@ async def json_object(request: Request) -> dict[str, Any]:
     return body
 
 
+@overload
+def query_int(request: Request, name: str, *, required: Literal[True] = True) -> int: ...
+@overload
+def query_int(request: Request, name: str, *, required: bool) -> int | None: ...
 def query_int(request: Request, name: str, *, required: bool = True) -> int | None:
     raw = request.query_params.get(name)
     if raw in (None, ""):

@@ -25,7 +25,7 @@ def account_json(account: Account) -> dict[str, Any]:
     return {
         "id": account.user_id,
         "accountID": account.id,
-        "projectID": account.project_id,  # type: ignore[attr-defined]
+        "projectID": account.project_id,
         "description": account.description,
         "createdAt": account.created_at.isoformat(),
     }

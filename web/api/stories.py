@@ -27,7 +27,7 @@ def story_json(story: Story, events: int | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": story.id,
         "jetID": story.jet_id,
-        "projectID": story.project_id,  # type: ignore[attr-defined]
+        "projectID": story.project_id,
         "name": story.name,
         "description": story.description,
         "updatedAt": story.updated_at.isoformat(),
@@ -43,7 +43,7 @@ def field_json(field: Field) -> dict[str, Any]:
         "jetID": field.jet_id,
         "key": field.key,
         "type": field.type_name,
-        "enumTypeID": field.enum_type_id,  # type: ignore[attr-defined]
+        "enumTypeID": field.enum_type_id,
         "values": field.values,
         "rawValues": field.raw_values,
         "note": field.note,
@@ -96,7 +96,7 @@ async def stories_sync(request: Request) -> JSONResponse:
       429: {$ref: "#/components/responses/Busy"}
       502: {$ref: "#/components/responses/Upstream"}
     """
-    project = await get_project(query_int(request, "project"))  # type: ignore[arg-type]
+    project = await get_project(query_int(request, "project"))
     full = _full(request)
     async with jet_client(request) as jet:
         run = await sync_project_from_jet(
@@ -127,7 +127,7 @@ async def stories_list(request: Request) -> JSONResponse:
       400: {$ref: "#/components/responses/InvalidParams"}
       404: {$ref: "#/components/responses/NotFound"}
     """
-    project = await get_project(query_int(request, "project"))  # type: ignore[arg-type]
+    project = await get_project(query_int(request, "project"))
     page = page_from(request)
     search = request.query_params.get("name", "").strip()
     stories, total = await list_stories(project, page.offset, page.page_size, search)

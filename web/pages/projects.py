@@ -61,7 +61,7 @@ async def projects_page(request: Request) -> Response:
     ids = [project.id for project in projects]
     last_runs: dict[int, SyncRun] = {}
     for run in await SyncRun.filter(project_id__in=ids).order_by("-id"):
-        last_runs.setdefault(run.project_id, run)  # type: ignore[attr-defined]
+        last_runs.setdefault(run.project_id, run)
     context = {
         "projects": projects,
         "story_counts": await story_counts(ids),

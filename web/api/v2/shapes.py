@@ -67,7 +67,7 @@ def story_json(story: Story, project: Project, events: list[Any] | None) -> dict
 def field_json(
     field: Field, event: Event, story: Story, type_ids: dict[int, str], results: list | None
 ) -> dict[str, Any]:
-    enum_type_id = field.enum_type_id  # type: ignore[attr-defined]
+    enum_type_id = field.enum_type_id
     return {
         "eventID": plan_id(event.jet_id, event.id),
         "id": plan_id(field.jet_id, field.id),
@@ -103,7 +103,7 @@ def event_json(
 
 async def enum_type_ids(fields: list[Field]) -> dict[int, str]:
     """{enum type row id: its original id} for the fields' `typeID`."""
-    wanted = {f.enum_type_id for f in fields if f.enum_type_id}  # type: ignore[attr-defined]
+    wanted = {f.enum_type_id for f in fields if f.enum_type_id}
     if not wanted:
         return {}
     rows = await EnumType.filter(id__in=sorted(wanted)).values_list("id", "jet_id")
@@ -119,7 +119,7 @@ async def events_json(event_ids: list[int], *, with_fields: bool) -> list[dict[s
     type_ids = await enum_type_ids(fields)
     by_event: dict[int, list[Field]] = {}
     for field in fields:
-        by_event.setdefault(field.event_id, []).append(field)  # type: ignore[attr-defined]
+        by_event.setdefault(field.event_id, []).append(field)
     return [
         event_json(
             e,

@@ -23,6 +23,7 @@ from trackmaster.settings import Settings, load_settings
 from web import health, ingest, logredact, streams
 from web.api import accounts as accounts_api
 from web.api import cells as cells_api
+from web.api import unplanned as unplanned_api
 from web.api import ci as ci_api
 from web.api import openapi
 from web.api import projects as projects_api
@@ -106,6 +107,7 @@ def _all_routes() -> list[BaseRoute]:
         *realtime_api.routes,
         *ci_api.routes,
         *cells_api.routes,
+        *unplanned_api.routes,
         *sessions.routes,
         *unmatched_pages.routes,
         *reports_pages.routes,

@@ -243,6 +243,8 @@ class ResultCell(Model):
     field_id = fields.IntField()
     platform = fields.CharEnumField(Platform, max_length=8)
     caught = fields.BigIntField(default=0)
+    # Events caught since the cell's last reset (`caught` counts every one ever).
+    n_caught = fields.BigIntField(default=0)
     n_success = fields.BigIntField(default=0)
     n_fail = fields.BigIntField(default=0)
     n_uncertain = fields.BigIntField(default=0)
@@ -292,6 +294,52 @@ class CellValue(Model):
     class Meta:
         table = "cell_value"
         unique_together = (("session", "event_id", "field_id", "platform", "digest"),)
+
+
+class UnplannedProperty(Model):
+    """A property caught events of a watched event sent that its plan does not list.
+
+    Per session x event x platform x key, counted since the event's last reset,
+    in the same transaction as the logs (docs/checks.md, "Unplanned properties").
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    session = fields.ForeignKeyField(
+        "models.TestSession", related_name="unplanned", on_delete=fields.CASCADE
+    )
+    event_id = fields.IntField()
+    platform = fields.CharEnumField(Platform, max_length=8)
+    # A digest of the key: exact identity on any collation ("Screen_Name" is not "screen_name").
+    digest = fields.CharField(max_length=32)
+    key = fields.TextField()  # "content_info.curency", "items[].sku"
+    path = fields.TextField()  # its JSON path, "$.content_info.curency"
+    suggestion = fields.CharField(max_length=500, default="")  # "did you mean"
+    count = fields.BigIntField(default=0)
+    example_log_id = fields.BigIntField(default=0)
+    last_log_id = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "unplanned_property"
+        unique_together = (("session", "event_id", "platform", "digest"),)
+
+
+class ExpectedProperty(Model):
+    """A tester's mark: this unplanned property of this event is expected in this session."""
+
+    id = fields.BigIntField(primary_key=True)
+    session = fields.ForeignKeyField(
+        "models.TestSession", related_name="expected_properties", on_delete=fields.CASCADE
+    )
+    event_id = fields.IntField()
+    digest = fields.CharField(max_length=32)
+    key = fields.TextField()
+    reason = fields.TextField(default="")
+    created_by = fields.CharField(max_length=150, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "expected_property"
+        unique_together = (("session", "event_id", "digest"),)
 
 
 class RejudgeRun(Model):

@@ -156,7 +156,9 @@ async def build_report(session: TestSession) -> Report:
     for event in results:
         per_platform = event.get("eventCounts") or {}
         by_platform = {p: int((per_platform.get(p) or {}).get("caught", 0)) for p in PLATFORMS}
-        caught_all += sum(by_platform.values())
+        # Good and bad count the events the cells judge: those since the event's reset
+        # (`caught` counts every one ever, so a reset left them all "good").
+        caught_all += sum(int((per_platform.get(p) or {}).get("sinceReset", 0)) for p in PLATFORMS)
         bad += sum(int((per_platform.get(p) or {}).get("FAIL", 0)) for p in PLATFORMS)
         events.append(
             ReportEvent(

@@ -23,13 +23,13 @@ from trackmaster.sessions.cells import EVENT_FIELD, BatchTally, CellState
 
 CELL_KEY = ("session_id", "event_id", "field_id", "platform")
 CELL_COLUMNS = (
-    *CELL_KEY, "caught", "n_success", "n_fail", "n_uncertain", "o_success", "o_fail",
+    *CELL_KEY, "caught", "n_caught", "n_success", "n_fail", "n_uncertain", "o_success", "o_fail",
     "o_uncertain", "other_values", "success_reason", "fail_reason", "fail_code",
     "uncertain_reason", "uncertain_code", "last_log_id", "override_id", "override_verdict",
 )  # fmt: skip
 _ADDED = (
-    "caught", "n_success", "n_fail", "n_uncertain", "o_success", "o_fail", "o_uncertain",
-    "other_values",
+    "caught", "n_caught", "n_success", "n_fail", "n_uncertain", "o_success", "o_fail",
+    "o_uncertain", "other_values",
 )  # fmt: skip
 # A reason (and code) is replaced only when the batch has one of that verdict.
 _NEWEST = (
@@ -38,6 +38,10 @@ _NEWEST = (
 )  # fmt: skip
 VALUE_COLUMNS = (
     *CELL_KEY, "digest", "kind", "value", "verdict", "code", "reason", "count", "example_log_id",
+)  # fmt: skip
+UNPLANNED_KEY = ("session_id", "event_id", "platform", "digest")
+UNPLANNED_COLUMNS = (
+    *UNPLANNED_KEY, "key", "path", "suggestion", "count", "example_log_id", "last_log_id",
 )  # fmt: skip
 _NEW = re.compile(r"NEW\((\w+)\)")
 _OLD = re.compile(r"OLD\((\w+)\)")
@@ -90,9 +94,9 @@ async def add_batch(conn: BaseDBAsyncClient, tally: BatchTally) -> None:
     """Add a batch's counts to its cells and distinct values (in the batch's transaction)."""
     if tally.cells:
         rows = [
-            (*key, t.caught, t.success, t.fail, t.uncertain, t.success, t.fail, t.uncertain,
-             t.other_values, t.success_reason, t.fail_reason, t.fail_code, t.uncertain_reason,
-             t.uncertain_code, t.last_log_id, None, None)
+            (*key, t.caught, t.caught, t.success, t.fail, t.uncertain, t.success, t.fail,
+             t.uncertain, t.other_values, t.success_reason, t.fail_reason, t.fail_code,
+             t.uncertain_reason, t.uncertain_code, t.last_log_id, None, None)
             for key, t in tally.cells.items()
         ]  # fmt: skip
         updates = [(c, f"OLD({c}) + NEW({c})") for c in _ADDED]
@@ -108,6 +112,16 @@ async def add_batch(conn: BaseDBAsyncClient, tally: BatchTally) -> None:
             conn, "cell_value", VALUE_COLUMNS, rows, (*CELL_KEY, "digest"),
             [("count", "OLD(count) + NEW(count)")],
         )  # fmt: skip
+    if tally.unplanned:
+        rows = [
+            (*key, u.key, u.path, u.suggestion, u.count, u.example_log_id, u.last_log_id)
+            for key, u in tally.unplanned.items()
+        ]
+        await _upsert(
+            conn, "unplanned_property", UNPLANNED_COLUMNS, rows, UNPLANNED_KEY,
+            [("count", "OLD(count) + NEW(count)"), ("suggestion", "NEW(suggestion)"),
+             ("last_log_id", _greatest(conn, "OLD(last_log_id)", "NEW(last_log_id)"))],
+        )  # fmt: skip
 
 
 async def apply_override(
@@ -119,7 +133,7 @@ async def apply_override(
 ) -> None:
     """An override covers everything caught so far: outstanding counts start again from 0."""
     rows = [
-        (session_id, event_id, field_id, platform, 0, 0, 0, 0, 0, 0, 0, 0, "", "", "", "", "",
+        (session_id, event_id, field_id, platform, 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", "", "", "",
          0, override_id, verdict.value)
         for event_id, field_id, platform in cells
     ]  # fmt: skip
@@ -129,7 +143,8 @@ async def apply_override(
 
 
 async def apply_reset(conn: BaseDBAsyncClient, session_id: int, event_id: int) -> None:
-    """A reset clears every cell of the event: counts, reasons, override, distinct values."""
+    """A reset clears every cell of the event: counts, reasons, override, distinct values,
+    and the event's unplanned properties (the tester's "expected" marks stay)."""
     q = _sql.quote
     mark = _sql.marks(conn, 1)
     zero = ", ".join(
@@ -142,15 +157,16 @@ async def apply_reset(conn: BaseDBAsyncClient, session_id: int, event_id: int) -
         f"AND {q(conn, 'event_id')} = {mark}",
         [session_id, event_id],
     )
-    await conn.execute_query(
-        f"DELETE FROM {q(conn, 'cell_value')} WHERE {q(conn, 'session_id')} = {mark} "
-        f"AND {q(conn, 'event_id')} = {mark}",
-        [session_id, event_id],
-    )
+    for table in ("cell_value", "unplanned_property"):
+        await conn.execute_query(
+            f"DELETE FROM {q(conn, table)} WHERE {q(conn, 'session_id')} = {mark} "
+            f"AND {q(conn, 'event_id')} = {mark}",
+            [session_id, event_id],
+        )
 
 
 _STATE_COLUMNS = (
-    "event_id", "field_id", "platform", "caught", "n_success", "n_fail", "n_uncertain",
+    "event_id", "field_id", "platform", "caught", "n_caught", "n_success", "n_fail", "n_uncertain",
     "o_success", "o_fail", "o_uncertain", "other_values", "success_reason", "fail_reason",
     "fail_code", "uncertain_reason", "uncertain_code", "last_log_id", "override_id",
     "override_verdict",
@@ -168,6 +184,7 @@ async def load_cells(
         if row["field_id"] == EVENT_FIELD:
             events[(row["event_id"], platform)] = {
                 "caught": int(row["caught"]),
+                "sinceReset": int(row["n_caught"]),
                 "SUCCESS": int(row["n_success"]),
                 "FAIL": int(row["n_fail"]),
                 "UNCERTAIN": int(row["n_uncertain"]),

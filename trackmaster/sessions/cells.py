@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trackmaster.checks import FieldCheck
+from trackmaster.checks.unplanned import Unplanned
 from trackmaster.models import Platform, Verdict
 
 # field_id of the row that counts whole events (by their worst field verdict).
@@ -29,6 +30,7 @@ EVENT_FIELD = 0
 # per event). The cell panel shows the most frequent of them.
 VALUES_PER_CELL = 50
 REASON_CHARS = 500
+SUGGESTION_CHARS = 500
 
 RANK = {Verdict.UNTESTED: 0, Verdict.SUCCESS: 1, Verdict.UNCERTAIN: 2, Verdict.FAIL: 3}
 _RANK_BY_NAME = {v.value: r for v, r in RANK.items()}
@@ -138,12 +140,52 @@ class ValueTracker:
         return tracker
 
 
+def key_digest(key: str) -> str:
+    """The identity of an unplanned property's key, exact on any collation."""
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+@dataclass(slots=True)
+class UnplannedTally:
+    """What one batch adds to one unplanned property of an event and platform."""
+
+    key: str
+    path: str
+    suggestion: str
+    example_log_id: int
+    last_log_id: int
+    count: int = 0
+
+
 @dataclass
 class BatchTally:
-    """The cells and distinct values one batch of stored logs adds to."""
+    """The cells, distinct values and unplanned properties one batch of stored logs adds to."""
 
     cells: dict[CellKey, CellTally] = field(default_factory=dict)
     values: dict[tuple[int, int, int, str, str], ValueTally] = field(default_factory=dict)
+    # (session_id, event_id, platform, key digest) -> its tally
+    unplanned: dict[tuple[int, int, str, str], UnplannedTally] = field(default_factory=dict)
+
+    def add_unplanned(
+        self,
+        session_id: int,
+        event_id: int,
+        platform: Platform | str,
+        log_id: int,
+        found: Iterable[Unplanned],
+    ) -> None:
+        """Count one stored log's unplanned properties (they never touch its cells)."""
+        p = str(platform)
+        for item in found:
+            key = (session_id, event_id, p, key_digest(item.key))
+            tally = self.unplanned.get(key)
+            if tally is None:
+                tally = self.unplanned[key] = UnplannedTally(
+                    item.key, item.path, item.suggestion[:SUGGESTION_CHARS], log_id, log_id
+                )
+            tally.count += 1
+            if log_id > tally.last_log_id:
+                tally.last_log_id = log_id
 
     def add_log(
         self,

@@ -26,12 +26,14 @@ from trackmaster.models import (
     CoverageValue,
     Event,
     EventLog,
+    ExpectedProperty,
     Field,
     Platform,
     Project,
     ResultCell,
     SessionEvent,
     TestSession,
+    UnplannedProperty,
     VerdictOverride,
 )
 from trackmaster.sessions.lifecycle import Lifecycle
@@ -224,6 +226,10 @@ async def reset_session(
         # The cells count the deleted logs: they start again from nothing too.
         await ResultCell.filter(session_id=session.id).delete()
         await CellValue.filter(session_id=session.id).delete()
+        # Unplanned properties are counted from the deleted logs; marks are the tester's
+        # decisions about them, forgotten with the overrides.
+        await UnplannedProperty.filter(session_id=session.id).delete()
+        await ExpectedProperty.filter(session_id=session.id).delete()
         revisions = await bump_revisions(conn, [session.id])
         counts = {"logs": logs, "coverage": coverage, "overrides": overrides}
         await audit.record(by or None, "session.reset", f"session:{session.id}", **counts)

@@ -27,6 +27,7 @@ from tortoise.transactions import in_transaction
 
 from trackmaster.bus import Bus
 from trackmaster.checks import FieldCheck, check_event
+from trackmaster.checks.unplanned import Unplanned, find_unplanned, root_for
 from trackmaster.models import Platform
 from trackmaster.sessions import _sql, cell_store
 from trackmaster.sessions.cells import BatchTally
@@ -80,6 +81,7 @@ class _Prepared:
     row_coverage: list[list[tuple[int, str]]] = field(default_factory=list)
     row_platforms: list[Platform] = field(default_factory=list)
     row_checks: list[list[FieldCheck]] = field(default_factory=list)
+    row_unplanned: list[list[Unplanned]] = field(default_factory=list)
     unmatched: list[tuple[Any, ...]] = field(default_factory=list)
     # The project's live sessions: their pages show the unmatched events (their panel).
     live_session_ids: list[int] = field(default_factory=list)
@@ -159,6 +161,8 @@ class Ingestor:
                      reason[:255], received_at, payload)
                 )  # fmt: skip
                 continue
+            style = event.lookup_style
+            root = root_for(event.source, style)
             for target in targets:
                 session = target.session
                 if event.message_id is not None:
@@ -168,7 +172,7 @@ class Ingestor:
                         continue
                     seen_ids.add(key)
                 payload = payload or _payload_text(event)
-                checks = check_event(target.plan.rules, event.payload, event.lookup_style)
+                checks = check_event(target.plan.rules, event.payload, style)
                 values = {str(c.field_id): c.value for c in checks}
                 # [verdict, reason, code]: readers older than the code take the first two.
                 verdicts = {str(c.field_id): [c.verdict.value, c.reason, c.code] for c in checks}
@@ -180,6 +184,9 @@ class Ingestor:
                 prepared.row_targets.append(target)
                 prepared.row_platforms.append(platform)
                 prepared.row_checks.append(checks)
+                prepared.row_unplanned.append(
+                    find_unplanned(target.plan.planned, event.payload, root)
+                )
                 prepared.row_coverage.append(session.coverage.observe(platform, checks))
         return prepared
 
@@ -210,6 +217,7 @@ class Ingestor:
         prepared.row_platforms = [prepared.row_platforms[i] for i in keep]
         prepared.row_coverage = [prepared.row_coverage[i] for i in keep]
         prepared.row_checks = [prepared.row_checks[i] for i in keep]
+        prepared.row_unplanned = [prepared.row_unplanned[i] for i in keep]
         return dropped
 
     async def _store(
@@ -237,12 +245,14 @@ class Ingestor:
             )
             coverage_rows = []
             tally = BatchTally()
-            for log_id, row, target, platform, first_seen, checks in zip(
+            for log_id, row, target, platform, first_seen, checks, unplanned in zip(
                 ids, prepared.rows, prepared.row_targets, prepared.row_platforms,
-                prepared.row_coverage, prepared.row_checks, strict=True,
+                prepared.row_coverage, prepared.row_checks, prepared.row_unplanned, strict=True,
             ):  # fmt: skip
                 log_ids.setdefault(row[0], []).append(log_id)
                 tally.add_log(row[0], row[1], platform, log_id, checks, target.session.values)
+                if unplanned:
+                    tally.add_unplanned(row[0], row[1], platform, log_id, unplanned)
                 for field_id in target.plan.field_ids:
                     changed[row[0]].add((row[1], field_id, platform.value))
                 for field_id, value in first_seen:

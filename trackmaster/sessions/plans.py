@@ -13,6 +13,7 @@ from typing import Any
 
 from trackmaster.checks import FieldRule
 from trackmaster.checks.rules import NO_RULES, RuleError, TypedRules, merged, parse_rules
+from trackmaster.checks.unplanned import PlannedKeys
 from trackmaster.models import Field
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ class EventPlan:
     event_id: int
     fields: tuple[FieldPlan, ...]
     rules: tuple[FieldRule, ...]
+    # The planned keys ready for unplanned-property detection, built once per plan load.
+    planned: PlannedKeys
 
     @property
     def field_ids(self) -> tuple[int, ...]:
@@ -56,6 +59,7 @@ async def load_event_plans(event_ids: Iterable[int]) -> dict[int, EventPlan]:
             event_id,
             tuple(fields),
             tuple(FieldRule(f.id, f.key, f.values, f.typed) for f in fields),
+            PlannedKeys(tuple(f.key for f in fields)),
         )
         for event_id, fields in by_event.items()
     }

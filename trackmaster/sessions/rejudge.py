@@ -28,6 +28,7 @@ import orjson
 from tortoise.transactions import in_transaction
 
 from trackmaster.checks import check_event
+from trackmaster.checks.unplanned import find_unplanned, root_for
 from trackmaster.models import (
     CellValue,
     EventLog,
@@ -36,6 +37,7 @@ from trackmaster.models import (
     ResultCell,
     SessionEvent,
     TestSession,
+    UnplannedProperty,
     Verdict,
     VerdictOverride,
 )
@@ -69,6 +71,7 @@ class _Cell:
     n: list[int] = field(default_factory=lambda: [0, 0, 0])  # success, fail, uncertain
     o: list[int] = field(default_factory=lambda: [0, 0, 0])
     caught: int = 0
+    since_reset: int = 0  # n_caught
     other_values: int = 0
     reasons: dict[str, tuple[str, str]] = field(default_factory=dict)  # verdict -> reason, code
     last_log_id: int = 0
@@ -90,6 +93,8 @@ class _Replay:
         self.pending = sorted(overrides, key=lambda o: (o.after_log_id, o.id))
         self.next_override = 0
         self.log_updates: list[tuple[str, str, int]] = []
+        # Unplanned properties, as ingest counts them: (event, platform, digest) -> tally.
+        self.unplanned = BatchTally()
 
     def _apply_overrides_before(self, log_id: int) -> None:
         # An override made when the newest log was N covers logs <= N: apply it before N+1.
@@ -113,6 +118,8 @@ class _Replay:
                     del self.cells[key]
             for key in [k for k in self.value_counts if k[0] == override.event_id]:
                 del self.value_counts[key]
+            for key in [k for k in self.unplanned.unplanned if k[1] == override.event_id]:
+                del self.unplanned.unplanned[key]
             self.values.forget_event(override.event_id)
             return
         platforms = _PLATFORMS if override.platform is None else (str(override.platform),)
@@ -141,11 +148,16 @@ class _Replay:
             (orjson.dumps(values).decode(), orjson.dumps(verdicts).decode(), log_id)
         )
         platform = str(row["platform"])
+        self.unplanned.add_unplanned(
+            0, row["event_id"], platform, log_id,
+            find_unplanned(plan.planned, payload, root_for(source, style)),
+        )  # fmt: skip
         tally = BatchTally()
         tally.add_log(0, row["event_id"], platform, log_id, checks, self.values)
         for (_, event_id, field_id, p), t in tally.cells.items():
             cell = self.cells.setdefault((event_id, field_id, p), _Cell())
             cell.caught += t.caught
+            cell.since_reset += t.caught
             cell.other_values += t.other_values
             for verdict, count in ((Verdict.SUCCESS, t.success), (Verdict.FAIL, t.fail),
                                    (Verdict.UNCERTAIN, t.uncertain)):  # fmt: skip
@@ -177,8 +189,8 @@ class _Replay:
                 c.reasons.get("SUCCESS"),
             )
             rows.append((
-                session_id, event_id, field_id, platform, c.caught, c.n[0], c.n[1], c.n[2],
-                c.o[0], c.o[1], c.o[2], c.other_values, suc[0] if suc else "",
+                session_id, event_id, field_id, platform, c.caught, c.since_reset, c.n[0],
+                c.n[1], c.n[2], c.o[0], c.o[1], c.o[2], c.other_values, suc[0] if suc else "",
                 fail[0] if fail else "", fail[1] if fail else "", unc[0] if unc else "",
                 unc[1] if unc else "", c.last_log_id, c.override_id,
                 c.override_verdict.value if c.override_verdict else None,
@@ -190,6 +202,13 @@ class _Replay:
             (session_id, event_id, field_id, platform, digest, *kept)
             for (event_id, field_id, platform, digest), kept in self.value_counts.items()
         ]
+
+    def unplanned_rows(self, session_id: int) -> list[tuple]:
+        return [
+            (session_id, event_id, platform, digest, u.key, u.path, u.suggestion, u.count,
+             u.example_log_id, u.last_log_id)
+            for (_, event_id, platform, digest), u in self.unplanned.unplanned.items()
+        ]  # fmt: skip
 
     def state(self, key: tuple[int, int, str]) -> CellState:
         c = self.cells.get(key)
@@ -262,12 +281,17 @@ async def rejudge_session(
         await _rewrite_logs(conn, replay.log_updates)
         await ResultCell.filter(session_id=session.id).using_db(conn).delete()
         await CellValue.filter(session_id=session.id).using_db(conn).delete()
+        await UnplannedProperty.filter(session_id=session.id).using_db(conn).delete()
         await _sql.insert_rows(
             conn, "result_cell", cell_store.CELL_COLUMNS, replay.cell_rows(session.id)
         )
         await _sql.insert_rows(
             conn, "cell_value", cell_store.VALUE_COLUMNS, replay.value_rows(session.id)
         )
+        await _sql.insert_rows(
+            conn, "unplanned_property", cell_store.UNPLANNED_COLUMNS,
+            replay.unplanned_rows(session.id),
+        )  # fmt: skip
         changes, changed_fields = _changes(before, replay)
         marked = [
             o.id for o in overrides

@@ -28,6 +28,7 @@ from trackmaster.models import (
 from trackmaster.sessions import cell_store
 from trackmaster.sessions.cells import CellState
 from trackmaster.sessions.plans import load_event_plans
+from trackmaster.sessions.unplanned import load_unplanned
 
 PLATFORMS = (Platform.IOS, Platform.ANDROID, Platform.OTHER)
 
@@ -261,6 +262,7 @@ async def session_results(session: TestSession) -> list[dict[str, Any]]:
             "field_id", "platform", "value"
         ),
     )
+    unplanned = await load_unplanned(session.id)
     untested = CellState.untested()
     newest_ids = sorted({s.last_log_id for s in states.values() if s.last_log_id})
     caught_at = (
@@ -294,13 +296,17 @@ async def session_results(session: TestSession) -> list[dict[str, Any]]:
             fields.append(body)
         per_platform = {
             p.value: event_rows.get(
-                (event_id, p.value), {"caught": 0, "SUCCESS": 0, "FAIL": 0, "UNCERTAIN": 0}
+                (event_id, p.value),
+                {"caught": 0, "sinceReset": 0, "SUCCESS": 0, "FAIL": 0, "UNCERTAIN": 0},
             )
             for p in PLATFORMS
         }
         caught = sum(row["caught"] for row in per_platform.values())
+        extra = unplanned.get(event_id, {})
         events.append(
             {"id": event_id, "name": name, "logs": caught, "eventCounts": per_platform,
-             "fields": fields}
+             "fields": fields, "unplanned": extra.get("unplanned", []),
+             "unplannedMore": extra.get("unplannedMore", 0),
+             "expectedProperties": extra.get("expected", [])}
         )  # fmt: skip
     return events

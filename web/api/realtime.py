@@ -104,6 +104,32 @@ add_components(
             },
         },
         "VerdictCell": _CELL,
+        "UnplannedProperty": {
+            "type": "object",
+            "description": "A property caught events sent that the plan does not list for "
+            "their event, per platform, counted since the event's reset. Never changes a "
+            "cell's verdict: it is its own check, UNCERTAIN with code unplanned_property.",
+            "properties": {
+                "platform": {"type": "string", "enum": ["iOS", "Android", "Other"]},
+                "key": {"type": "string", "description": "items[].sku: [] is any element"},
+                "path": {"type": "string", "description": "JSON path, $.content_info.curency"},
+                "count": {"type": "integer"},
+                "suggestion": {"type": "string", "description": "did you mean (a planned key)"},
+                "verdict": {"type": "string", "enum": ["UNCERTAIN"]},
+                "code": {"type": "string", "enum": ["unplanned_property"]},
+                "reason": {"type": "string"},
+                "exampleLogId": {"type": "integer", "nullable": True},
+                "lastLogId": {"type": "integer", "nullable": True},
+            },
+            "example": {
+                "platform": "Android", "key": "content_info.curency",
+                "path": "$.content_info.curency", "count": 3,
+                "suggestion": "content_info.currency", "verdict": "UNCERTAIN",
+                "code": "unplanned_property",
+                "reason": "not in the plan of this event; did you mean content_info.currency?",
+                "exampleLogId": 41, "lastLogId": 57,
+            },
+        },
         "SessionResults": {
             "type": "object",
             "properties": {
@@ -112,8 +138,20 @@ add_components(
                     "type": "array",
                     "items": {
                         "type": "object",
-                        "description": "{id, name, logs, fields: [{id, key, values, note, results: "
-                        "{iOS|Android|Other: VerdictCell}, coverage?}]}",
+                        "description": "{id, name, logs, eventCounts, fields: [{id, key, values, "
+                        "note, results: {iOS|Android|Other: VerdictCell}, coverage?}], "
+                        "unplanned: [UnplannedProperty], unplannedMore, expectedProperties: "
+                        "[{key, reason, by, at}]}",
+                        "properties": {
+                            "unplanned": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/UnplannedProperty"},
+                                "description": "Most frequent first; keys marked expected "
+                                "in this session are left out",
+                            },
+                            "unplannedMore": {"type": "integer"},
+                            "expectedProperties": {"type": "array", "items": {"type": "object"}},
+                        },
                     },
                 },
             },

@@ -23,13 +23,13 @@ from trackmaster.settings import Settings, load_settings
 from web import health, ingest, logredact, streams
 from web.api import accounts as accounts_api
 from web.api import cells as cells_api
-from web.api import unplanned as unplanned_api
 from web.api import ci as ci_api
 from web.api import openapi
 from web.api import projects as projects_api
 from web.api import realtime as realtime_api
 from web.api import schedules as schedules_api
 from web.api import stories as stories_api
+from web.api import unplanned as unplanned_api
 from web.api import v2 as api_v2
 from web.auth import AuthMiddleware, Guard
 from web.cors import IngestCorsMiddleware

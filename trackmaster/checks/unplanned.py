@@ -170,7 +170,9 @@ class PlannedKeys:
     """The planned keys of one event, ready for the walk (built once per plan snapshot)."""
 
     keys: tuple[str, ...]
-    _variants: dict[Root, tuple[frozenset, frozenset]] = field(default_factory=dict, repr=False)
+    _variants: dict[Root, tuple[frozenset[tuple[str, ...]], frozenset[tuple[str, ...]]]] = field(
+        default_factory=dict, repr=False
+    )
     _siblings: dict[tuple[str, ...], list[tuple[str, ...]]] = field(
         default_factory=dict, repr=False
     )
@@ -196,7 +198,7 @@ class PlannedKeys:
                 found.append(tuple(ARRAY if p.isdigit() else p for p in parts))
         return found
 
-    def sets(self, root: Root) -> tuple[frozenset, frozenset]:
+    def sets(self, root: Root) -> tuple[frozenset[tuple[str, ...]], frozenset[tuple[str, ...]]]:
         """(planned paths, paths some planned path goes below) for a source's root."""
         got = self._variants.get(root)
         if got is None:

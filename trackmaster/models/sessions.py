@@ -304,9 +304,10 @@ class UnplannedProperty(Model):
     """
 
     id = fields.BigIntField(primary_key=True)
-    session = fields.ForeignKeyField(
+    session: fields.ForeignKeyRelation[TestSession] = fields.ForeignKeyField(
         "models.TestSession", related_name="unplanned", on_delete=fields.CASCADE
     )
+    session_id: int
     event_id = fields.IntField()
     platform = fields.CharEnumField(Platform, max_length=8)
     # A digest of the key: exact identity on any collation ("Screen_Name" is not "screen_name").
@@ -327,9 +328,10 @@ class ExpectedProperty(Model):
     """A tester's mark: this unplanned property of this event is expected in this session."""
 
     id = fields.BigIntField(primary_key=True)
-    session = fields.ForeignKeyField(
+    session: fields.ForeignKeyRelation[TestSession] = fields.ForeignKeyField(
         "models.TestSession", related_name="expected_properties", on_delete=fields.CASCADE
     )
+    session_id: int
     event_id = fields.IntField()
     digest = fields.CharField(max_length=32)
     key = fields.TextField()

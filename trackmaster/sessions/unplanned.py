@@ -174,7 +174,7 @@ async def unmark_expected(bus: Bus, session: TestSession, event_id: Any, key: An
 
 def _mark_json(mark: ExpectedProperty, event_id: int) -> dict[str, Any]:
     return {
-        "session": mark.session_id,  # type: ignore[attr-defined]
+        "session": mark.session_id,
         "event": event_id,
         "key": mark.key,
         "reason": mark.reason,

@@ -43,6 +43,39 @@ document.addEventListener("htmx:after:swap", (event) => {
     openPanel(panel);
   }
 });
+// While a cell's panel is open, Tab reads it right after that cell (the panel sits after the
+// whole matrix in the document, so Tab would otherwise reach the override form only after
+// every other cell): cell, panel, next cell; Shift+Tab the same way back.
+const TABBABLE = "a[href], button, input, select, textarea, summary, [tabindex]";
+function tabbables(root) {
+  return [...root.querySelectorAll(TABBABLE)].filter((el) =>
+    !el.disabled && el.getAttribute("tabindex") !== "-1" && !(el instanceof HTMLInputElement && el.type === "hidden")
+    && el.getClientRects().length && el.checkVisibility({ visibilityProperty: true }));
+}
+function currentOpener() {
+  if (panelOpener?.isConnected) return panelOpener;
+  return panelOpener ? document.getElementById(panelOpener.id) : null;
+}
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Tab" || event.altKey || event.ctrlKey || event.metaKey) return;
+  const panel = document.getElementById("inspector-panel");
+  const opener = currentOpener();
+  if (!panel?.classList.contains("open") || !opener) return;
+  const inside = tabbables(panel);
+  if (!inside.length) return;
+  const outside = tabbables(document.body).filter((el) => !panel.contains(el));
+  const at = outside.indexOf(opener);
+  if (at < 0) return;
+  const order = [...outside.slice(0, at + 1), ...inside, ...outside.slice(at + 1)];
+  const active = document.activeElement;
+  // The panel's own box (focused when it opens) stands just before its first control.
+  const from = active === document.getElementById("inspector") ? order.indexOf(inside[0]) - 0.5 : order.indexOf(active);
+  if (from < 0 && active !== document.getElementById("inspector")) return;
+  const next = order[event.shiftKey ? Math.ceil(from) - 1 : Math.floor(from) + 1];
+  if (!next) return; // off either end of the page: the browser's own way
+  event.preventDefault();
+  next.focus();
+});
 document.addEventListener("click", (event) => {
   const close = event.target.closest?.(".close-panel");
   if (close) closePanel(close.closest(".inspector"));

@@ -11,12 +11,11 @@ from __future__ import annotations
 import itertools
 import re
 
-import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.support.realtime import make_plan, play_log
 from tests.support.walk import walk
+from tests.test_pages_layout import session_id  # noqa: F401 (a fixture)
 from tests.test_pages_walk import seed
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -138,34 +137,16 @@ async def test_the_skip_link_moves_the_focus_to_the_content(page, live_server, d
         ), path
 
 
-@pytest.fixture
-async def live_session(db, live_server):
-    plan = await make_plan()
-    async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
-        started = await http.post(
-            "/api/v3/realTime/start",
-            json={
-                "project": plan.project.id,
-                "accounts": ["alice-42"],
-                "events": [plan.play.id, plan.share.id],
-            },
-        )
-        assert started.status_code == 201, started.text
-        sent = await http.post(
-            "/collect",
-            json=[play_log(page="nowhere", user_id="alice-42")],
-            headers={"X-Write-Key": plan.project.write_key},
-        )
-        assert sent.status_code == 200, sent.text
-    return started.json()["id"], plan
-
-
 async def active_id(page: Page) -> str:
     return await page.evaluate("document.activeElement.id")
 
 
-async def test_the_cell_panel_comes_right_after_its_cell(page, live_server, live_session) -> None:
-    sid, plan = live_session
+async def test_the_cell_panel_comes_right_after_its_cell(
+    page,
+    live_server,
+    session_id,  # noqa: F811 (the fixture)
+) -> None:
+    sid, plan = session_id
     await page.goto(f"{live_server.url}/sessions/{sid}")
     await expect(page.locator("#live")).to_contain_text("live ·", timeout=WAIT_MS)
     field = plan.f("event_info.current_page_name")

@@ -159,13 +159,3 @@ async def test_the_cell_panel_opens_in_view_and_takes_the_focus(
         await no_sideways_scroll(page)
     finally:
         await context.close()
-
-
-async def test_a_skip_link_comes_first_and_jumps_to_the_content(page, live_server, db) -> None:
-    await page.goto(f"{live_server.url}/")
-    await page.keyboard.press("Tab")
-    skip = page.get_by_role("link", name="Skip to the content")
-    await expect(skip).to_be_focused()
-    await expect(skip).to_be_in_viewport()
-    await page.keyboard.press("Enter")
-    assert await page.evaluate("document.activeElement.id") == "main"

@@ -8,7 +8,7 @@ test:           ## the whole suite, starting MariaDB, Redis and Kafka
 	scripts/test
 
 lint:
-	scripts/bootstrap && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+	scripts/bootstrap && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
 fix:
 	scripts/bootstrap && .venv/bin/ruff check --fix . && .venv/bin/ruff format .

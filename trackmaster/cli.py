@@ -12,8 +12,13 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from trackmaster.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -54,8 +59,9 @@ def _serve(args: argparse.Namespace) -> int:
         # does not import web.
         http="web.connections:DeadlineH11Protocol",
     )
-    config.tm_header_timeout_s = settings.header_timeout_s  # type: ignore[attr-defined]
-    config.tm_body_timeout_s = settings.body_timeout_s  # type: ignore[attr-defined]
+    # uvicorn.Config has no options of ours: DeadlineH11Protocol reads these two by getattr.
+    config.tm_header_timeout_s = settings.header_timeout_s  # type: ignore[attr-defined]  # ours
+    config.tm_body_timeout_s = settings.body_timeout_s  # type: ignore[attr-defined]  # ours
     server = uvicorn.Server(config)
     if settings.https_port:
         return _serve_with_https(server, settings)
@@ -63,7 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0 if server.started else 3  # as uvicorn.run: it could not start (port in use...)
 
 
-def _serve_with_https(server, settings: Settings) -> int:
+def _serve_with_https(server: uvicorn.Server, settings: Settings) -> int:
     """The same app on PORT (http) and HTTPS_PORT (https), in one process and one lifespan."""
     from pathlib import Path
 
@@ -89,14 +95,17 @@ def _serve_with_https(server, settings: Settings) -> int:
         proxy_headers=False, limit_concurrency=settings.max_connections,
         timeout_graceful_shutdown=main.timeout_graceful_shutdown,
     ))  # fmt: skip
-    tls.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # uvicorn 0.54 has no install_signal_handlers to turn off: each serve() captures SIGINT
+    # and SIGTERM, the https one last, and on leaving restores the handlers and raises the
+    # signal again, which reaches the main server's handle_exit below.
     stop_main = server.handle_exit
 
-    def handle_exit(sig, frame) -> None:  # a signal stops both servers
+    def handle_exit(sig: int, frame: FrameType | None) -> None:  # a signal stops both servers
         tls.should_exit = True
         stop_main(sig, frame)
 
-    server.handle_exit = handle_exit  # type: ignore[method-assign]
+    # The instance's own handler, which capture_signals installs for both signals.
+    server.handle_exit = handle_exit  # type: ignore[method-assign]  # on purpose, see above
 
     async def both() -> None:
         await asyncio.gather(server.serve(), tls.serve())
@@ -245,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     from trackmaster.reachability import Unreachable
 
     try:
-        return args.handler(args)
+        return int(args.handler(args))  # each handler returns its exit code
     except (SettingsError, Unreachable, SchemaOutOfDate) as exc:
         # A configuration the user can fix: one line that says how, no traceback.
         print(f"trackmaster {args.command}: {exc}", file=sys.stderr)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from tortoise.backends.base.client import (
     NestedTransactionContext,
@@ -55,7 +55,7 @@ async def _guard(deadline_s: float, call: Awaitable[T], on_failure: Any = None) 
     return result
 
 
-class _ClosingPoolConnection(PoolConnectionWrapper):
+class _ClosingPoolConnection(PoolConnectionWrapper[Any]):
     """A pooled connection that is closed instead of reused when its call was interrupted."""
 
     async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
@@ -70,11 +70,11 @@ class _ClosingPoolConnection(PoolConnectionWrapper):
 class _GuardedTransactionContext(TransactionContextPooled):
     async def __aenter__(self) -> Any:
         client = self.client
-        parent = client._parent
+        parent = cast(GuardedMySQLClient, client._parent)  # the only parent this context gets
 
         async def take() -> None:
             await self.ensure_connection()
-            client._connection = await parent._pool.acquire()
+            client._connection = await parent._pool.acquire()  # type: ignore[union-attr]  # made by ensure_connection()
 
         await _guard(parent.deadline_s, take())
         self.token = get_connections().set(self.connection_name, client)
@@ -92,7 +92,9 @@ class _GuardedTransactionContext(TransactionContextPooled):
 
 
 class GuardedTransaction(TransactionWrapper):
-    def __init__(self, connection: GuardedMySQLClient) -> None:
+    deadline_s: float
+
+    def __init__(self, connection: GuardedMySQLClient | GuardedTransaction) -> None:
         super().__init__(connection)
         self.deadline_s = connection.deadline_s
 

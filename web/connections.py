@@ -39,7 +39,7 @@ class DeadlineH11Protocol(H11Protocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._timed_cycle: object = None  # the request whose headers we have seen
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's H11Protocol says it
         super().connection_made(transport)
         self._arm(self.header_timeout_s, "headers")
 

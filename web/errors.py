@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 
 ERROR_SECURITY_HEADERS = {name.decode(): value.decode() for name, value in SECURITY_HEADERS.items()}
 
-_FROM_HTTP = {404: NotFound, 429: TooManyRequests}
-
 
 def _as_app_error(exc: Exception) -> AppError:
     if isinstance(exc, AppError):

@@ -9,9 +9,10 @@ with stable DOM ids, coverage rows and counts.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from trackmaster.checks.rules import describe as describe_rules
 from trackmaster.errors import NotFound
@@ -115,9 +116,9 @@ class Counts:
 @dataclass
 class CoverageRow:
     event: PlanEvent
-    field: PlanField
-    seen: dict[str, list[str]] = field(default_factory=dict)
-    missing: dict[str, list[str]] = field(default_factory=dict)
+    field: PlanField  # shadows dataclasses.field in this body: hence dataclasses.field below
+    seen: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    missing: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     @property
     def dom_id(self) -> str:
@@ -145,10 +146,11 @@ class Snapshot:
 
 
 async def session_accounts(session_id: int) -> list[str]:
-    return list(
+    return cast(
+        list[str],
         await SessionAccount.filter(session_id=session_id)
         .order_by("id")
-        .values_list("user_id", flat=True)
+        .values_list("user_id", flat=True),
     )
 
 

@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from sse_starlette import EventSourceResponse
@@ -47,7 +47,13 @@ from trackmaster.models import SessionStatus, TestSession
 from trackmaster.sessions.publish import channel
 from web import session_fragments as fragments
 from web.parity_view import load_parity
-from web.session_view import LOGS_PER_PAGE, load_logs, load_logs_by_id, load_snapshot
+from web.session_view import (
+    LOGS_PER_PAGE,
+    Snapshot,
+    load_logs,
+    load_logs_by_id,
+    load_snapshot,
+)
 from web.stream_access import access_check, take_stream_slot
 from web.unmatched_view import load_unmatched
 
@@ -106,7 +112,8 @@ class SessionFeed:
         self.failure: BaseException | None = None
         self._wakeup = asyncio.Event()
         self._session: TestSession | None = None
-        self._snapshot = None
+        # Set by _run before `ready`, and read only after it.
+        self._snapshot: Snapshot
         self._refresh: Frame | None = None
         self._refresh_lock = asyncio.Lock()
         self._last_render = 0.0
@@ -154,8 +161,8 @@ class SessionFeed:
         session = await TestSession.get(id=self.session_id)
         before, self._snapshot = self._snapshot, await load_snapshot(session)
         status_changed = (
-            session.status != self._session.status
-            or session.expires_at != self._session.expires_at
+            session.status != self.session.status
+            or session.expires_at != self.session.expires_at
             or any(m.get("type") == "status" for m in batch)
         )
         self._session = session
@@ -397,8 +404,9 @@ async def _stream(
     watcher = asyncio.create_task(_shut_down_when(server_exits, feeds))
     try:
         last_id = since or 0
-        revision_now = await TestSession.filter(id=feed.session_id).values_list(
-            "revision", flat=True
+        revision_now = cast(
+            list[int],
+            await TestSession.filter(id=feed.session_id).values_list("revision", flat=True),
         )
         replay = feed.replay_after(since, revision_now[0] if revision_now else 0)
         cursor = feed.seq

@@ -47,6 +47,7 @@ import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 from trackmaster.db_outage import DatabaseUnavailable
 from trackmaster.errors import AppError
@@ -154,8 +155,9 @@ class JetPuller:
                     await ticker.wait()
                     if keeper.done():
                         break
-                    status = await TestSession.filter(id=session_id).values_list(
-                        "status", flat=True
+                    status = cast(
+                        list[SessionStatus],
+                        await TestSession.filter(id=session_id).values_list("status", flat=True),
                     )
                     if not status or status[0] != SessionStatus.ON:
                         return

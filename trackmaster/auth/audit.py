@@ -9,9 +9,9 @@ trackmaster/ can record the actor without every function taking it.
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from trackmaster.models import AuditEntry
 
@@ -24,13 +24,13 @@ MAX_TARGET_CHARS = 255
 MAX_ACTOR_CHARS = 150
 
 
-def set_actor(actor: str) -> object:
+def set_actor(actor: str) -> Token[str]:
     """Make `actor` the one recorded for the rest of this task; returns a reset token."""
     return _actor.set(actor[:MAX_ACTOR_CHARS])
 
 
-def reset_actor(token: object) -> None:
-    _actor.reset(token)  # type: ignore[arg-type]
+def reset_actor(token: Token[str]) -> None:
+    _actor.reset(token)
 
 
 def current_actor() -> str:
@@ -86,4 +86,4 @@ async def search(
 async def actions() -> list[str]:
     """Every action recorded so far, for the filter's choices."""
     rows = await AuditEntry.all().distinct().order_by("action").values_list("action", flat=True)
-    return list(rows)
+    return list(cast(list[str], rows))

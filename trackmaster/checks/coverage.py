@@ -43,10 +43,12 @@ class Coverage:
     def observe(self, platform: Platform, checks: Iterable[FieldCheck]) -> list[tuple[int, str]]:
         """Add every found value of one checked event; returns the (field_id, value) newly seen."""
         tracked = self._allowed
+        # A found check always carries its value's text (FieldCheck.value is None only when
+        # not found), which the type of FieldCheck cannot say.
         return [
-            (c.field_id, c.value)
+            (c.field_id, c.value)  # type: ignore[misc]  # c.found: a str, as said above
             for c in checks
-            if c.field_id in tracked and c.found and self.add(c.field_id, platform, c.value)
+            if c.field_id in tracked and c.found and self.add(c.field_id, platform, c.value)  # type: ignore[arg-type]  # as above
         ]
 
     def seen(self, field_id: int, platform: Platform) -> list[str]:

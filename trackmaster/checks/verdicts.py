@@ -177,7 +177,7 @@ def check_event(
     """Every rule checked against one caught event's payload, in the rules' order."""
     if type(payload) is not dict:
         return [rule.not_found for rule in rules]
-    checks = []
+    checks: list[FieldCheck] = []
     append = checks.append
     for rule in rules:
         found, value = find_parts(payload, rule.parts, style) if rule.parts else (False, None)

@@ -125,6 +125,8 @@ class Event(Model):
     name = fields.CharField(max_length=255)
     description = fields.TextField(default="")
     removed_at = fields.DatetimeField(null=True)
+    # Not a column: plan.browse attaches the event's fields, in order, for display.
+    plan_fields: list[Field]
 
     class Meta:
         table = "event"

@@ -39,7 +39,7 @@ def check_account(user_id: Any, description: Any) -> tuple[str, str]:
             "; ".join(f"{name}: {problem}" for name, problem in problems),
             details=[{"field": name, "error": problem} for name, problem in problems],
         )
-    return str(user_id).strip(), description.strip()  # type: ignore[union-attr]
+    return str(user_id).strip(), description.strip()
 
 
 async def add_account(project: Project, user_id: Any, description: Any) -> Account:

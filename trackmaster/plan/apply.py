@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from tortoise.fields import JSONField
 from tortoise.models import Model
@@ -35,7 +35,17 @@ from trackmaster.plan.snapshot import (
 from trackmaster.plan.values import expected_values
 
 BATCH = 500
-T = TypeVar("T")
+
+
+class _Sourced(Protocol):
+    """A plan item that may carry its source's id (Jet's), as every Plan* item does."""
+
+    @property
+    def ext_id(self) -> str | None: ...
+
+
+T = TypeVar("T", bound=_Sourced)
+M = TypeVar("M", bound=Model)
 # Called between phases: (stage, done, total). It may raise to abort (and roll back).
 Progress = Callable[[str, int, int], Any]
 
@@ -68,7 +78,7 @@ def _match(
     claimed: set[int] = set()
     pairs: list[tuple[T, dict[str, Any] | None]] = []
     for item in incoming:
-        row = by_ext.get(item.ext_id) if item.ext_id else None  # type: ignore[attr-defined]
+        row = by_ext.get(item.ext_id) if item.ext_id else None
         if row is not None:
             claimed.add(row["id"])
         pairs.append((item, row))
@@ -78,7 +88,7 @@ def _match(
         for candidate in by_name.get(natural(item), []):
             if candidate["id"] in claimed:
                 continue
-            if item.ext_id and candidate["jet_id"]:  # type: ignore[attr-defined]
+            if item.ext_id and candidate["jet_id"]:
                 continue
             claimed.add(candidate["id"])
             pairs[n] = (item, candidate)
@@ -116,7 +126,7 @@ async def _bulk_update(model: type[Model], updates: dict[int, dict[str, Any]]) -
         await model.bulk_update(instances, fields=list(columns), batch_size=BATCH)
 
 
-async def _write(model: type[Model], new: list[Model], updates: dict[int, dict[str, Any]]) -> None:
+async def _write(model: type[M], new: list[M], updates: dict[int, dict[str, Any]]) -> None:
     if new:
         await model.bulk_create(new, batch_size=BATCH)
     await _bulk_update(model, updates)
@@ -223,7 +233,7 @@ class _Applier:
         if gone:
             await EnumType.filter(id__in=[row["id"] for row in gone]).delete()
         for item, row in pairs:
-            wanted = {"name": item.name, "status": item.status}
+            wanted: dict[str, Any] = {"name": item.name, "status": item.status}
             if item.ext_id:
                 wanted["jet_id"] = item.ext_id
             if row is None:
@@ -329,7 +339,7 @@ class _Applier:
     ) -> list[tuple[Any, int]]:
         """Each item with its row id; rows inserted in bulk are read back to learn theirs."""
         if all(row is not None for _, row in pairs):
-            return [(item, row["id"]) for item, row in pairs]  # type: ignore[index]
+            return [(item, row["id"]) for item, row in pairs]  # type: ignore[index]  # no None: tested above
         rows = await _rows_in(
             model, parent_column, list(parent_ids), ("id", "jet_id", natural, parent_column)
         )

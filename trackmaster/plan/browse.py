@@ -86,7 +86,7 @@ async def get_story(story_id: int, *, with_removed: bool = False) -> tuple[Story
     for field in await fields.order_by("id"):
         by_event.setdefault(field.event_id, []).append(field)
     for event in loaded:
-        event.plan_fields = by_event.get(event.id, [])  # type: ignore[attr-defined]
+        event.plan_fields = by_event.get(event.id, [])
     return story, loaded
 
 

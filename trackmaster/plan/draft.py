@@ -92,7 +92,7 @@ async def save_draft(
 ) -> SyncRun:
     """Add the event (to `story_name`, made if new) to the plan as a recorded import."""
     document = await plan_document(project)
-    entry = {
+    entry: dict[str, Any] = {
         "name": event_name,
         "description": description,
         "fields": [
@@ -104,7 +104,9 @@ async def save_draft(
             for field in fields
         ],
     }
-    story = next((s for s in document["stories"] if s["name"] == story_name), None)
+    story: dict[str, Any] | None = next(
+        (s for s in document["stories"] if s["name"] == story_name), None
+    )
     if story is None:
         story = {"name": story_name, "description": "", "events": []}
         document["stories"].append(story)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from trackmaster.models import (
     CellValue,
@@ -190,10 +190,11 @@ async def build_report(session: TestSession) -> Report:
         )
         for row in overrides
     ]  # fmt: skip
-    accounts = (
+    accounts = cast(
+        list[str],
         await SessionAccount.filter(session_id=session.id)
         .order_by("id")
-        .values_list("user_id", flat=True)
+        .values_list("user_id", flat=True),
     )
     return Report(
         session_id=session.id,

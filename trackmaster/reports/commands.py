@@ -11,11 +11,15 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from trackmaster.plan.commands import exit_code, run_with_database
 
+if TYPE_CHECKING:
+    from trackmaster.reports.model import Report
 
-def _chunks(report, fmt: str) -> Iterator[str]:
+
+def _chunks(report: Report, fmt: str) -> Iterator[str]:
     from trackmaster.reports.csv_out import csv_lines
     from trackmaster.reports.json_out import report_json
     from trackmaster.reports.junit import junit_chunks
@@ -31,7 +35,7 @@ def _report(args: argparse.Namespace) -> int:
     from trackmaster.reports.build import build_report
     from trackmaster.sessions.lifecycle import get_session
 
-    async def work(settings):
+    async def work(settings: Any) -> Report:
         return await build_report(await get_session(args.session))
 
     report = run_with_database(work)

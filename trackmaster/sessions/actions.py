@@ -7,7 +7,7 @@ hides logs from the log list; it does not change results.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from tortoise.functions import Max
 from tortoise.transactions import in_transaction
@@ -127,10 +127,11 @@ def _platforms(platform: Platform | None) -> tuple[str, ...]:
 
 
 async def _newest_log_id(session_id: int) -> int:
-    rows = (
+    rows = cast(
+        list[int | None],
         await EventLog.filter(session_id=session_id)
         .annotate(m=Max("id"))
-        .values_list("m", flat=True)
+        .values_list("m", flat=True),
     )
     return int(rows[0] or 0) if rows else 0
 

@@ -12,7 +12,7 @@ processes storing batches of different sessions cannot lose an increment.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -55,6 +55,8 @@ def _upsert_sql(conn: BaseDBAsyncClient, table: str, columns: Sequence[str], row
     q = _sql.quote
     head = f"INSERT INTO {q(conn, table)} ({', '.join(q(conn, c) for c in columns)}) VALUES "
     values = ", ".join([f"({_sql.marks(conn, len(columns))})"] * rows)
+    new: Callable[[str], str]
+    old: Callable[[str], str]
     if _sql.is_mysql(conn):
         new, old = (lambda c: f"VALUES({q(conn, c)})"), (lambda c: q(conn, c))
     else:
@@ -175,7 +177,7 @@ _STATE_COLUMNS = (
 
 async def load_cells(
     session_id: int,
-) -> tuple[dict[tuple[int, int, str], CellState], dict[str, Any]]:
+) -> tuple[dict[tuple[int, int, str], CellState], dict[tuple[int, str], dict[str, Any]]]:
     """Every stored cell of a session, and the event rows: {(event, platform): {caught, counts}}."""
     cells: dict[tuple[int, int, str], CellState] = {}
     events: dict[tuple[int, str], dict[str, Any]] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from tortoise.expressions import RawSQL
 from tortoise.transactions import in_transaction
@@ -166,8 +166,11 @@ async def _create_accounts(project_id: int, raw: Any) -> None:
         return
     wanted = [item for item in raw if isinstance(item, str) and 0 < len(item) <= 128]
     have = set(
-        await Account.filter(project_id=project_id, user_id__in=wanted).values_list(
-            "user_id", flat=True
+        cast(
+            list[str],
+            await Account.filter(project_id=project_id, user_id__in=wanted).values_list(
+                "user_id", flat=True
+            ),
         )
     )
     for user_id in dict.fromkeys(wanted):
@@ -190,7 +193,7 @@ async def start_for_ci(
     if not await Project.exists(id=project_id):
         raise field_error("project", f"no project with id {project_id}")
     events = await _event_ids(project_id, body.get("events"))
-    options = {
+    options: dict[str, Any] = {
         "name": str(body.get("name") or "")[:200], "source": body.get("source"),
         "limit_s": body.get("limitS"), "created_by": by,
     }  # fmt: skip

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
 
@@ -31,7 +32,7 @@ from trackmaster.checks.unplanned import Unplanned, find_unplanned, root_for
 from trackmaster.models import Platform
 from trackmaster.sessions import _sql, cell_store
 from trackmaster.sessions.cells import BatchTally
-from trackmaster.sessions.live import LiveIndex, Target
+from trackmaster.sessions.live import LiveIndex, ProjectSnapshot, Target
 from trackmaster.sessions.publish import bump_revisions, publish_safely
 from trackmaster.sources import CaughtEvent
 
@@ -144,7 +145,11 @@ class Ingestor:
         raise AssertionError("unreachable")
 
     def _prepare(
-        self, snapshot, project_id: int, events: Sequence[CaughtEvent], received_at: datetime
+        self,
+        snapshot: ProjectSnapshot,
+        project_id: int,
+        events: Sequence[CaughtEvent],
+        received_at: datetime,
     ) -> _Prepared:
         prepared = _Prepared()
         prepared.live_session_ids = [s.id for s in snapshot.sessions if s.expires_at > received_at]
@@ -272,7 +277,7 @@ class Ingestor:
         report.stored = len(ids)
         report.duplicates = prepared.duplicates
         report.unmatched = len(prepared.unmatched)
-        for session_id, log_ids in report.log_ids.items():
+        for session_id, session_log_ids in report.log_ids.items():
             await publish_safely(
                 self.bus,
                 session_id,
@@ -280,7 +285,7 @@ class Ingestor:
                     "type": "logs",
                     "session": session_id,
                     "revision": revisions.get(session_id),
-                    "log_ids": log_ids,
+                    "log_ids": session_log_ids,
                     "changed": sorted([list(cell) for cell in changed[session_id]]),
                 },
             )
@@ -293,7 +298,9 @@ class Ingestor:
                 )
         return report
 
-    async def _bin_unmatched(self, conn, project_id: int, rows: list[tuple[Any, ...]]) -> None:
+    async def _bin_unmatched(
+        self, conn: BaseDBAsyncClient, project_id: int, rows: list[tuple[Any, ...]]
+    ) -> None:
         keep = self.unmatched_keep
         await conn.execute_query(
             f"UPDATE {_sql.quote(conn, 'project')} SET unmatched_count = unmatched_count + "

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from tortoise.transactions import in_transaction
 
@@ -164,7 +164,7 @@ class Lifecycle:
             raise field_error("source", f"project {project.id} is not a Jet project")
         return source
 
-    def _limit(self, limit_s: Any) -> int:
+    def _limit(self, limit_s: Any) -> float:
         if limit_s is None:
             return self.limit_s
         if isinstance(limit_s, bool) or not isinstance(limit_s, int | float) or limit_s <= 0:
@@ -254,7 +254,7 @@ class Lifecycle:
         """The event names and user ids a session watches now (what its Jet filter holds)."""
         names = await SessionEvent.filter(session_id=session_id).values_list("name", flat=True)
         users = await SessionAccount.filter(session_id=session_id).values_list("user_id", flat=True)
-        return sorted(names), sorted(users)
+        return sorted(cast(list[str], names)), sorted(cast(list[str], users))
 
     # --- stop --------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from trackmaster.checks import Coverage, FieldRule
 from trackmaster.models import (
@@ -124,7 +125,9 @@ class LiveIndex:
         cached = self._keys.get(write_key)
         if cached and time.monotonic() - cached[1] < self.ttl_s:
             return cached[0]
-        project_id = await Project.filter(write_key=write_key).values_list("id", flat=True)
+        project_id = cast(
+            list[int], await Project.filter(write_key=write_key).values_list("id", flat=True)
+        )
         found = project_id[0] if project_id else None
         if len(self._keys) > 10_000:  # wrong keys must not grow memory without bound
             self._keys.clear()

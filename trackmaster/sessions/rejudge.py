@@ -22,9 +22,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from trackmaster.checks import check_event
@@ -238,16 +239,20 @@ async def rejudge_session(
 ) -> RejudgeRun:
     """Re-judge every stored log of `session` with the current plan; `run` records it."""
     started = datetime.now(UTC)
-    event_ids = await SessionEvent.filter(session_id=session.id).values_list("event_id", flat=True)
+    event_ids: list[int] = cast(
+        list[int],
+        await SessionEvent.filter(session_id=session.id).values_list("event_id", flat=True),
+    )
     plans = await load_event_plans(event_ids)
     before, _ = await cell_store.load_cells(session.id)
     overrides = await VerdictOverride.filter(session_id=session.id).order_by("id")
     replay = _Replay(plans, list(overrides))
-    ids = (
+    ids = cast(
+        list[int],
         await EventLog.filter(session_id=session.id)
         .order_by("-id")
         .limit(1)
-        .values_list("id", flat=True)
+        .values_list("id", flat=True),
     )
     up_to = ids[0] if ids else 0
     total = await EventLog.filter(session_id=session.id, id__lte=up_to).count()
@@ -309,7 +314,7 @@ async def rejudge_session(
     return run
 
 
-async def _rewrite_logs(conn, updates: list[tuple[str, str, int]]) -> None:
+async def _rewrite_logs(conn: BaseDBAsyncClient, updates: list[tuple[str, str, int]]) -> None:
     q = _sql.quote
     mark = _sql.marks(conn, 1)
     sql = (
@@ -317,11 +322,13 @@ async def _rewrite_logs(conn, updates: list[tuple[str, str, int]]) -> None:
         f"{q(conn, 'verdicts')} = {mark} WHERE {q(conn, 'id')} = {mark}"
     )
     for start in range(0, len(updates), REWRITE_PER_CALL):
-        await conn.execute_many(sql, updates[start : start + REWRITE_PER_CALL])
+        rows = updates[start : start + REWRITE_PER_CALL]
+        # The drivers take any sequence per row; Tortoise annotates lists.
+        await conn.execute_many(sql, rows)  # type: ignore[arg-type]  # tuples, as said
 
 
 def _changes(
-    before: dict[str, Any], replay: _Replay
+    before: dict[tuple[int, int, str], CellState], replay: _Replay
 ) -> tuple[list[dict[str, Any]], set[tuple[int, int]]]:
     """Cells whose verdict changed (before -> after), and the (event, field) pairs they are in."""
     keys = {k for k in before if k[1] != EVENT_FIELD} | {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from trackmaster.plan.commands import exit_code, run_with_database
 
@@ -20,7 +21,7 @@ def _rejudge(args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         print(f"\rre-judged {done} of {total} events", end="", file=sys.stderr, flush=True)
 
-    async def work(settings):
+    async def work(settings: Any) -> RejudgeRun:
         session = await get_session(args.session)
         run = await RejudgeRun.create(session_id=session.id, started_by="cli")
         return await rejudge_session(session, run, progress)

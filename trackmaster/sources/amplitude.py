@@ -84,7 +84,7 @@ def _event(event: Any, path: str, key: str | None, min_id_length: int) -> Caught
     insert_id = text(
         event.get("insert_id"), f"{at}insert_id", limit=MAX_MESSAGE_ID_CHARS, required=False
     )
-    millis = event.get("time")
+    millis: Any = event.get("time")
     sent_at = epoch_time(millis / 1000) if type(millis) in (int, float) else None
     return CaughtEvent(
         name=name,

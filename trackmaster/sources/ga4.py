@@ -47,9 +47,9 @@ def parse_ga4(body: Any, *, limit: int = MAX_EVENTS) -> Parsed:
     events = body.get("events")
     if type(events) is not list or not events:
         raise field_error("events", "must be a non-empty array of {name, params}")
-    micros = body.get("timestamp_micros")
+    micros: Any = body.get("timestamp_micros")
     sent_at = parse_time(micros / 1e6) if type(micros) in (int, float) else None
-    common = {k: body[k] for k in ("user_id", "client_id", "app_instance_id",
+    common: dict[str, Any] = {k: body[k] for k in ("user_id", "client_id", "app_instance_id",
                                    "user_properties") if k in body}  # fmt: skip
 
     def one(event: Any, path: str) -> CaughtEvent:

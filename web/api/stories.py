@@ -62,7 +62,7 @@ def event_json(event: Event) -> dict[str, Any]:
         "name": event.name,
         "description": event.description,
         "removed": event.removed_at is not None,
-        "fields": [field_json(field) for field in event.plan_fields],  # type: ignore[attr-defined]
+        "fields": [field_json(field) for field in event.plan_fields],
     }
 
 

@@ -409,7 +409,7 @@ async def override_verdict(request: Request) -> Response:
         )
     context = await _inspector_context(session, event_id[0], field_id[0], shown)
     context["saved"] = f"Saved: {verdict} ({'all platforms' if platform == 'all' else platform})."
-    html = render(request, "sessions/_inspector.html", context).body.decode()
+    html = bytes(render(request, "sessions/_inspector.html", context).body).decode()
     # The cells and counts change on this page at once (a stopped session has no stream);
     # the stream tells every other page.
     html += await _changed_regions(

@@ -34,7 +34,7 @@ from web.unmatched_view import load_unmatched
 
 async def _panel(request: Request, session, *, notice: str = "", error: str = "", status=200):
     context = {"session": session, "panel": await load_unmatched(session), "error": error}
-    panel = render(request, "sessions/_unmatched.html", context).body.decode()
+    panel = bytes(render(request, "sessions/_unmatched.html", context).body).decode()
     # The buttons target the notice beside the panel, not the panel: the stream redraws
     # the panel after the change, often before this answer arrives, and a swap into a
     # panel already replaced would be lost. The panel comes along for pages without one.

@@ -17,7 +17,7 @@ from web.protocols import (  # setup registers the project page's template globa
     snowplow,
 )
 
-assert setup.ingest_setup  # imported for its registration
+assert setup.ingest_setup is not None  # imported for its registration
 
 routes = [
     *segment.routes,

@@ -29,7 +29,7 @@ def describe(
     example: Any = None,
     media: str = "application/json",
     ok: dict[str, Any] | None = None,
-    errors: dict[str, Any] | None = None,
+    errors: dict[int, dict[str, Any]] | None = None,
     query: tuple[str, ...] = (),
 ) -> Callable:
     """Give `handler` its OpenAPI operation; `errors` maps a status to its answer."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from web.api.openapi import COMPONENTS, DocstringSchemas
 
@@ -26,7 +26,9 @@ DESCRIPTION = (
 
 
 def build_ingest_document(routes: list[Any]) -> dict[str, Any]:
-    ingest = [r for r in routes if isinstance(r, Route) and (r.name or "").startswith("ingest:")]
+    ingest: list[BaseRoute] = [
+        r for r in routes if isinstance(r, Route) and (r.name or "").startswith("ingest:")
+    ]
     generator = DocstringSchemas(
         {
             "openapi": "3.0.3",

@@ -15,6 +15,8 @@ with the status Segment documents (400 for malformed bodies and its 32 KB /
 
 from __future__ import annotations
 
+import functools
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,8 +29,7 @@ from web.ingest import Accepted, Protocol, endpoint, unknown_keys_of
 from web.protocols._doc import describe, json_answer
 
 PROTOCOLS = {
-    kind: Protocol("segment", lambda wire, kind=kind: segment.parse(wire, kind=kind))
-    for kind in segment.KINDS
+    kind: Protocol("segment", functools.partial(segment.parse, kind=kind)) for kind in segment.KINDS
 }
 
 

@@ -256,7 +256,7 @@ async def story_detail(request: Request) -> JSONResponse:
     if found is None:
         raise NotFound("story does not exist")
     story, events = await get_story(found.id)
-    fields = [field for event in events for field in event.plan_fields]  # type: ignore[attr-defined]
+    fields = [field for event in events for field in event.plan_fields]
     type_ids = await enum_type_ids(fields)
     body = story_json(
         story,
@@ -265,7 +265,7 @@ async def story_detail(request: Request) -> JSONResponse:
             event_json(
                 event,
                 story,
-                [field_json(f, event, story, type_ids, None) for f in event.plan_fields],  # type: ignore[attr-defined]
+                [field_json(f, event, story, type_ids, None) for f in event.plan_fields],
                 None,
             )
             for event in events

@@ -16,7 +16,7 @@ session_logs, session_results, actions.*.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -93,7 +93,7 @@ async def _record_answer(
 ) -> JSONResponse:
     project = await Project.get(id=session.project_id)
     event_ids = await SessionEvent.filter(session_id=session.id).values_list("event_id", flat=True)
-    events = await events_json(sorted(event_ids), with_fields=events_with_fields)
+    events = await events_json(sorted(cast(list[int], event_ids)), with_fields=events_with_fields)
     logs = None
     if with_logs:  # the original's record carried every log it caught, oldest first
         rows, _ = await session_logs(session.id, 0, None, with_cleared=True)

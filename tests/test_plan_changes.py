@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import gc
 
-from trackmaster.models import Project
+from tests.support.realtime import play_log
+from trackmaster.bus import MemoryBus
+from trackmaster.models import Account, Event, EventLog, Field, Platform, Project
 from trackmaster.plan.changes import on_plan_change, plan_changed
 from trackmaster.plan.files import read_plan
 from trackmaster.plan.sync import import_snapshot
+from trackmaster.sessions.ingest import Ingestor
+from trackmaster.sessions.lifecycle import Lifecycle
 from trackmaster.sessions.live import LiveIndex
+from trackmaster.sources import CaughtEvent
 
 PLAN_V1 = b"""
 format: trackmaster-plan/1
@@ -41,15 +46,29 @@ async def test_a_sync_that_changes_the_plan_tells_the_listeners_once(db) -> None
     assert recorder.seen == [project.id, project.id]
 
 
-async def test_the_live_index_forgets_the_project_it_is_told_about(db) -> None:
+async def test_a_live_session_judges_by_the_changed_plan_at_once(db) -> None:
+    # The index keeps a project's plan for an hour; a plan change must not wait for that.
     project = await Project.create(name="p")
-    index = LiveIndex(ttl_s=3600)
+    await import_snapshot(project, read_plan(PLAN_V1, "plan.yaml"))
+    await Account.create(project=project, user_id="alice-42", description="phone")
+    event = await Event.get(name="play_click", story__project_id=project.id)
+    quality = await Field.get(event_id=event.id, key="player.quality")
+    index, bus = LiveIndex(ttl_s=3600), MemoryBus()
     on_plan_change(index.invalidate)
-    cached = await index.snapshot(project.id)
-    assert await index.snapshot(project.id) is cached  # an hour's TTL: read once
-    plan_changed(project.id)
-    fresh = await index.snapshot(project.id)
-    assert fresh is not cached and fresh.loaded_at >= cached.loaded_at  # read again at once
+    await Lifecycle(index, bus, limit_s=3600).start(project.id, ["alice-42"], [event.id])
+    ingestor = Ingestor(index, bus, unmatched_keep=3)
+
+    async def verdict_of_auto() -> str:
+        payload = play_log(player={"quality": "auto"})
+        caught = CaughtEvent("play_click", "alice-42", Platform.IOS, payload, "collect", None, None)
+        assert (await ingestor.ingest(project.id, [caught])).stored == 1
+        log = await EventLog.filter(event_id=event.id).order_by("-id").first()
+        assert log is not None
+        return str(log.verdicts[str(quality.id)][0])
+
+    assert await verdict_of_auto() == "FAIL"  # the first plan allows hd and sd
+    await import_snapshot(project, read_plan(PLAN_V2, "plan.yaml"))
+    assert await verdict_of_auto() == "SUCCESS"  # the new one allows auto: in force at once
 
 
 def test_listeners_that_are_gone_drop_out() -> None:

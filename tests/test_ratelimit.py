@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from tests.conftest import running_app
 from tests.support.realtime import make_plan, play_log
 from trackmaster.models import EventLog, Project, UnmatchedEvent
-from trackmaster.ratelimit import MemoryRateLimiter, RedisRateLimiter, retry_after_header
+from trackmaster.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from trackmaster.settings import Settings
 
 
@@ -50,8 +50,26 @@ async def test_redis_bucket_is_shared_and_atomic(redis_url: str, redis_prefix: s
         await client.aclose()
 
 
-def test_retry_after_rounds_up() -> None:
-    assert [retry_after_header(s) for s in (0.01, 1.0, 1.2, 30)] == ["1", "1", "2", "30"]
+async def test_a_retry_after_the_retry_after_delay_is_accepted(settings: Settings) -> None:
+    # At 0.8 tokens/s the second event waits about 1.25 s: Retry-After must round that up
+    # (2), since a client that retries after 1 s (rounded down) would be refused again.
+    # Load only makes the wait shorter, never the check wrong: the retry comes after it.
+    plan = await make_plan()
+    limited = settings.replace(ingest_rate_per_s=0.8, ingest_burst=1)
+    async with running_app(limited) as server, httpx.AsyncClient(base_url=server.url) as http:
+        headers = {"X-Write-Key": plan.project.write_key}
+
+        async def send() -> httpx.Response:
+            return await http.post("/collect", json=play_log(user_id="alice-42"), headers=headers)
+
+        assert (await send()).status_code == 200
+        over = await send()
+        assert over.status_code == 429
+        wait_s = int(over.headers["retry-after"])  # whole seconds, as HTTP says
+        assert 1 <= wait_s <= 2
+        await asyncio.sleep(wait_s)
+        again = await send()
+        assert again.status_code == 200, (wait_s, again.text)
 
 
 async def _stored(project: Project) -> int:

@@ -12,6 +12,7 @@ from trackmaster.models import CoverageValue, EventLog, Platform, Project, Unmat
 from trackmaster.sessions.ingest import Ingestor
 from trackmaster.sessions.lifecycle import Lifecycle
 from trackmaster.sessions.live import LiveIndex
+from trackmaster.sessions.results import session_results
 from trackmaster.sources import CaughtEvent
 
 
@@ -19,6 +20,15 @@ def caught(name="play_click", user="alice-42", payload=None, message_id=None, os
     payload = payload if payload is not None else play_log(os=os)
     platform = {"iOS": Platform.IOS, "Android": Platform.ANDROID}.get(os, Platform.OTHER)
     return CaughtEvent(name, user, platform, payload, "collect", message_id, None)
+
+
+async def _result(session, event_id: int, field_id: int, platform: str) -> dict:
+    for event in await session_results(session):
+        if event["id"] == event_id:
+            for body in event["fields"]:
+                if body["id"] == field_id:
+                    return body["results"][platform]
+    raise AssertionError(f"no cell {event_id}/{field_id}/{platform}")
 
 
 @pytest.fixture
@@ -49,7 +59,9 @@ async def test_a_caught_event_is_stored_with_every_verdict_and_published(db, par
     assert log.verdicts[str(plan.f("page_info.id"))][0] == "UNCERTAIN"
     assert message["type"] == "logs" and message["log_ids"] == [log.id]
     assert message["revision"] == 1
-    assert [plan.play.id, int(page), "iOS"] in message["changed"]
+    # The cell the page reads counts it at once.
+    cell = await _result(session, plan.play.id, int(page), "iOS")
+    assert (cell["verdict"], cell["counts"]["FAIL"], cell["logId"]) == ("FAIL", 1, log.id)
     assert isinstance(log.received_at, datetime) and log.received_at.tzinfo is not None
 
 

@@ -16,7 +16,6 @@ takes made in-process (`fallback_takes`, on /healthz).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from typing import Any, Protocol
 
@@ -191,8 +190,3 @@ def make_ratelimiter(
     return FallbackRateLimiter(
         RedisRateLimiter(client, prefix, rate_per_s, burst), MemoryRateLimiter(rate_per_s, burst)
     )
-
-
-def retry_after_header(wait_s: float) -> str:
-    """Retry-After is whole seconds; round up so that a retry at that time succeeds."""
-    return str(max(1, math.ceil(wait_s)))

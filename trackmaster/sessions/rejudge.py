@@ -204,7 +204,7 @@ class _Replay:
             for (event_id, field_id, platform, digest), kept in self.value_counts.items()
         ]
 
-    def unplanned_rows(self, session_id: int) -> list[tuple]:
+    def unplanned_rows(self, session_id: int) -> list[tuple[Any, ...]]:
         return [
             (session_id, event_id, platform, digest, u.key, u.path, u.suggestion, u.count,
              u.example_log_id, u.last_log_id)

@@ -266,7 +266,8 @@ function filterLogs() {
   const value = (name) => (form.elements[name]?.value ?? "").trim().toLowerCase();
   const [name, platform, user, verdict, text] = ["event", "platform", "user", "verdict", "q"].map(value);
   let shown = 0;
-  list.querySelectorAll(":scope > article.log").forEach((row) => {
+  // The rows a reconnected page got for the events caught while it was away pass the same filter.
+  document.querySelectorAll("#log-list > article.log, #log-gap article.log").forEach((row) => {
     const show = (!name || row.dataset.name.toLowerCase() === name)
       && (!platform || row.dataset.platform.toLowerCase() === platform)
       && (!user || row.dataset.user.toLowerCase().includes(user))

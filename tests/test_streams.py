@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import running_app
 from tests.support.realtime import make_plan, play_log
 from tests.support.sse import Message, messages, next_message
-from trackmaster.models import TestSession
+from trackmaster.models import EventLog, TestSession
 from web import streams
 
 
@@ -76,6 +76,11 @@ async def stream(client: httpx.AsyncClient, session_id: int, *, since=None, last
         yield messages(response)
 
 
+def revision_of(message: Message) -> int:
+    """The session revision of an SSE id `REVISION-LOG` (the newest log row the page shows)."""
+    return int(message.id.partition("-")[0])
+
+
 async def revision(session_id: int) -> int:
     return (await TestSession.get(id=session_id)).revision
 
@@ -83,7 +88,7 @@ async def revision(session_id: int) -> int:
 async def up_to_now(events, session_id: int) -> list[Message]:
     """Messages until one brings the page to the session's current revision."""
     got = [await next_message(events)]
-    while int(got[-1].id) < await revision(session_id):
+    while revision_of(got[-1]) < await revision(session_id):
         got.append(await next_message(events))
     return got
 
@@ -100,7 +105,7 @@ async def test_updates_carry_the_revision_and_only_what_changed(client, plan) ->
         assert hello.retry == streams.RETRY_MS
         await send(client, plan, page="home")
         update = await next_message(events)
-        assert int(update.id) == await revision(session_id)
+        assert revision_of(update) == await revision(session_id)
         got = targets(update)
         assert cell_target(plan, "event_info.current_page_name") in got
         assert cell_target(plan, "page_info.id") in got
@@ -140,7 +145,7 @@ async def test_an_id_that_is_not_ours_gets_a_full_refresh(client, plan, last_eve
     async with stream(client, session_id, last_event_id=last_event_id) as events:
         refresh = await next_message(events)
     assert {"#matrix", "#counts", "#coverage", "#logs", "#controls"} <= targets(refresh)
-    assert int(refresh.id) == await revision(session_id)
+    assert revision_of(refresh) == await revision(session_id)
     assert len(parts(refresh).logs) == 1
 
 
@@ -159,6 +164,67 @@ async def test_a_gap_older_than_the_feed_gets_a_full_refresh(client, plan) -> No
         refresh = await next_message(events)
     assert "#matrix" in targets(refresh)
     assert len(parts(refresh).logs) == 3
+
+
+async def _away_while(client, plan, session_id: int, events: int) -> tuple[Message, list[str]]:
+    """A page that saw one event, then was away (its feed gone) while `events` more came."""
+    async with stream(client, session_id, since=await revision(session_id)) as watcher:
+        await next_message(watcher)
+        await send(client, plan, page="home")
+        first = await next_message(watcher)
+    client.app_state.live_feeds.feeds.pop(session_id).close()
+    for n in range(events):
+        await send(client, plan, page=("home", "player")[n % 2], os=("iOS", "Android")[n % 2])
+    rows = await EventLog.filter(session_id=session_id).order_by("-id").values_list("id", flat=True)
+    return first, [f"log-{row}" for row in rows[:events]]
+
+
+async def test_a_page_back_after_a_gap_gets_every_row_caught_in_it(client, plan) -> None:
+    session_id = await start(client, plan)
+    first, missed = await _away_while(client, plan, session_id, streams.LOGS_PER_PAGE + 12)
+    # The id names the newest row the page showed: the one event before the gap.
+    assert int(first.id.split("-")[1]) == int(missed[-1].removeprefix("log-")) - 1
+    async with stream(client, session_id, last_event_id=first.id) as events:
+        refresh = await next_message(events)
+        gap = await next_message(events)
+    # The refresh's window shows the newest 50; the 12 caught below it follow as rows.
+    assert len(parts(refresh).logs) == streams.LOGS_PER_PAGE
+    assert ("#log-gap", "outerHTML") in parts(gap).partials
+    assert gap.id is None, "the gap rows leave the page's id where the refresh put it"
+    assert parts(refresh).logs + parts(gap).logs == missed
+    assert "more: load them" not in gap.data
+    assert int(refresh.id.split("-")[1]) == int(missed[0].removeprefix("log-"))
+
+
+async def test_a_long_gap_sends_some_rows_and_a_button_for_the_rest(client, plan) -> None:
+    session_id = await start(client, plan)
+    first, missed = await _away_while(client, plan, session_id, streams.LOGS_PER_PAGE + 9)
+    client.app_state.live_feeds.gap_rows = 4
+    async with stream(client, session_id, last_event_id=first.id) as events:
+        refresh = await next_message(events)
+        gap = await next_message(events)
+    sent = parts(refresh).logs + parts(gap).logs
+    assert sent == missed[: streams.LOGS_PER_PAGE + 4]
+    assert "5 more: load them" in gap.data
+    # The button asks for the rows between the oldest sent and what the page had.
+    after = first.id.split("-")[1]
+    more = await client.get(
+        f"/sessions/{session_id}/logs/gap",
+        params={"after": after, "before": sent[-1].removeprefix("log-")},
+        headers={"HX-Request": "true"},
+    )
+    assert more.status_code == 200
+    loaded = parts(Message(data=more.text)).logs
+    assert sent + loaded == missed
+    assert "more: load them" not in more.text
+    # Without htmx the same URL is the older-events page from there.
+    plain = await client.get(
+        f"/sessions/{session_id}/logs/gap",
+        params={"after": after, "before": sent[-1].removeprefix("log-")},
+        follow_redirects=False,
+    )
+    assert plain.status_code == 303
+    assert plain.headers["location"].endswith(f"/logs?before={sent[-1].removeprefix('log-')}")
 
 
 async def test_a_page_too_far_behind_the_kept_frames_gets_a_full_refresh(

@@ -424,6 +424,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Most frames a second each live session stream sends; a frame carries every change "
         "since the one before, so bytes per viewer stay bounded whatever the event rate.",
     ),
+    Setting(
+        "LIVE_GAP_ROWS",
+        _bounded_int(0, 5_000),
+        200,
+        "Log rows a reconnecting session page is sent for the events caught while it was away, "
+        "beyond the newest 50 it shows; past that it gets a button that loads the rest.",
+    ),
     # --- worker pool ---
     Setting("WORKERS", _bounded_int(1, 64), 4, "Worker tasks in the web process's job pool."),
     Setting(

@@ -20,6 +20,7 @@ from web.session_view import (
     VERDICTS,
     Cell,
     CoverageRow,
+    LogGap,
     LogView,
     Snapshot,
 )
@@ -87,6 +88,16 @@ def logs_html(
 
 def log_rows_html(session_id: int, logs: Iterable[LogView]) -> str:
     return "".join(piece("_log.html", session_id=session_id, log=log) for log in logs)
+
+
+def log_gap_html(session_id: int, gap: LogGap) -> str:
+    """The rows a reconnected page missed below its window, as the partial that fills #log-gap."""
+    return partial("log-gap", piece("_log_gap.html", session_id=session_id, gap=gap))
+
+
+def log_gap_rows_html(session_id: int, gap: LogGap) -> str:
+    """The next rows of a gap and the button for the ones after (the answer to that button)."""
+    return piece("_log_gap_rows.html", session_id=session_id, gap=gap)
 
 
 def live_line(session: TestSession) -> str:

@@ -301,3 +301,42 @@ async def load_logs_by_id(session_id: int, plan: SessionPlan, log_ids: list[int]
     )
     keys = _field_keys(plan)
     return [log_view(row, keys) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class LogGap:
+    """Log rows a reconnecting page missed beyond its window, and how many more there are."""
+
+    after: int  # the newest log id the page showed before it was away
+    logs: list[LogView]
+    more: int  # rows older than `logs` and newer than `after` that were not sent
+
+    @property
+    def oldest_sent(self) -> int | None:
+        return self.logs[-1].id if self.logs else None
+
+
+async def load_log_gap(
+    session_id: int,
+    plan: SessionPlan,
+    *,
+    after: int,
+    limit: int,
+    skip: int = LOGS_PER_PAGE,
+    before: int | None = None,
+) -> LogGap:
+    """The logs newer than `after` (older than `before`), newest first, past the first `skip`.
+
+    A page that comes back after a gap shows the newest `skip` logs in its window; the
+    ones caught in the gap below that window would otherwise never be shown as rows.
+    """
+    query = EventLog.filter(session_id=session_id, cleared=False, id__gt=after)
+    if before is not None:
+        query = query.filter(id__lt=before)
+    total = await query.count()
+    if total <= skip or limit <= 0:
+        return LogGap(after, [], max(0, total - skip))
+    rows = await query.order_by("-id").offset(skip).limit(limit).values(*_LOG_COLUMNS)
+    keys = _field_keys(plan)
+    logs = [log_view(row, keys) for row in rows]
+    return LogGap(after, logs, total - skip - len(logs))

@@ -9,10 +9,14 @@ counts, coverage rows and new log rows, and encodes that update once. Every
 stream of that session in this process sends the same bytes: 200 browsers
 cost one render, not 200.
 
-Each update's SSE id is the session revision it brings the page to. A
-browser that reconnects with `Last-Event-ID` gets the updates it missed from
-the feed's recent frames, or one full refresh of every live region when they
-are gone (too old, another process, a feed that started after them). A
+Each update's SSE id is `REVISION-LOG`: the session revision it brings the
+page to and the newest log row the page then shows. A browser that reconnects
+with `Last-Event-ID` gets the updates it missed from the feed's recent
+frames, or one full refresh of every live region when they are gone (too
+old, another process, a feed that started after them, a restarted server).
+Either way the page shows the newest logs in its window; the logs caught in
+the gap below that window (newer than LOG, past the window) follow as rows of
+their own, at most LIVE_GAP_ROWS, with a button that loads the rest. A
 browser whose stream falls behind (a slow viewer: more than SKIP_AFTER_FRAMES
 frames waiting for it, or behind the frames kept) is skipped forward to one
 full refresh instead of being sent the backlog, and never holds the others
@@ -43,13 +47,14 @@ from starlette.types import Receive, Scope, Send
 
 from trackmaster.bus import Bus
 from trackmaster.errors import NotFound
-from trackmaster.models import SessionStatus, TestSession
+from trackmaster.models import EventLog, SessionStatus, TestSession
 from trackmaster.sessions.publish import channel
 from web import session_fragments as fragments
 from web.parity_view import load_parity
 from web.session_view import (
     LOGS_PER_PAGE,
     Snapshot,
+    load_log_gap,
     load_logs,
     load_logs_by_id,
     load_snapshot,
@@ -73,6 +78,8 @@ RETRY_MS = 1000
 SEND_TIMEOUT_S = 10.0
 # On server exit, streams get this long to end cleanly before they are cut.
 SHUTDOWN_GRACE_S = 2.0
+# Without a setting: gap rows a reconnecting page is sent beyond its window.
+DEFAULT_GAP_ROWS = 200
 
 
 def encode_data(html: str) -> bytes:
@@ -84,6 +91,30 @@ def encode_data(html: str) -> bytes:
 DONE = b"event: done\r\ndata: stopped\r\n\r\n"
 
 
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a page is: the SSE id it last got, `REVISION` or `REVISION-LOG`."""
+
+    revision: int
+    log_id: int | None = None  # the newest log row it shows; None from a page that did not say
+
+    @classmethod
+    def parse(cls, raw: str | None) -> Position | None:
+        """None for no id or one that is not ours: a full refresh puts the page right."""
+        if not raw:
+            return None
+        revision, dash, log_id = raw.strip().partition("-")
+        try:
+            return cls(int(revision), int(log_id) if dash else None)
+        except ValueError:
+            return None
+
+    def sse_id(self) -> bytes:
+        if self.log_id is None:
+            return b"id: %d\r\n" % self.revision
+        return b"id: %d-%d\r\n" % (self.revision, self.log_id)
+
+
 @dataclass(slots=True)
 class Frame:
     seq: int  # position in this feed, for the streams' cursors
@@ -91,15 +122,25 @@ class Frame:
     newest_revision: int  # the newest revision among the bus messages it carries
     data: bytes
     final: bool = False  # the session stopped: streams send `done` after it
+    log_id: int = 0  # the newest log row a page shows once it has this frame
+    # A full refresh whose window of logs is full: its oldest row. The gap rows a page
+    # missed are the ones between this and the newest row it had.
+    window_oldest: int | None = None
 
 
 class SessionFeed:
     def __init__(
-        self, session_id: int, bus: Bus, frames_per_s: float = DEFAULT_FRAMES_PER_S
+        self,
+        session_id: int,
+        bus: Bus,
+        frames_per_s: float = DEFAULT_FRAMES_PER_S,
+        gap_rows: int = DEFAULT_GAP_ROWS,
     ) -> None:
         self.session_id = session_id
         self.bus = bus
         self.frame_interval_s = 1.0 / frames_per_s
+        self.gap_rows = gap_rows
+        self.log_id = 0  # the newest log row any frame so far has shown
         self.frames: deque[Frame] = deque(maxlen=FRAMES_KEPT)
         self.seq = 0
         self.revision = 0
@@ -116,6 +157,10 @@ class SessionFeed:
         self._snapshot: Snapshot
         self._refresh: Frame | None = None
         self._refresh_lock = asyncio.Lock()
+        # Gap rows rendered at one feed position, per page position: a reconnect storm of
+        # pages that were in step costs one read and one render.
+        self._gaps: dict[tuple[int, int, int | None], bytes | None] = {}
+        self._gap_lock = asyncio.Lock()
         self._last_render = 0.0
         self.task = asyncio.create_task(self._run(), name=f"session-feed-{session_id}")
         self.linger: asyncio.TimerHandle | None = None
@@ -132,6 +177,7 @@ class SessionFeed:
                 self._session = session
                 self._snapshot = await load_snapshot(session)
                 self.revision = self.covered_from = session.revision
+                self.log_id = await _newest_log_id(session.id)
                 self.ready.set()
                 while True:
                     first = await subscription.get()
@@ -166,8 +212,20 @@ class SessionFeed:
             or any(m.get("type") == "status" for m in batch)
         )
         self._session = session
+        shown_before = self.log_id
+        self.log_id = max(
+            [self.log_id, *(i for m in batch for i in m.get("log_ids") or ())], default=0
+        )
         if lost:
+            # Every page of this feed was where the feed was: the rows it may have missed
+            # below the refresh's window follow it.
             html = await self._refresh_html(session)
+            self.log_id = max(self.log_id, await _newest_log_id(session.id))
+            gap = await load_log_gap(
+                session.id, self._snapshot.plan, after=shown_before, limit=self.gap_rows
+            )
+            if gap.logs:
+                html += fragments.log_gap_html(session.id, gap)
         else:
             window = None
             if any(m.get("type") == "cleared" for m in batch):
@@ -212,7 +270,7 @@ class SessionFeed:
             self.evicted_revision = max(self.evicted_revision, self.frames[0].newest_revision)
         self.seq += 1
         self.revision = revision
-        self.frames.append(Frame(self.seq, revision, newest, data, final))
+        self.frames.append(Frame(self.seq, revision, newest, data, final, self.log_id))
         self._wake()
 
     def _wake(self) -> None:
@@ -260,6 +318,7 @@ class SessionFeed:
             session = await TestSession.get(id=self.session_id)
             snapshot = await load_snapshot(session)
             logs, has_older = await load_logs(session.id, snapshot.plan)
+            shown = max(self.log_id, logs[0].id if logs else 0)
             html = fragments.full_refresh(session, snapshot, logs, has_older)
             html += fragments.partial(
                 "unmatched", fragments.unmatched_html(session, await load_unmatched(session))
@@ -269,9 +328,34 @@ class SessionFeed:
             # seq: where the stream continues; frames after it may repeat part of it (harmless).
             self._refresh = Frame(
                 seq, session.revision, session.revision, encode_data(html),
-                final=session.status != SessionStatus.ON,
+                final=session.status != SessionStatus.ON, log_id=shown,
+                window_oldest=logs[-1].id if has_older else None,
             )  # fmt: skip
             return self._refresh
+
+    async def gap_data(self, after: int, refresh: Frame | None) -> bytes | None:
+        """The rows a page that showed logs up to `after` missed below its window, or None.
+
+        Sent after the refresh or replay that brought the page back: its window then shows
+        the newest logs (a refresh's own window, or the newest LOGS_PER_PAGE after a
+        replay), and these are the ones between that window and what the page had.
+        """
+        if refresh is not None and refresh.window_oldest is None:
+            return None  # the refresh's window holds every log there is
+        below = refresh.window_oldest if refresh is not None else None
+        async with self._gap_lock:
+            key = (self.seq, after, below)
+            if key not in self._gaps:
+                if any(seq != self.seq for seq, *_ in self._gaps) or len(self._gaps) > 64:
+                    self._gaps.clear()
+                session = self.session
+                gap = await load_log_gap(
+                    session.id, self._snapshot.plan, after=after, limit=self.gap_rows,
+                    before=below, skip=0 if below is not None else LOGS_PER_PAGE,
+                )  # fmt: skip
+                html = fragments.live_line(session) + fragments.log_gap_html(session.id, gap)
+                self._gaps[key] = encode_data(html) if gap.logs else None
+            return self._gaps[key]
 
     def disconnect(self) -> None:
         """End this feed's streams but keep the feed: their pages reconnect and replay from it.
@@ -295,9 +379,11 @@ class LiveFeeds:
         bus: Bus,
         shutting_down: asyncio.Event | None,
         frames_per_s: float = DEFAULT_FRAMES_PER_S,
+        gap_rows: int = DEFAULT_GAP_ROWS,
     ) -> None:
         self.bus = bus
         self.frames_per_s = frames_per_s
+        self.gap_rows = gap_rows
         self.feeds: dict[int, SessionFeed] = {}
         self.closing = False
         self._watch = (
@@ -320,7 +406,9 @@ class LiveFeeds:
     async def acquire(self, session_id: int) -> SessionFeed:
         feed = self.feeds.get(session_id)
         if feed is None or feed.failure is not None or feed.task.done():
-            feed = self.feeds[session_id] = SessionFeed(session_id, self.bus, self.frames_per_s)
+            feed = self.feeds[session_id] = SessionFeed(
+                session_id, self.bus, self.frames_per_s, self.gap_rows
+            )
         feed.watchers += 1
         if feed.linger is not None:
             feed.linger.cancel()
@@ -353,23 +441,30 @@ def live_feeds(request: Request) -> LiveFeeds:
             state.runtime.bus,
             getattr(state, "shutting_down", None),
             state.settings.live_frames_per_s,
+            state.settings.live_gap_rows,
         )
         state.live_feeds = feeds
     return feeds
 
 
-def _last_event_id(request: Request) -> int | None:
-    raw = request.headers.get("last-event-id") or request.query_params.get("since")
-    try:
-        return int(raw) if raw else None
-    except ValueError:
-        return None  # not ours: a full refresh puts the page right
+def _last_event_id(request: Request) -> Position | None:
+    return Position.parse(request.headers.get("last-event-id") or request.query_params.get("since"))
 
 
-def _with_id(frame: Frame, last_id: int) -> tuple[bytes, int]:
+async def _newest_log_id(session_id: int) -> int:
+    newest = (
+        await EventLog.filter(session_id=session_id, cleared=False)
+        .order_by("-id")
+        .limit(1)
+        .values_list("id", flat=True)
+    )
+    return newest[0] if newest else 0
+
+
+def _with_id(frame: Frame, last: Position) -> tuple[bytes, Position]:
     # Ids never go backwards for one page, even when a late message carries an older revision.
-    sent_id = max(last_id, frame.revision)
-    return b"id: %d\r\n" % sent_id + frame.data, sent_id
+    sent = Position(max(last.revision, frame.revision), max(last.log_id or 0, frame.log_id))
+    return sent.sse_id() + frame.data, sent
 
 
 class _Lease:
@@ -393,7 +488,7 @@ async def _shut_down_when(server_exits: anyio.Event, feeds: LiveFeeds) -> None:
 
 async def _stream(
     lease: _Lease,
-    since: int | None,
+    since: Position | None,
     server_exits: anyio.Event,
     still_allowed: Callable[[], Awaitable[bool]],
     recheck_s: float,
@@ -403,16 +498,20 @@ async def _stream(
     # set); sse-starlette sees the server exit first and tells us through this event.
     watcher = asyncio.create_task(_shut_down_when(server_exits, feeds))
     try:
-        last_id = since or 0
+        last_id = since or Position(0)
         revision_now = cast(
             list[int],
             await TestSession.filter(id=feed.session_id).values_list("revision", flat=True),
         )
-        replay = feed.replay_after(since, revision_now[0] if revision_now else 0)
+        replay = feed.replay_after(
+            since.revision if since else None, revision_now[0] if revision_now else 0
+        )
         cursor = feed.seq
+        refreshed: Frame | None = None
         if replay is None:
-            last_id = 0  # the page's id is not one to keep: the refresh's own id replaces it
-            frame = await feed.refresh_frame()
+            # The page's revision is not one to keep: the refresh's own id replaces it.
+            last_id = Position(0, since.log_id if since else None)
+            frame = refreshed = await feed.refresh_frame()
             cursor = frame.seq
             replay = [frame]
         # htmx applies `retry` only from a message with data: it rides on the first one.
@@ -423,6 +522,12 @@ async def _stream(
             retry = b""
         if not replay:  # nothing missed: still say the page is live (no id: it stays)
             yield retry + encode_data(fragments.live_line(feed.session))
+        elif (
+            since is not None
+            and since.log_id is not None
+            and (gap := await feed.gap_data(since.log_id, refreshed))
+        ):
+            yield gap  # the rows caught while the page was away that its window no longer reaches
         if (replay and replay[-1].final) or (feed.stopped and feed.seq == cursor):
             yield DONE
             return
@@ -443,8 +548,17 @@ async def _stream(
             if pending is None or len(pending) > SKIP_AFTER_FRAMES:
                 # A slow viewer (or one behind the frames kept): skip it forward to one
                 # full refresh rather than send, or keep, the backlog.
+                shown = last_id.log_id
                 refresh = await feed.refresh_frame()
-                pending = [refresh, *(feed.frames_after(refresh.seq) or [])]
+                data, last_id = _with_id(refresh, last_id)
+                cursor = max(cursor, refresh.seq)
+                yield data
+                if refresh.final:
+                    yield DONE
+                    return
+                if shown is not None and (gap := await feed.gap_data(shown, refresh)):
+                    yield gap
+                pending = feed.frames_after(refresh.seq) or []
             for frame in pending:
                 data, last_id = _with_id(frame, last_id)
                 cursor = max(cursor, frame.seq)

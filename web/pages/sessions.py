@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from trackmaster.errors import AppError, InvalidParams, NotFound, field_error
@@ -41,6 +41,7 @@ from web.session_view import (
     PLATFORMS,
     VERDICTS,
     get_session,
+    load_log_gap,
     load_logs,
     load_snapshot,
     log_view,
@@ -277,6 +278,25 @@ async def logs_window(request: Request) -> Response:
     return render(request, template, context)
 
 
+async def log_gap(request: Request) -> Response:
+    """The next rows a reconnected page missed (after < id < before) and a button for the rest.
+
+    Every URL is a whole page: without htmx this is the older-events page from `before`.
+    """
+    session = await get_session(request.path_params["session_id"])
+    after, before = _int_param(request, "after"), _int_param(request, "before")
+    if after is None or before is None:
+        raise field_error("after" if after is None else "before", "is required")
+    if not is_htmx(request):
+        return RedirectResponse(f"/sessions/{session.id}/logs?before={before}", status_code=303)
+    snapshot = await load_snapshot(session)
+    gap = await load_log_gap(
+        session.id, snapshot.plan, after=after, before=before, skip=0,
+        limit=request.app.state.settings.live_gap_rows or fragments.LOGS_PER_PAGE,
+    )  # fmt: skip
+    return HTMLResponse(fragments.log_gap_rows_html(session.id, gap))
+
+
 async def log_page(request: Request) -> Response:
     session = await get_session(request.path_params["session_id"])
     row = (
@@ -500,6 +520,7 @@ routes = [
     ),
     Route("/sessions/{session_id:int}/edit", update_session, methods=["POST"]),
     Route("/sessions/{session_id:int}/logs", logs_window, methods=["GET"], name="session_logs"),
+    Route("/sessions/{session_id:int}/logs/gap", log_gap, methods=["GET"], name="session_log_gap"),
     Route(
         "/sessions/{session_id:int}/logs/{log_id:int}",
         log_page,

@@ -545,20 +545,15 @@ async def _stream(
                     return
                 recheck_at = time.monotonic() + recheck_s
             pending = feed.frames_after(cursor)
+            gap: bytes | None = None
             if pending is None or len(pending) > SKIP_AFTER_FRAMES:
                 # A slow viewer (or one behind the frames kept): skip it forward to one
-                # full refresh rather than send, or keep, the backlog.
-                shown = last_id.log_id
+                # full refresh rather than send, or keep, the backlog; the rows it missed
+                # below the refresh's window follow the refresh.
                 refresh = await feed.refresh_frame()
-                data, last_id = _with_id(refresh, last_id)
-                cursor = max(cursor, refresh.seq)
-                yield data
-                if refresh.final:
-                    yield DONE
-                    return
-                if shown is not None and (gap := await feed.gap_data(shown, refresh)):
-                    yield gap
-                pending = feed.frames_after(refresh.seq) or []
+                if last_id.log_id is not None:
+                    gap = await feed.gap_data(last_id.log_id, refresh)
+                pending = [refresh, *(feed.frames_after(refresh.seq) or [])]
             for frame in pending:
                 data, last_id = _with_id(frame, last_id)
                 cursor = max(cursor, frame.seq)
@@ -566,6 +561,9 @@ async def _stream(
                 if frame.final:
                     yield DONE
                     return
+                if gap is not None:
+                    yield gap
+                    gap = None
     finally:
         watcher.cancel()
         await lease.release()

@@ -452,11 +452,12 @@ def _last_event_id(request: Request) -> Position | None:
 
 
 async def _newest_log_id(session_id: int) -> int:
-    newest = (
+    newest = cast(
+        list[int],
         await EventLog.filter(session_id=session_id, cleared=False)
         .order_by("-id")
         .limit(1)
-        .values_list("id", flat=True)
+        .values_list("id", flat=True),
     )
     return newest[0] if newest else 0
 
@@ -525,9 +526,9 @@ async def _stream(
         elif (
             since is not None
             and since.log_id is not None
-            and (gap := await feed.gap_data(since.log_id, refreshed))
+            and (missed := await feed.gap_data(since.log_id, refreshed))
         ):
-            yield gap  # the rows caught while the page was away that its window no longer reaches
+            yield missed  # the rows caught while the page was away below its window
         if (replay and replay[-1].final) or (feed.stopped and feed.seq == cursor):
             yield DONE
             return

@@ -11,13 +11,20 @@ the nesting and refuses strings that are not valid Unicode.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
 MAX_DEPTH = 64  # analytics payloads nest a handful of levels; storage gives up near 255
-_LONG_DIGITS = re.compile(rb"\d{20,}")  # 2**64 has 20 digits
+# A run of 20 ASCII digits anywhere (2**64 has 20), as re's rb"\d{20,}" would find it,
+# several times faster on a large body: every digit becomes "0" and every other byte
+# a space, then one substring search (the regex tried a match at each digit).
+_DIGITS_TO_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # "0" / " "
+_TWENTY_ZEROS = b"0" * 20
+
+
+def _has_long_digits(body: bytes) -> bool:
+    return _TWENTY_ZEROS in body.translate(_DIGITS_TO_ZERO)
 
 
 class JsonRefused(ValueError):
@@ -29,7 +36,7 @@ class JsonRefused(ValueError):
 
 
 def loads(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
-    exact_needed = _LONG_DIGITS.search(body) is not None
+    exact_needed = _has_long_digits(body)
     value: Any
     if not exact_needed:
         try:
@@ -64,26 +71,48 @@ def _refuse_constant(name: str) -> Any:
 
 def _check(value: Any, max_depth: int, *, strings: bool) -> None:
     """Bound the nesting; with `strings`, refuse lone surrogates (orjson already does)."""
+    if strings:
+        _check_strings(value, max_depth)
+        return
+    # One level at a time, and only containers go on to the next level: the leaves
+    # (most of a payload) are looked at once, never copied into a work list.
+    level: list[Any] = [value] if type(value) in (dict, list) else []
+    depth = 1
+    while level:
+        if depth > max_depth:
+            raise _too_deep(max_depth)
+        below: list[Any] = []
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level = below
+        depth += 1
+
+
+def _check_strings(value: Any, max_depth: int) -> None:
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict):
             children: Any = item.values()
-            if strings:
-                for key in item:
-                    _unicode(key)
+            for key in item:
+                _unicode(key)
         elif isinstance(item, list):
             children = item
         else:
-            if strings and isinstance(item, str):
+            if isinstance(item, str):
                 _unicode(item)
             continue
         if depth > max_depth:
-            raise JsonRefused(
-                f"the JSON nests deeper than {max_depth} levels; flatten the payload",
-                too_deep=True,
-            )
+            raise _too_deep(max_depth)
         stack.extend((child, depth + 1) for child in children)
+
+
+def _too_deep(max_depth: int) -> JsonRefused:
+    return JsonRefused(
+        f"the JSON nests deeper than {max_depth} levels; flatten the payload", too_deep=True
+    )
 
 
 def _unicode(text: str) -> None:

@@ -15,9 +15,11 @@ reads (`CellState`). trackmaster/sessions/cell_store.py writes and reads them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from trackmaster.checks import FieldCheck
 from trackmaster.checks.unplanned import Unplanned
@@ -46,6 +48,23 @@ def worst(verdicts: Iterable[str | Verdict]) -> Verdict:
         if r > rank:
             best, rank = Verdict(str(verdict)), r
     return best
+
+
+_INT_KEYS = orjson.OPT_NON_STR_KEYS  # field ids as JSON object keys: "12"
+
+
+def log_columns(checks: Sequence[FieldCheck]) -> tuple[str, str]:
+    """A stored log's `field_values` and `verdicts` JSON: {field_id: value} and
+    {field_id: [verdict, reason, code]} (readers older than the code take the first two).
+
+    orjson writes the int keys as strings and the Verdict (a StrEnum) as its value, so
+    no per-field str() or `.value` is needed: this runs for every field of every event.
+    """
+    values = orjson.dumps({c.field_id: c.value for c in checks}, option=_INT_KEYS)
+    verdicts = orjson.dumps(
+        {c.field_id: [c.verdict, c.reason, c.code] for c in checks}, option=_INT_KEYS
+    )
+    return values.decode(), verdicts.decode()
 
 
 def value_digest(kind: str, value: str | None) -> str:
@@ -83,6 +102,33 @@ class CellTally:
             self.success_reason = reason[:REASON_CHARS]
         if log_id > self.last_log_id:
             self.last_log_id = log_id
+
+    def add_many(
+        self, check: FieldCheck, count: int, last_log_id: int,
+        newest: dict[tuple[int, Verdict], int], order: int,
+    ) -> None:  # fmt: skip
+        """`count` uses of one check; its reason is kept when it is the newest of its verdict
+        (`order` against `newest`, which the caller keeps per field and verdict)."""
+        verdict = check.verdict
+        slot = (check.field_id, verdict)
+        is_newest = order > newest.get(slot, 0)
+        if is_newest:
+            newest[slot] = order
+        if verdict is Verdict.FAIL:
+            self.fail += count
+            if is_newest:
+                self.fail_reason, self.fail_code = check.reason[:REASON_CHARS], check.code
+        elif verdict is Verdict.UNCERTAIN:
+            self.uncertain += count
+            if is_newest:
+                self.uncertain_reason = check.reason[:REASON_CHARS]
+                self.uncertain_code = check.code
+        elif verdict is Verdict.SUCCESS:
+            self.success += count
+            if is_newest:
+                self.success_reason = check.reason[:REASON_CHARS]
+        if last_log_id > self.last_log_id:
+            self.last_log_id = last_log_id
 
 
 @dataclass(slots=True)
@@ -235,6 +281,84 @@ class BatchTally:
             row.add(worst_check.verdict, worst_check.reason, worst_check.code, log_id)
         elif log_id > row.last_log_id:
             row.last_log_id = log_id
+
+    def add_logs(
+        self,
+        session_id: int,
+        event_id: int,
+        platform: Platform | str,
+        logs: Sequence[tuple[int, Sequence[FieldCheck]]],
+        tracker: ValueTracker | None,
+    ) -> None:
+        """The same as `add_log` for each (log_id, checks) of `logs`, given in id order.
+
+        The work is done once per distinct check, not once per field of every log:
+        the checks of enumerated and fixed fields are cached (the same object for the
+        same value), so a batch of 100 events of 10 fields has a few dozen of them.
+        tests/test_cells_batch.py holds the two to the same result.
+        """
+        p = str(platform)
+        # id(check) -> [check, count, order of its last use, its first log, its last log];
+        # every check stays referenced by `logs` meanwhile, so no id is reused.
+        seen: dict[int, list[Any]] = {}
+        order = 0
+        for log_id, checks in logs:
+            for check in checks:
+                order += 1
+                entry = seen.get(id(check))
+                if entry is None:
+                    seen[id(check)] = [check, 1, order, log_id, log_id]
+                else:
+                    entry[1] += 1
+                    entry[2] = order
+                    entry[4] = log_id
+        cells = self.cells
+        # (field_id, verdict) -> order of the check whose reason the cell keeps: the newest.
+        newest: dict[tuple[int, Verdict], int] = {}
+        for check, count, last, first_log, last_log in seen.values():
+            key = (session_id, event_id, check.field_id, p)
+            tally = cells.get(key)
+            if tally is None:
+                tally = cells[key] = CellTally()
+            tally.add_many(check, count, last_log, newest, last)
+            digest = (
+                tracker.admit((event_id, check.field_id, p), check.kind, check.value)
+                if tracker is not None
+                else value_digest(check.kind, check.value)
+            )
+            if digest is None:
+                tally.other_values += count
+                continue
+            vkey = (session_id, event_id, check.field_id, p, digest)
+            value = self.values.get(vkey)
+            if value is None:
+                value = self.values[vkey] = ValueTally(
+                    check.kind, check.value, check.verdict, check.code,
+                    check.reason[:REASON_CHARS], first_log,
+                )  # fmt: skip
+            value.count += count
+        # The event row: each log counts once, by its worst field (the first of the worst).
+        event_key = (session_id, event_id, EVENT_FIELD, p)
+        row = cells.get(event_key)
+        if row is None:
+            row = cells[event_key] = CellTally()
+        for log_id, checks in logs:
+            row.caught += 1
+            if not checks:
+                if log_id > row.last_log_id:
+                    row.last_log_id = log_id
+                continue
+            verdicts = [c.verdict for c in checks]
+            for verdict in _WORST_FIRST:
+                if verdict in verdicts:
+                    worst = checks[verdicts.index(verdict)]
+                    break
+            else:
+                worst = checks[0]
+            row.add(worst.verdict, worst.reason, worst.code, log_id)
+
+
+_WORST_FIRST = (Verdict.FAIL, Verdict.UNCERTAIN, Verdict.SUCCESS, Verdict.UNTESTED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from trackmaster.checks import FieldCheck, check_event
 from trackmaster.checks.unplanned import Unplanned, find_unplanned, root_for
 from trackmaster.models import Platform
 from trackmaster.sessions import _sql, cell_store
-from trackmaster.sessions.cells import BatchTally
+from trackmaster.sessions.cells import BatchTally, log_columns
 from trackmaster.sessions.live import LiveIndex, ProjectSnapshot, Target
 from trackmaster.sessions.publish import bump_revisions, publish_safely
 from trackmaster.sources import CaughtEvent
@@ -178,13 +178,11 @@ class Ingestor:
                     seen_ids.add(key)
                 payload = payload or _payload_text(event)
                 checks = check_event(target.plan.rules, event.payload, style)
-                values = {str(c.field_id): c.value for c in checks}
-                # [verdict, reason, code]: readers older than the code take the first two.
-                verdicts = {str(c.field_id): [c.verdict.value, c.reason, c.code] for c in checks}
+                values, verdicts = log_columns(checks)
                 prepared.rows.append(
                     (session.id, target.plan.event_id, event.name, event.user_id,
                      platform.value, event.source, event.message_id, event.sent_at,
-                     received_at, payload, _json(values), _json(verdicts), False)
+                     received_at, payload, values, verdicts, False)
                 )  # fmt: skip
                 prepared.row_targets.append(target)
                 prepared.row_platforms.append(platform)
@@ -204,7 +202,8 @@ class Ingestor:
         message_ids = sorted({m for _, m in keyed})
         conn = connections.get("default")
         # Raw SQL: the ORM's filter building cost more than the query on this hot path.
-        _, rows = await conn.execute_query(
+        _, rows = await _sql.execute(
+            conn,
             f"SELECT session_id, message_id FROM {_sql.quote(conn, 'event_log')} "
             f"WHERE session_id IN {_sql.in_list(conn, session_ids)} "
             f"AND message_id IN {_sql.in_list(conn, message_ids)}",
@@ -250,20 +249,28 @@ class Ingestor:
             )
             coverage_rows = []
             tally = BatchTally()
+            # The logs of each session x event x platform, in id order: tallied per group.
+            groups: dict[tuple[int, int, Platform], tuple[Target, list]] = {}
             for log_id, row, target, platform, first_seen, checks, unplanned in zip(
                 ids, prepared.rows, prepared.row_targets, prepared.row_platforms,
                 prepared.row_coverage, prepared.row_checks, prepared.row_unplanned, strict=True,
             ):  # fmt: skip
                 log_ids.setdefault(row[0], []).append(log_id)
-                tally.add_log(row[0], row[1], platform, log_id, checks, target.session.values)
+                group = groups.get((row[0], row[1], platform))
+                if group is None:
+                    group = groups[(row[0], row[1], platform)] = (target, [])
+                group[1].append((log_id, checks))
                 if unplanned:
                     tally.add_unplanned(row[0], row[1], platform, log_id, unplanned)
-                for field_id in target.plan.field_ids:
-                    changed[row[0]].add((row[1], field_id, platform.value))
                 for field_id, value in first_seen:
                     coverage_rows.append(
                         (row[0], field_id, platform.value, value[:255], log_id, received_at)
                     )
+            for (session_id, event_id, platform), (target, logs) in groups.items():
+                tally.add_logs(session_id, event_id, platform, logs, target.session.values)
+                changed[session_id].update(
+                    (event_id, field_id, platform.value) for field_id in target.plan.field_ids
+                )
             # Every cell's counts in this same transaction: a page never sees a log
             # that its cell has not counted, nor a count without its log.
             await cell_store.add_batch(conn, tally)

@@ -49,6 +49,7 @@ from trackmaster.sessions.cells import (
     BatchTally,
     CellState,
     ValueTracker,
+    log_columns,
 )
 from trackmaster.sessions.plans import EventPlan, load_event_plans
 from trackmaster.sessions.publish import bump_revisions
@@ -143,11 +144,7 @@ class _Replay:
         source = row["source"]
         style = CaughtEvent("", "", Platform.OTHER, payload, source, None, None).lookup_style
         checks = check_event(plan.rules, payload, style)
-        values = {str(c.field_id): c.value for c in checks}
-        verdicts = {str(c.field_id): [c.verdict.value, c.reason, c.code] for c in checks}
-        self.log_updates.append(
-            (orjson.dumps(values).decode(), orjson.dumps(verdicts).decode(), log_id)
-        )
+        self.log_updates.append((*log_columns(checks), log_id))
         platform = str(row["platform"])
         self.unplanned.add_unplanned(
             0, row["event_id"], platform, log_id,

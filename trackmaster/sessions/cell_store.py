@@ -81,7 +81,7 @@ async def _upsert(conn: BaseDBAsyncClient, table: str, columns: Sequence[str],
     for start in range(0, len(ordered), ROWS_PER_UPSERT):
         chunk = ordered[start : start + ROWS_PER_UPSERT]
         sql = _upsert_sql(conn, table, columns, len(chunk), keys, updates)
-        await conn.execute_query(sql, [v for row in chunk for v in row])
+        await _sql.execute(conn, sql, [v for row in chunk for v in row])
 
 
 def _greatest(conn: BaseDBAsyncClient, a: str, b: str) -> str:

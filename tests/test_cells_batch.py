@@ -1,7 +1,8 @@
 """The batch tally (`BatchTally.add_logs`, used by ingest) counts exactly as one log at a time.
 
-`add_log` is the rule written for one log; `add_logs` does the same work once per
-distinct check of a batch. Hypothesis draws batches whose checks repeat (as cached
+`one_log_at_a_time` below is the rule written plainly for one log after another (the
+tally's code before it learned batches); `add_logs` does the work once per distinct
+check of a batch. Hypothesis draws batches whose checks repeat (as cached
 checks of enumerated fields do), share a value across different check objects,
 differ only in reason, or are missing, and cells whose tracker is full or nearly
 full, and the two must leave the same cells, values and tracker behind.
@@ -14,9 +15,53 @@ from hypothesis import strategies as st
 
 from trackmaster.checks import FieldCheck
 from trackmaster.models import Verdict
-from trackmaster.sessions.cells import VALUES_PER_CELL, BatchTally, ValueTracker
+from trackmaster.sessions.cells import (
+    EVENT_FIELD,
+    RANK,
+    REASON_CHARS,
+    VALUES_PER_CELL,
+    BatchTally,
+    CellTally,
+    ValueTally,
+    ValueTracker,
+    value_digest,
+)
 
 VERDICTS = [Verdict.SUCCESS, Verdict.FAIL, Verdict.UNCERTAIN, Verdict.UNTESTED]
+
+
+def one_log_at_a_time(
+    tally: BatchTally, session_id: int, event_id: int, platform: str, log_id: int,
+    checks: list[FieldCheck], tracker: ValueTracker | None,
+) -> None:  # fmt: skip
+    """Each field's cell (count, newest reason of its verdict), its value, and the event row
+    (counted by its worst field, the first of the worst)."""
+    worst_rank, worst_check = -1, None
+    for check in checks:
+        cell = tally.cells.setdefault((session_id, event_id, check.field_id, platform), CellTally())
+        cell.add(check.verdict, check.reason, check.code, log_id)
+        if RANK[check.verdict] > worst_rank:
+            worst_rank, worst_check = RANK[check.verdict], check
+        digest = (
+            tracker.admit((event_id, check.field_id, platform), check.kind, check.value)
+            if tracker is not None
+            else value_digest(check.kind, check.value)
+        )
+        if digest is None:
+            cell.other_values += 1
+            continue
+        value = tally.values.setdefault(
+            (session_id, event_id, check.field_id, platform, digest),
+            ValueTally(check.kind, check.value, check.verdict, check.code,
+                       check.reason[:REASON_CHARS], log_id),
+        )  # fmt: skip
+        value.count += 1
+    row = tally.cells.setdefault((session_id, event_id, EVENT_FIELD, platform), CellTally())
+    row.caught += 1
+    if worst_check is not None:
+        row.add(worst_check.verdict, worst_check.reason, worst_check.code, log_id)
+    elif log_id > row.last_log_id:
+        row.last_log_id = log_id
 
 
 @st.composite
@@ -72,7 +117,7 @@ def test_the_batch_tally_equals_one_log_at_a_time(batch, with_tracker: bool) -> 
     one_tracker = tracker_with(kept) if with_tracker else None
     many_tracker = tracker_with(kept) if with_tracker else None
     for log_id, checks in logs:
-        one.add_log(3, 7, "iOS", log_id, checks, one_tracker)
+        one_log_at_a_time(one, 3, 7, "iOS", log_id, checks, one_tracker)
     many.add_logs(3, 7, "iOS", logs, many_tracker)
     assert many.cells == one.cells
     assert many.values == one.values

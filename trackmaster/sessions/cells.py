@@ -243,44 +243,7 @@ class BatchTally:
         tracker: ValueTracker | None,
     ) -> None:
         """Count one stored log: each field's cell, its value, and the event row."""
-        p = str(platform)
-        cells = self.cells
-        worst_rank = -1
-        worst_check: FieldCheck | None = None
-        for check in checks:
-            key = (session_id, event_id, check.field_id, p)
-            tally = cells.get(key)
-            if tally is None:
-                tally = cells[key] = CellTally()
-            tally.add(check.verdict, check.reason, check.code, log_id)
-            rank = RANK[check.verdict]
-            if rank > worst_rank:
-                worst_rank, worst_check = rank, check
-            digest = (
-                tracker.admit((event_id, check.field_id, p), check.kind, check.value)
-                if tracker is not None
-                else value_digest(check.kind, check.value)
-            )
-            if digest is None:
-                tally.other_values += 1
-                continue
-            vkey = (session_id, event_id, check.field_id, p, digest)
-            value = self.values.get(vkey)
-            if value is None:
-                value = self.values[vkey] = ValueTally(
-                    check.kind, check.value, check.verdict, check.code,
-                    check.reason[:REASON_CHARS], log_id,
-                )  # fmt: skip
-            value.count += 1
-        event_key = (session_id, event_id, EVENT_FIELD, p)
-        row = cells.get(event_key)
-        if row is None:
-            row = cells[event_key] = CellTally()
-        row.caught += 1
-        if worst_check is not None:
-            row.add(worst_check.verdict, worst_check.reason, worst_check.code, log_id)
-        elif log_id > row.last_log_id:
-            row.last_log_id = log_id
+        self.add_logs(session_id, event_id, platform, [(log_id, list(checks))], tracker)
 
     def add_logs(
         self,
@@ -295,7 +258,7 @@ class BatchTally:
         The work is done once per distinct check, not once per field of every log:
         the checks of enumerated and fixed fields are cached (the same object for the
         same value), so a batch of 100 events of 10 fields has a few dozen of them.
-        tests/test_cells_batch.py holds the two to the same result.
+        tests/test_cells_batch.py holds it to the rule applied one log at a time.
         """
         p = str(platform)
         # id(check) -> [check, count, order of its last use, its first log, its last log];

@@ -250,7 +250,9 @@ class Ingestor:
             coverage_rows = []
             tally = BatchTally()
             # The logs of each session x event x platform, in id order: tallied per group.
-            groups: dict[tuple[int, int, Platform], tuple[Target, list]] = {}
+            groups: dict[
+                tuple[int, int, Platform], tuple[Target, list[tuple[int, list[FieldCheck]]]]
+            ] = {}
             for log_id, row, target, platform, first_seen, checks, unplanned in zip(
                 ids, prepared.rows, prepared.row_targets, prepared.row_platforms,
                 prepared.row_coverage, prepared.row_checks, prepared.row_unplanned, strict=True,

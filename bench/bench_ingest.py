@@ -15,6 +15,10 @@ live session, then:
    committed from above (it includes the client's own HTTP time).
 
 Every event has a unique messageId (as SDKs send), so de-duplication runs.
+`--unplanned N` adds N properties the plan does not list to every event (the first a
+near miss, `page.nmae` beside `page.name`), so unplanned-property detection reports
+them; the run then also prints that detection's own CPU time per 1,000 events, measured
+in this process on the same events (trackmaster/checks/unplanned.py, when the code has it).
 
     python bench/bench_ingest.py --db mariadb --overload 600
 
@@ -146,6 +150,10 @@ def batch_template() -> str:
     return json.dumps(batch_events())
 
 
+# Properties per event that the plan does not list (--unplanned).
+UNPLANNED = {"n": 0}
+
+
 def batch_events() -> list[dict]:
     events = []
     for n in range(BATCH):
@@ -154,6 +162,11 @@ def batch_events() -> list[dict]:
             group, leaf = key.split(".")
             value = values[(n + i) % len(values)] if values else f"{leaf}-{n}-{i}"
             properties.setdefault(group, {})[leaf] = value
+        for u in range(UNPLANNED["n"]):
+            if u == 0:
+                properties["page"]["nmae"] = "home"  # a near miss of page.name
+            else:
+                properties[f"extra_{u}"] = f"x-{n}"
         events.append(
             {
                 "event": "play_click",
@@ -481,6 +494,25 @@ async def run_overload(kind: str, seconds: float, concurrency: int, senders: int
     }
 
 
+def detection_cpu_ms_per_1000(rounds: int = 200) -> float | None:
+    """CPU ms that unplanned-property detection alone takes per 1,000 of the bench's events."""
+    try:
+        from trackmaster.checks.unplanned import PlannedKeys, find_unplanned, root_for
+    except ImportError:  # the code before the feature
+        return None
+    planned = PlannedKeys(tuple(key for key, _ in FIELDS))  # once per plan snapshot
+    root = root_for("collect", "sdk")
+    events = batch_events()
+    started = time.process_time()
+    found = 0
+    for _ in range(rounds):
+        for event in events:
+            found += len(find_unplanned(planned, event, root))
+    spent = time.process_time() - started
+    assert found == rounds * len(events) * UNPLANNED["n"], found
+    return 1000 * 1000 * spent / (rounds * len(events))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "mariadb", "both"], default="both")
@@ -496,11 +528,24 @@ def main() -> int:
         "--overload", type=int, default=0, help="senders of the overload run (0: none)"
     )
     parser.add_argument(
+        "--unplanned", type=int, default=0,
+        help="properties per event that the plan does not list (default 0)",
+    )  # fmt: skip
+    parser.add_argument(
         "--protocol", choices=["all", *PROTOCOLS],
         help="throughput of ingest protocols (each beside the Segment path) instead",
     )  # fmt: skip
     args = parser.parse_args()
+    UNPLANNED["n"] = args.unplanned
     kinds = ["sqlite", "mariadb"] if args.db == "both" else [args.db]
+    detection = detection_cpu_ms_per_1000()
+    if detection is not None:
+        print(
+            f"unplanned-property detection alone: {detection:.1f} ms CPU per 1,000 events "
+            f"({args.unplanned} unplanned per event, in this process); "
+            f"load average {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
     if args.overload:
         for kind in kinds:
             got = asyncio.run(run_overload(kind, args.seconds, args.concurrency, args.overload))

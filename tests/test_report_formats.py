@@ -87,4 +87,8 @@ def test_junit_lists_unplanned_properties_and_stays_valid() -> None:
 def test_csv_neutralises_a_value_that_starts_a_formula() -> None:
     rows = list(csv.DictReader(io.StringIO("".join(csv_lines(hand_made())))))
     assert rows[0]["wrong_values"] == '"@home" x2'  # starts with a quote: already text
-    assert len(rows) == 3 and rows[0]["fail"] == "2"
+    # Three cells, then the unplanned property (a key that is markup, still plain text here).
+    assert len(rows) == 4 and rows[0]["fail"] == "2"
+    assert (rows[3]["source"], rows[3]["field"], rows[3]["uncertain"]) == (
+        "unplanned_property", HOSTILE_KEY, "3",
+    )  # fmt: skip

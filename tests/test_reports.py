@@ -18,6 +18,7 @@ from pypdf import PdfReader
 from tests.support.access import run_cli
 from tests.support.html import parse_html
 from tests.support.report_session import (
+    HOSTILE_KEY,
     HOSTILE_PROJECT,
     HOSTILE_SESSION,
     OVERRIDE_REASON,
@@ -53,6 +54,13 @@ async def test_the_report_model_counts_every_failure(scenario) -> None:
         ("override", "page_info.id", "Android", "tess", OVERRIDE_REASON)
     ]
     assert (report.event_counts.all, report.event_counts.bad) == (5, 3)
+    assert [(u.event, u.platform, u.key, u.count, u.suggestion, u.path)
+            for u in report.unplanned] == [
+        ("play_click", "iOS", "page_infos", 2, "page_info", "$.page_infos"),
+        ("play_click", "Android", HOSTILE_KEY, 1, "", f"$['{HOSTILE_KEY}']"),
+    ]  # fmt: skip
+    # Reported for review, never a failure by itself.
+    assert "2 unplanned properties to review" in report.verdict_reason
     assert report.accounts == ("alice-42",) and report.created_by == "tess"
 
 
@@ -62,9 +70,10 @@ async def test_the_page_escapes_everything_and_needs_no_script(scenario, client)
     parsed = parse_html(answer.text)
     assert "script" not in parsed.tags and parsed.handlers == []
     text = parsed.text
-    for shown in (HOSTILE_PROJECT, HOSTILE_SESSION, OVERRIDE_REASON, "share_click"):
+    for shown in (HOSTILE_PROJECT, HOSTILE_SESSION, OVERRIDE_REASON, "share_click", HOSTILE_KEY):
         assert shown in text, shown
     assert "<b>by hand</b>" not in answer.text  # shown as text, not markup
+    assert HOSTILE_KEY not in answer.text and "img" not in parsed.tags
     assert "F3/S1 of 4" in text  # worst verdict first
 
 
@@ -79,6 +88,7 @@ async def test_the_page_prints_to_pdf_with_its_content(scenario, live_server, pa
         "FAILED", "Never seen: share_click", "event_info.current_page_name", "FAIL in 3 of 4",
         '"cart"', "Overrides and resets", "tess", "checked on the device",
         "Coverage of enumerations", "Unplanned properties", "alice-42", "Plan version",
+        "page_infos", "$.page_infos",
     ):  # fmt: skip
         assert needle in flat, f"{needle!r} not in the printed report: {flat[:3000]}"
 
@@ -88,9 +98,16 @@ async def test_csv_one_row_per_cell_parsed_back(scenario, client) -> None:
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/csv")
     assert "attachment" in answer.headers["content-disposition"]
-    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    every = list(csv.DictReader(io.StringIO(answer.text)))
+    rows = [r for r in every if r["source"] != "unplanned_property"]
     # play_click has 3 fields, share_click 1: 4 fields x 3 platforms.
     assert len(rows) == 12
+    # Then a row per unplanned property and platform, after the cells.
+    unplanned = {(r["field"], r["platform"]): r for r in every[12:]}
+    assert len(every) == 14 and set(unplanned) == {("page_infos", "iOS"), (HOSTILE_KEY, "Android")}
+    infos = unplanned[("page_infos", "iOS")]
+    assert (infos["verdict"], infos["judged"], infos["uncertain"]) == ("UNCERTAIN", "2", "2")
+    assert "did you mean page_info?" in infos["reason"] and "$.page_infos" in infos["reason"]
     by = {(r["event"], r["field"], r["platform"]): r for r in rows}
     page = by[("play_click", "event_info.current_page_name", "iOS")]
     assert (page["verdict"], page["fail"], page["success"], page["judged"]) == (
@@ -141,6 +158,11 @@ async def test_junit_a_case_per_event_and_platform(scenario, client) -> None:
     share = {c.get("name"): c for c in suites["share_click"].findall("testcase")}
     assert share["caught"].find("failure").get("type") == "not_seen"
     assert root.get("failures") == "2" and root.get("tests") == "8"
+    # Unplanned properties are noted beside the case, never failures of it.
+    notes = play["iOS"].find("system-out").text
+    assert "unplanned property page_infos ($.page_infos) in 2 event(s)" in notes
+    assert "did you mean page_info?" in notes
+    assert HOSTILE_KEY in play["Android"].find("system-out").text
     classname = play["iOS"].get("classname")
     assert classname == f"{HOSTILE_PROJECT}.play_click"
 
@@ -166,7 +188,7 @@ async def test_the_cli_writes_each_format(scenario, settings, tmp_path) -> None:
     assert ET.parse(junit).getroot().get("failures") == "2"
     done = run_cli(env, "report", sid, "--format", "csv")
     assert done.returncode == 0, done.stderr
-    assert len(list(csv.DictReader(io.StringIO(done.stdout)))) == 12
+    assert len(list(csv.DictReader(io.StringIO(done.stdout)))) == 14  # 12 cells, 2 unplanned
     done = run_cli(env, "report", sid, "--format", "json")
     assert json.loads(done.stdout)["unseen"] == ["share_click"]
     done = run_cli(env, "report", "999999")

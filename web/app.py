@@ -43,6 +43,7 @@ from web.pages import schedules as schedules_pages
 from web.pages import share as share_pages
 from web.pages import stories as stories_pages
 from web.pages import unmatched as unmatched_pages
+from web.pages import unplanned as unplanned_pages
 from web.security import SecurityHeadersMiddleware
 from web.shedding import SheddingMiddleware
 from workers import background
@@ -110,6 +111,7 @@ def _all_routes() -> list[BaseRoute]:
         *unplanned_api.routes,
         *sessions.routes,
         *unmatched_pages.routes,
+        *unplanned_pages.routes,
         *reports_pages.routes,
         *share_pages.routes,
         *streams.routes,

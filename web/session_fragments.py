@@ -57,6 +57,10 @@ def coverage_html(snapshot: Snapshot) -> str:
     return piece("_coverage.html", coverage=snapshot.coverage)
 
 
+def unplanned_html(session_id: int, snapshot: Snapshot) -> str:
+    return piece("_unplanned_props.html", session_id=session_id, panel=snapshot.unplanned)
+
+
 def coverage_row_html(row: CoverageRow) -> str:
     return piece("_coverage_row.html", row=row)
 
@@ -120,6 +124,7 @@ def full_refresh(
             partial("counts", counts_html(snapshot)),
             partial("matrix", matrix_html(sid, snapshot)),
             partial("coverage", coverage_html(snapshot)),
+            partial("unplanned-properties", unplanned_html(sid, snapshot)),
             partial("logs", logs_html(sid, logs, has_older)),
         )
     )
@@ -157,6 +162,8 @@ def changes(
         for row in after.coverage:
             if old_rows.get(row.dom_id) != row.key():
                 parts.append(partial(row.dom_id, coverage_row_html(row)))
+    if after.unplanned != before.unplanned:
+        parts.append(partial("unplanned-properties", unplanned_html(sid, after)))
     if logs_window is not None:
         parts.append(partial("logs", logs_html(sid, *logs_window)))
     elif new_logs:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from trackmaster.checks.rules import describe as describe_rules
+from trackmaster.checks.unplanned import key_digest
 from trackmaster.errors import NotFound
 from trackmaster.models import Event, EventLog, Platform, SessionAccount, TestSession, Verdict
 from trackmaster.sessions.results import session_results
@@ -135,6 +136,70 @@ async def get_session(session_id: int) -> TestSession:
     return session
 
 
+@dataclass(frozen=True, slots=True)
+class UnplannedRow:
+    """One unplanned property of one watched event, with its count per platform."""
+
+    event_id: int
+    event: str
+    key: str
+    path: str
+    suggestion: str
+    counts: tuple[tuple[str, int], ...]  # (platform, events) for every platform
+
+    @property
+    def dom_id(self) -> str:
+        return f"unplanned-{self.event_id}-{key_digest(self.key)[:16]}"
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, n in self.counts)
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedMark:
+    event_id: int
+    event: str
+    key: str
+    reason: str
+    by: str
+
+
+@dataclass(frozen=True)
+class UnplannedPanel:
+    rows: tuple[UnplannedRow, ...] = ()
+    more: int = 0  # properties beyond those listed
+    expected: tuple[ExpectedMark, ...] = ()
+
+
+def unplanned_panel(results: list[dict[str, Any]]) -> UnplannedPanel:
+    """The session's unplanned properties per event and key, counted per platform."""
+    rows, marks, more = [], [], 0
+    for event in results:
+        by_key: dict[str, dict[str, Any]] = {}
+        for item in event.get("unplanned") or ():
+            row = by_key.setdefault(
+                item["key"],
+                {"path": item["path"], "suggestion": item["suggestion"], "counts": {}},
+            )
+            row["counts"][item["platform"]] = item["count"]
+            row["suggestion"] = row["suggestion"] or item["suggestion"]
+        for key, row in by_key.items():
+            counts = tuple((p, int(row["counts"].get(p, 0))) for p in PLATFORMS)
+            rows.append(
+                UnplannedRow(
+                    event["id"], event["name"], key, row["path"], row["suggestion"], counts
+                )
+            )
+        more += int(event.get("unplannedMore") or 0)
+        for mark in event.get("expectedProperties") or ():
+            marks.append(
+                ExpectedMark(event["id"], event["name"], mark["key"], mark["reason"], mark["by"])
+            )
+    rows.sort(key=lambda r: (r.event, -r.total, r.key))
+    return UnplannedPanel(tuple(rows), more, tuple(marks))
+
+
 @dataclass
 class Snapshot:
     """Everything the top of a session page shows, read at one moment."""
@@ -143,6 +208,7 @@ class Snapshot:
     cells: dict[CellKey, Cell]
     coverage: list[CoverageRow]
     counts: Counts
+    unplanned: UnplannedPanel = field(default_factory=UnplannedPanel)
 
 
 async def session_accounts(session_id: int) -> list[str]:
@@ -222,7 +288,7 @@ async def load_snapshot(session: TestSession) -> Snapshot:
     counts = Counts(
         verdicts, logs, shown, len(results) - len(unseen), len(results), unseen, event_verdicts
     )
-    return Snapshot(plan, cells, coverage, counts)
+    return Snapshot(plan, cells, coverage, counts, unplanned_panel(results))
 
 
 @dataclass

@@ -17,6 +17,8 @@ from trackmaster.models import TestSession
 from trackmaster.sessions import actions
 from trackmaster.sessions.service import realtime_for
 
+# An unplanned key that is markup, sent beside a near miss of a planned object.
+HOSTILE_KEY = "<img src=x onerror=alert(1)>"
 HOSTILE_PROJECT = '=HYPERLINK("http://evil.example/","click")'
 HOSTILE_SESSION = "+cmd|' /C calc'!A0 <script>alert(1)</script>"
 SCRIPT_PAGE = "<script>alert('page')</script>\u0001"
@@ -50,7 +52,9 @@ def alice(page: str = "home", os: str = "iOS", **extra) -> dict:
 
 
 async def failing_session(server: RunningServer) -> Scenario:
-    """play_click watched and caught (iOS: 3 failures then a success), share_click never."""
+    """play_click watched and caught (iOS: 3 failures then a success), share_click never;
+    unplanned properties: `page_infos` twice on iOS (did you mean page_info), HOSTILE_KEY
+    once on Android."""
     plan = await make_plan(name=HOSTILE_PROJECT)
     realtime = realtime_of(server)
     session = await realtime.lifecycle.start(
@@ -64,8 +68,9 @@ async def failing_session(server: RunningServer) -> Scenario:
     )
     await collect(
         server, plan,
-        alice("cart"), alice("cart"), alice(SCRIPT_PAGE, kind="=1+1"), alice("home"),
-        alice("player", os="Android"),
+        alice("cart", page_infos={"id": "x"}), alice("cart", page_infos={"id": "y"}),
+        alice(SCRIPT_PAGE, kind="=1+1"), alice("home"),
+        alice("player", os="Android", **{HOSTILE_KEY: 1}),
     )  # fmt: skip
     # A tester vouches for the Android page id by hand.
     await actions.override_fields(

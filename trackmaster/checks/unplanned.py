@@ -27,6 +27,7 @@ stops at every planned key. The rules, with examples, are in docs/checks.md
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -100,6 +101,7 @@ class Unplanned:
     key: str  # "content_info.curency", "items[].sku"
     path: str  # its JSON path below where field keys are looked up: "$.content_info.curency"
     suggestion: str = ""  # the planned key it may be a misspelling of
+    digest: str = ""  # key_digest(key), made once per plan with the rest
 
     @property
     def reason(self) -> str:
@@ -107,6 +109,11 @@ class Unplanned:
             return f"the event has more than {MAX_NODES} properties; the rest were not read"
         hint = f"; did you mean {self.suggestion}?" if self.suggestion else ""
         return f"not in the plan of this event{hint}"
+
+
+def key_digest(key: str) -> str:
+    """The identity of an unplanned property's key, exact on any collation."""
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -165,18 +172,27 @@ def _edit_limit(name: str) -> int:
     return 1 if len(name) <= 8 else 2
 
 
+class _Node:
+    """A step of a planned path: `planned` covers it and everything below it."""
+
+    __slots__ = ("children", "planned")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.planned = False
+
+
 @dataclass(eq=False)
 class PlannedKeys:
     """The planned keys of one event, ready for the walk (built once per plan snapshot)."""
 
     keys: tuple[str, ...]
-    _variants: dict[Root, tuple[frozenset[tuple[str, ...]], frozenset[tuple[str, ...]]]] = field(
-        default_factory=dict, repr=False
-    )
+    _variants: dict[Root, _Node] = field(default_factory=dict, repr=False)
     _siblings: dict[tuple[str, ...], list[tuple[str, ...]]] = field(
         default_factory=dict, repr=False
     )
     _memo: dict[tuple[str, ...], str] = field(default_factory=dict, repr=False)
+    _made: dict[tuple[str, ...], Unplanned] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for parts in self._planned_parts():
@@ -198,14 +214,34 @@ class PlannedKeys:
                 found.append(tuple(ARRAY if p.isdigit() else p for p in parts))
         return found
 
-    def sets(self, root: Root) -> tuple[frozenset[tuple[str, ...]], frozenset[tuple[str, ...]]]:
-        """(planned paths, paths some planned path goes below) for a source's root."""
+    def tree(self, root: Root) -> _Node:
+        """The planned paths (and the source's envelope) as a tree, built once per root."""
         got = self._variants.get(root)
         if got is None:
-            planned = set(self._planned_parts()) | set(root.envelope)
-            below = {p[:end] for p in planned for end in range(1, len(p))}
-            got = self._variants[root] = (frozenset(planned), frozenset(below - planned))
+            got = self._variants[root] = _Node()
+            for parts in [*self._planned_parts(), *root.envelope]:
+                node = got
+                for part in parts:
+                    if node.planned:
+                        break  # a planned object covers everything below it
+                    node = node.children.setdefault(part, _Node())
+                else:
+                    node.planned, node.children = True, {}
         return got
+
+    def unplanned(self, parts: tuple[str, ...]) -> Unplanned:
+        """The report of an unplanned path, made once per plan (the same keys keep coming)."""
+        made = self._made.get(parts)
+        if made is None:
+            if parts == (TOO_MANY_KEY,):
+                made = Unplanned(TOO_MANY_KEY, "$", "", key_digest(TOO_MANY_KEY))
+            else:
+                key = key_text(parts)
+                made = Unplanned(key, json_path(parts), self.suggestion(parts), key_digest(key))
+            if len(self._made) >= MEMO_SIZE:
+                self._made.clear()
+            self._made[parts] = made
+        return made
 
     def suggestion(self, parts: tuple[str, ...]) -> str:
         """The planned key (beside it, same parent) `parts` is probably a misspelling of."""
@@ -237,47 +273,53 @@ class PlannedKeys:
 
 
 def find_unplanned(planned: PlannedKeys, payload: Any, root: Root) -> list[Unplanned]:
-    """The unplanned properties of one payload, in the order met (each key once)."""
+    """The unplanned properties of one payload, in the order met (each key once).
+
+    One walk that follows the tree of planned keys: a key the tree does not have is
+    reported (with the path to it) and not gone into; a planned key is not gone into
+    either; only keys some planned key goes below are walked further.
+    """
     if type(payload) is not dict:
         return []
     start = payload if root.section is None else payload.get(root.section)
     if type(start) is not dict or not start:
         return []
-    planned_set, below = planned.sets(root)
     seen: dict[tuple[str, ...], None] = {}
-    stack: list[tuple[Any, tuple[str, ...]]] = [(start, ())]
+    stack: list[tuple[Any, _Node, tuple[str, ...]]] = [(start, planned.tree(root), ())]
     nodes = 0
     while stack:
-        obj, parts = stack.pop()
-        if type(obj) is dict:
-            children = [(_split(k), v) for k, v in obj.items()]
-        else:  # a list below a planned key: every element is the same property
-            children = [((ARRAY,), v) for v in obj]
-        for split, value in children:
+        obj, tree, parts = stack.pop()
+        children = tree.children
+        items = obj.items() if type(obj) is dict else [(ARRAY, v) for v in obj]
+        for key, value in items:
             nodes += 1
             if nodes > MAX_NODES:
                 seen[(TOO_MANY_KEY,)] = None
                 stack.clear()
                 break
-            if not parts and split[0].startswith("$"):
+            if not parts and key[:1] == "$":
                 continue  # Jet's, Mixpanel's and PostHog's SDK keys
-            path = parts + split
-            if len(split) > 1 and any(path[:end] in planned_set for end in range(
-                len(parts) + 1, len(path))):  # fmt: skip
-                continue  # a flattened key ("a$$b") below a planned object "a"
-            if path in planned_set:
+            if key != ARRAY and ("." in key or "$$" in key):
+                # A flattened web-log key ("page_info$$id") or a literal dot: step by step.
+                split = key_parts(key)
+                node: _Node | None = tree
+                for end, part in enumerate(split, 1):
+                    node = node.children.get(part) if node is not None else None
+                    if node is None:
+                        seen.setdefault(parts + split[:end], None)
+                        break
+                    if node.planned:
+                        break
+                else:
+                    if node is not None and type(value) in (dict, list):
+                        stack.append((value, node, parts + split))
                 continue
-            if path in below:
-                if type(value) in (dict, list):
-                    stack.append((value, path))
-                # A scalar where the plan wants an object: the field's own check fails.
-                continue
-            if path not in seen:
-                seen[path] = None
-    found = []
-    for parts in seen:
-        if parts == (TOO_MANY_KEY,):
-            found.append(Unplanned(TOO_MANY_KEY, "$"))
-            continue
-        found.append(Unplanned(key_text(parts), json_path(parts), planned.suggestion(parts)))
-    return found
+            child = children.get(key)
+            if child is None:
+                path = (*parts, key)
+                if path not in seen:
+                    seen[path] = None
+            elif not child.planned and type(value) in (dict, list):
+                stack.append((value, child, (*parts, key)))
+            # A scalar where the plan wants an object: the field's own check fails.
+    return [planned.unplanned(path) for path in seen]

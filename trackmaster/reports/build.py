@@ -137,6 +137,7 @@ def _unplanned(results: list[dict[str, Any]]) -> list[UnplannedLine]:
                 UnplannedLine(
                     event["name"], str(item.get("platform", "")), str(item.get("key", "")),
                     int(item.get("count", 0) or 0), str(item.get("suggestion", "") or ""),
+                    str(item.get("path", "") or ""), str(item.get("reason", "") or ""),
                 )
             )  # fmt: skip
     return lines

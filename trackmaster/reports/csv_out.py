@@ -1,4 +1,7 @@
-"""The report as CSV: one row per cell (event x field x platform), written row by row.
+"""The report as CSV: one row per cell (event x field x platform), written row by row,
+then one row per unplanned property (event x key x platform; `source` unplanned_property,
+`verdict` UNCERTAIN, `judged` and `uncertain` the events that sent it, `reason` with the
+JSON path and "did you mean").
 
 Every text cell that a spreadsheet would read as a formula (it starts with
 `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading apostrophe:
@@ -13,7 +16,7 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from trackmaster.reports.model import Report, ReportCell
+from trackmaster.reports.model import Report, ReportCell, UnplannedLine
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 HEADER = (
@@ -56,6 +59,15 @@ def _row(report: Report, cell: ReportCell) -> list[Any]:
     ]
 
 
+def _unplanned_row(report: Report, line: UnplannedLine) -> list[Any]:
+    reason = f"{line.reason or 'not in the plan of this event'} ({line.path})"
+    return [
+        report.session_id, report.project, str(report.verdict), line.event, line.key,
+        line.platform, "UNCERTAIN", reason, line.code, "", "", line.count, 0, 0, line.count, 0,
+        "", 0, "", "",
+    ]  # fmt: skip
+
+
 def csv_lines(report: Report) -> Iterator[str]:
     """The CSV text, one line (header, then one per cell) at a time."""
     buffer = io.StringIO()
@@ -70,3 +82,5 @@ def csv_lines(report: Report) -> Iterator[str]:
     yield line(HEADER)
     for cell in report.cells:
         yield line(_row(report, cell))
+    for unplanned in report.unplanned:
+        yield line(_unplanned_row(report, unplanned))

@@ -90,6 +90,9 @@ def report_json(report: Report) -> dict[str, Any]:
                 "key": u.key,
                 "count": u.count,
                 "suggestion": u.suggestion,
+                "path": u.path,
+                "code": u.code,
+                "verdict": "UNCERTAIN",
             }
             for u in report.unplanned
         ],

@@ -112,7 +112,7 @@ def junit_chunks(report: Report) -> Iterator[str]:
             review = [c for c in report.cells_of(event.id, platform) if c.verdict == "UNCERTAIN"]
             notes = [f"UNCERTAIN {c.key}: {c.reason}" for c in review]
             notes += [
-                f"unplanned property {u.key} in {u.count} event(s)"
+                f"unplanned property {u.key} ({u.path or '$'}) in {u.count} event(s)"
                 + (f" (did you mean {u.suggestion}?)" if u.suggestion else "")
                 for u in report.unplanned
                 if u.event == event.name and u.platform == platform

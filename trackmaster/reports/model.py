@@ -109,6 +109,10 @@ class UnplannedLine:
     key: str
     count: int
     suggestion: str = ""  # a planned key it may be a misspelling of
+    path: str = ""  # its JSON path, "$.content_info.curency"
+    reason: str = ""  # in words, with the suggestion
+
+    code = "unplanned_property"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +181,10 @@ class Report:
         review = self.cell_counts.get("UNCERTAIN", 0)
         if review:
             parts.append(f"{review} cell(s) need a person's look (UNCERTAIN)")
+        if self.unplanned:
+            # Reported, never a failure: the plan cannot say whether an extra key is wrong.
+            keys = len({(u.event, u.key) for u in self.unplanned})
+            parts.append(f"{keys} unplanned propert{'y' if keys == 1 else 'ies'} to review")
         if not parts:
             parts.append("every watched event seen, no field failed")
         return "; ".join(parts)

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from trackmaster.checks import FieldCheck
-from trackmaster.checks.unplanned import Unplanned
+from trackmaster.checks.unplanned import Unplanned, key_digest
 from trackmaster.models import Platform, Verdict
 
 # field_id of the row that counts whole events (by their worst field verdict).
@@ -186,11 +186,6 @@ class ValueTracker:
         return tracker
 
 
-def key_digest(key: str) -> str:
-    """The identity of an unplanned property's key, exact on any collation."""
-    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-
 @dataclass(slots=True)
 class UnplannedTally:
     """What one batch adds to one unplanned property of an event and platform."""
@@ -223,7 +218,7 @@ class BatchTally:
         """Count one stored log's unplanned properties (they never touch its cells)."""
         p = str(platform)
         for item in found:
-            key = (session_id, event_id, p, key_digest(item.key))
+            key = (session_id, event_id, p, item.digest or key_digest(item.key))
             tally = self.unplanned.get(key)
             if tally is None:
                 tally = self.unplanned[key] = UnplannedTally(

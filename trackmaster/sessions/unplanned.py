@@ -21,7 +21,7 @@ from trackmaster.auth import audit
 from trackmaster.bus import Bus
 from trackmaster.checks import Code
 from trackmaster.checks.lookup import key_parts
-from trackmaster.checks.unplanned import TOO_MANY_KEY, Unplanned
+from trackmaster.checks.unplanned import TOO_MANY_KEY, Unplanned, key_digest
 from trackmaster.errors import field_error
 from trackmaster.models import (
     ExpectedProperty,
@@ -31,7 +31,6 @@ from trackmaster.models import (
     UnplannedProperty,
     Verdict,
 )
-from trackmaster.sessions.cells import key_digest
 from trackmaster.sessions.publish import bump_revisions, publish_safely
 
 MAX_KEY_CHARS = 1000

@@ -254,6 +254,7 @@ async def session_page(request: Request) -> Response:
             "platforms": PLATFORMS,
             "verdicts": VERDICTS,
             "unmatched": await load_unmatched(session),
+            "snapshot_unplanned": snapshot.unplanned,
             "parity": await load_parity(session.id, snapshot.plan),
             "live": session.status == "ON",
         },

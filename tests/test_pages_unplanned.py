@@ -4,11 +4,11 @@ it expected hides it on every page of the session; without JavaScript the form w
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.support.realtime import make_plan
+from tests.test_pages_unmatched import post, start
 from trackmaster.models import AuditEntry, ExpectedProperty, Field
 
 pytestmark = pytest.mark.browser
@@ -20,24 +20,6 @@ async def plan(db):
     plan = await make_plan()
     await Field.create(event=plan.play, key="currency", values=[], raw_values=[])
     return plan
-
-
-async def start(live_server, plan) -> int:
-    async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
-        answer = await http.post(
-            "/api/v3/realTime/start",
-            json={"project": plan.project.id, "accounts": ["alice-42"], "events": [plan.play.id]},
-        )
-    assert answer.status_code == 201, answer.text
-    return answer.json()["id"]
-
-
-async def post(live_server, plan, *events) -> None:
-    async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
-        answer = await http.post(
-            "/collect", json=list(events), headers={"X-Write-Key": plan.project.write_key}
-        )
-    assert answer.status_code == 200, answer.text
 
 
 def purchase(os: str, **properties) -> dict:

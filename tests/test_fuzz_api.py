@@ -95,6 +95,11 @@ def test_openapi_operations_never_answer_a_server_error(
 ) -> None:
     schema = schemathesis.openapi.from_url(
         f"{fuzz_server.url}/api/{version}/openapi.json", headers=fuzz_server.auth
+    ).exclude(
+        # Its generated ids soon include the fuzzing token's own (1): revoked, every later
+        # request would be a 401. tests/test_api_tokens.py sends it bad ids over HTTP.
+        path="/api/v3/tokens/{id}",
+        method="DELETE",
     )
     strategy = st.one_of(
         schema.as_strategy(generation_mode=schemathesis.GenerationMode.POSITIVE),

@@ -29,6 +29,7 @@ from web.api import projects as projects_api
 from web.api import realtime as realtime_api
 from web.api import schedules as schedules_api
 from web.api import stories as stories_api
+from web.api import tokens as tokens_api
 from web.api import unplanned as unplanned_api
 from web.api import v2 as api_v2
 from web.auth import AuthMiddleware, Guard
@@ -119,6 +120,7 @@ def _all_routes() -> list[BaseRoute]:
         *accounts_api.routes,
         *stories_api.routes,
         *schedules_api.routes,
+        *tokens_api.routes,
         *openapi.routes,
         *api_v2.routes,
         *schedules_pages.routes,

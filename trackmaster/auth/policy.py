@@ -109,6 +109,7 @@ RULES: tuple[Rule, ...] = (
     # --- any signed-in user ---
     _rule("POST", "/logout", Access.VIEWER, "signing out"),
     _rule("POST", "/account/**", Access.VIEWER, "one's own password and logins"),
+    _rule(UNSAFE, "/api/v3/tokens/**", Access.VIEWER, "one's own API tokens (admins: anyone's)"),
     # --- the tester's work ---
     # Drafting a plan entry from a session page changes the plan, like an import.
     _rule(UNSAFE, "/sessions/{session}/unmatched/{row}/draft", Access.ADMIN, "a plan change"),

@@ -140,6 +140,7 @@ _ERROR_RESPONSES = {
     "InvalidParams": "Code 2: a parameter is missing or wrong; `details` names each one.",
     "BadRequest": "Code 5: the request cannot be done in this state.",
     "NotFound": "Code 3: no such id.",
+    "Forbidden": "Code 7: signed in, but this is not this caller's to do.",
     "Busy": "Code 4: busy (e.g. the project is syncing); retry after Retry-After.",
     "TooLarge": "The body is larger than MAX_UPLOAD_BYTES.",
     "Upstream": "Jet failed or answered something unusable; `msg` names the call.",

@@ -145,16 +145,23 @@ _ERROR_RESPONSES = {
     "TooLarge": "The body is larger than MAX_UPLOAD_BYTES.",
     "Upstream": "Jet failed or answered something unusable; `msg` names the call.",
 }
-for _name in ("Project", "Account", "Story", "SyncRun", "Diff"):
-    _ref = {"$ref": f"#/components/schemas/{_name}"}
-    COMPONENTS["schemas"][f"{_name}Envelope"] = {"type": "object", "properties": {"data": _ref}}
-    COMPONENTS["schemas"][f"{_name}List"] = {
+
+
+def _add_wrappers(name: str) -> None:
+    """`{name}Envelope` ({data}) and `{name}List` ({data, pager}) of the schema `name`."""
+    ref = {"$ref": f"#/components/schemas/{name}"}
+    COMPONENTS["schemas"][f"{name}Envelope"] = {"type": "object", "properties": {"data": ref}}
+    COMPONENTS["schemas"][f"{name}List"] = {
         "type": "object",
         "properties": {
-            "data": {"type": "array", "items": _ref},
+            "data": {"type": "array", "items": ref},
             "pager": {"$ref": "#/components/schemas/Pager"},
         },
     }
+
+
+for _name in ("Project", "Account", "Story", "SyncRun", "Diff"):
+    _add_wrappers(_name)
 COMPONENTS["responses"] = {
     name: {
         "description": description,
@@ -168,6 +175,12 @@ def add_components(**sections: dict[str, Any]) -> None:
     """Add shared schemas, responses or parameters that other modules' docstrings refer to."""
     for section, entries in sections.items():
         COMPONENTS.setdefault(section, {}).update(entries)
+
+
+def add_schema(name: str, schema: dict[str, Any]) -> None:
+    """Add a schema with its `{name}Envelope` and `{name}List` (the API's two wrappings)."""
+    COMPONENTS["schemas"][name] = schema
+    _add_wrappers(name)
 
 
 class DocstringSchemas(SchemaGenerator):

@@ -30,7 +30,7 @@ from trackmaster.auth.users import Principal
 from trackmaster.errors import BadRequest, Forbidden, NotFound, field_error
 from trackmaster.models import ApiToken, User
 from web.api import as_id, json_object
-from web.api.openapi import add_components
+from web.api.openapi import add_components, add_schema
 from web.pager import page_from
 
 DEFAULT_LIFETIME = "90d"  # the page's preselected choice; "never" must be asked for
@@ -49,23 +49,15 @@ _TOKEN = {
         "state": {"type": "string", "enum": ["active", "expired", "revoked"]},
     },
 }
+add_schema("ApiToken", _TOKEN)
 add_components(
     schemas={
-        "ApiToken": _TOKEN,
-        "ApiTokenEnvelope": {"type": "object", "properties": {"data": _TOKEN}},
-        "ApiTokenList": {
-            "type": "object",
-            "properties": {
-                "data": {"type": "array", "items": _TOKEN},
-                "pager": {"$ref": "#/components/schemas/Pager"},
-            },
-        },
         "NewApiToken": {
             "type": "object",
             "properties": {
                 "data": {
                     "allOf": [
-                        _TOKEN,
+                        {"$ref": "#/components/schemas/ApiToken"},
                         {
                             "type": "object",
                             "properties": {

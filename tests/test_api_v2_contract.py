@@ -513,6 +513,21 @@ async def test_the_original_contract_end_to_end(v2: Contract, fake_jet: FakeJet)
                   f"{V2}/schedules/off", params={"project": plan["music"]["id"]}, status=200,
                   kind="Schedule", fixed=True)  # fmt: skip
 
+    # --- two events of one name: a Jet filter watches names, so the original refused them
+    music = plan["music"]["id"]
+    fake_jet.add_story(music, "Library again", "", [fake_jet.make_event(
+        "library_open", [fake_jet.make_field("library.size", [])])])  # fmt: skip
+    await v2.call("of the second project", "POST", f"{V2}/stories/sync", status=200,
+                  params={"project": music}, empty=True)  # fmt: skip
+    twins = [e["id"] for story in fake_jet.project_stories(music) for e in story["events"]]
+    carol = {"projectID": music, "id": "carol-3", "description": "iPad"}
+    await v2.call("in the second project", "POST", f"{V2}/accounts", json=carol, status=200,
+                  kind="Account")  # fmt: skip
+    refused = await v2.call("two events of one name", "POST", start, status=400, code=5,
+                            json={"project": music, "accounts": ["carol-3"],
+                                  "events": twins})  # fmt: skip
+    v2.check(len(twins) == 2 and "library_open" in refused.get("msg", ""), f"{refused}")
+
     # --- deleting the account
     await v2.call("delete", "DELETE", f"{V2}/accounts/alice-42", status=200, empty=True)
     gone = await v2.call("after deleting", "GET", f"{V2}/accounts", params={"project": pid},

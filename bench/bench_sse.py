@@ -25,10 +25,12 @@ import contextlib
 import json
 import os
 import re
+import resource
 import statistics
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import httpx
@@ -92,7 +94,45 @@ def event_body(seq: int) -> dict:
 # --- the watcher processes -------------------------------------------------------------
 
 
-async def watch(url: str, session_id: int, since: int, count: int) -> dict:
+class Dechunk:
+    """The body of a chunked HTTP/1.1 response, fed as it comes off the socket."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.remaining = 0  # bytes of the current chunk still to come
+        self.skip = 0  # the CRLF after a chunk
+
+    def feed(self, data: bytes) -> bytes:
+        self.buffer += data
+        out = []
+        while self.buffer:
+            if self.skip:
+                cut = min(self.skip, len(self.buffer))
+                self.buffer, self.skip = self.buffer[cut:], self.skip - cut
+            elif self.remaining:
+                piece = self.buffer[: self.remaining]
+                out.append(piece)
+                self.buffer = self.buffer[len(piece) :]
+                self.remaining -= len(piece)
+                self.skip = 0 if self.remaining else 2
+            else:
+                end = self.buffer.find(b"\r\n")
+                if end < 0:
+                    break
+                self.remaining = int(self.buffer[:end].split(b";")[0], 16)
+                self.buffer = self.buffer[end + 2 :]
+                if not self.remaining:
+                    break  # the last chunk
+        return b"".join(out)
+
+
+def own_cpu_s() -> float:
+    """CPU seconds (user + system) this process has used: the clients' cost, apart."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def watch(url: str, session_id: int, since: int, count: int, deflate: bool) -> dict:
     """`count` SSE streams, until a line comes on stdin. Times are time.monotonic (system-wide).
 
     Raw sockets and a bytes search, not an HTTP library: 100 streams in one Python
@@ -109,10 +149,13 @@ async def watch(url: str, session_id: int, since: int, count: int) -> dict:
     connected = 0
     all_connected = asyncio.Event()
     host, port = url.removeprefix("http://").split(":")
+    # A browser asks for deflate (and gets it: web/sse_wire.py); --plain measures without.
+    accept = "Accept-Encoding: deflate\r\n" if deflate else ""
     request = (
         f"GET /sessions/{session_id}/stream?since={since} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-        "Accept: text/event-stream\r\n\r\n"
+        f"Accept: text/event-stream\r\n{accept}\r\n"
     ).encode()
+    wire_bytes = [0] * count
 
     async def one(n: int) -> None:
         nonlocal connected
@@ -120,9 +163,19 @@ async def watch(url: str, session_id: int, since: int, count: int) -> dict:
         writer.write(request)
         tail = b""
         hello = False
+        inflate = None
+        body = Dechunk()
         try:
             while chunk := await reader.read(1 << 16):
                 now = time.monotonic()
+                wire_bytes[n] += len(chunk)
+                if inflate is None and deflate:
+                    head, _, chunk = chunk.partition(b"\r\n\r\n")  # the response's head
+                    assert b"content-encoding: deflate" in head.lower(), head
+                    assert b"transfer-encoding: chunked" in head.lower(), head
+                    inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+                if inflate is not None:
+                    chunk = inflate.decompress(body.feed(chunk))
                 text = tail + chunk
                 if not hello and b"data:" in text:
                     hello = True
@@ -165,7 +218,9 @@ async def watch(url: str, session_id: int, since: int, count: int) -> dict:
         "refreshes": sum(1 for r in refreshes if r),
         "dropped": sum(dropped),
         "bytes": sum(received),
+        "wire_bytes": sum(wire_bytes),
         "watchers": count,
+        "cpu_s": own_cpu_s(),
     }
 
 
@@ -173,19 +228,33 @@ async def watch(url: str, session_id: int, since: int, count: int) -> dict:
 
 
 async def post_events(
-    url: str, key: str, rate: float, seconds: float, acked: list[float], refused: list[int]
+    url: str,
+    key: str,
+    rate: float,
+    seconds: float,
+    acked: list[float],
+    refused: list[int],
+    batch: int = 1,
 ) -> dict[int, float]:
-    """Post one event a request at `rate`; returns when each was sent, and fills `acked` (ms)."""
+    """Post `batch` events a request, `rate` events a second; returns when each was sent.
+
+    Fills `acked` with each request's time to its answer (ms).
+    """
     sent: dict[int, float] = {}
     tasks = []
     limits = httpx.Limits(max_connections=100)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
         await http.get("/ping")
 
-        async def one(seq: int) -> None:
-            body = json.dumps(event_body(seq))
-            sent[seq] = time.monotonic()
-            for _ in range(20):
+        async def one(first: int) -> None:
+            seqs = range(first, first + batch)
+            events = [event_body(seq) for seq in seqs]
+            body = json.dumps(events[0] if batch == 1 else events)
+            now = time.monotonic()
+            for seq in seqs:
+                sent[seq] = now
+            give_up_at = time.monotonic() + 60
+            while True:
                 try:
                     answer = await http.post(
                         "/collect", content=body,
@@ -195,20 +264,22 @@ async def post_events(
                     # A kept-alive connection the server closed as we reused it: send again
                     # (the message-less event may then be stored twice; it is not counted twice).
                     refused.append(0)
+                    if time.monotonic() > give_up_at:
+                        raise
                     continue
-                if answer.status_code not in (429, 503):
+                if answer.status_code not in (429, 503) or time.monotonic() > give_up_at:
                     break
                 refused.append(answer.status_code)  # shed: sent again, as an SDK would
-                await asyncio.sleep(0.2)
-            if answer.status_code != 200 or answer.json()["stored"] != 1:
+                await asyncio.sleep(min(2.0, float(answer.headers.get("retry-after", 1))))
+            if answer.status_code != 200 or answer.json()["stored"] != batch:
                 raise RuntimeError(f"{answer.status_code}: {answer.text[:300]}")
-            acked.append((time.monotonic() - sent[seq]) * 1000)
+            acked.append((time.monotonic() - now) * 1000)
 
         start = time.monotonic()
         seq = 0
         while time.monotonic() - start < seconds:
             tasks.append(asyncio.create_task(one(seq)))
-            seq += 1
+            seq += batch
             await asyncio.sleep(max(0.0, start + seq / rate - time.monotonic()))
         await asyncio.gather(*tasks)
     return sent
@@ -235,6 +306,7 @@ async def run(args: argparse.Namespace) -> dict:
     async with trackmaster_process(env, port) as server:
         try:
             session = await start_session(url, ids["project"], ["bench-user"], ids["events"])
+            print(f"server pid {server.pid} on port {port}", flush=True)  # for a profiler
             per_proc = [args.watchers // args.client_procs] * args.client_procs
             per_proc[0] += args.watchers - sum(per_proc)
             for count in per_proc:
@@ -247,6 +319,7 @@ async def run(args: argparse.Namespace) -> dict:
                         str(session["id"]),
                         str(session["revision"]),
                         str(count),
+                        "plain" if args.plain else "deflate",
                         stdin=asyncio.subprocess.PIPE,
                         stdout=asyncio.subprocess.PIPE,
                         cwd=ROOT,
@@ -256,13 +329,17 @@ async def run(args: argparse.Namespace) -> dict:
                 line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
                 assert line.strip() == b"READY", line
             cpu_before, started = cpu_s(server.pid), time.monotonic()
+            poster_cpu_before = own_cpu_s()
             acked: list[float] = []
             refused: list[int] = []
             load_before = os.getloadavg()
-            sent = await post_events(url, ids["key"], args.rate, args.seconds, acked, refused)
+            sent = await post_events(
+                url, ids["key"], args.rate, args.seconds, acked, refused, args.batch
+            )
             posting_s = time.monotonic() - started
             await asyncio.sleep(3)
             cpu_used = cpu_s(server.pid) - cpu_before
+            poster_cpu = own_cpu_s() - poster_cpu_before
             results = []
             for proc in watchers:  # the watchers stop and report
                 out, _ = await proc.communicate(b"STOP\n")
@@ -329,6 +406,14 @@ async def run(args: argparse.Namespace) -> dict:
         "never_current": never_current,
         "dropped": sum(r["dropped"] for r in results),
         "kb_per_watcher_s": sum(r["bytes"] for r in results) / total_watchers / posting_s / 1024,
+        "wire_kb_per_watcher_s": sum(r["wire_bytes"] for r in results)
+        / total_watchers
+        / posting_s
+        / 1024,
+        # The watchers' whole lives (connecting too), and the poster's while it posted.
+        "watchers_cpu_s": sum(r["cpu_s"] for r in results),
+        "poster_cpu_s": poster_cpu,
+        "wall_s": posting_s,
         "refused": len(refused),
         "load_before": load_before,
         "load_after": os.getloadavg(),
@@ -337,8 +422,10 @@ async def run(args: argparse.Namespace) -> dict:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--watch":
-        url, session_id, since, count = sys.argv[2:6]
-        result = asyncio.run(watch(url, int(session_id), int(since), int(count)))
+        url, session_id, since, count, encoding = sys.argv[2:7]
+        result = asyncio.run(
+            watch(url, int(session_id), int(since), int(count), encoding == "deflate")
+        )
         print(json.dumps(result), flush=True)
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -346,6 +433,12 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="events posted per second")
     parser.add_argument("--seconds", type=float, default=25.0, help="how long to post")
     parser.add_argument("--client-procs", type=int, default=2, help="processes for the watchers")
+    parser.add_argument(
+        "--batch", type=int, default=1, help="events a POST (SDKs batch); the rate is events"
+    )
+    parser.add_argument(
+        "--plain", action="store_true", help="watchers do not accept deflate (as before it)"
+    )
     args = parser.parse_args()
     result = asyncio.run(run(args))
 
@@ -357,8 +450,10 @@ def main() -> int:
         f"every watcher current within p50 {ms(result['current_p50_ms'])}, "
         f"p99 {ms(result['current_p99_ms'])}, max {ms(result['current_max_ms'])}; "
         f"never current: {result['never_current']}; dropped: {result['dropped']}; "
-        f"{result['kb_per_watcher_s']:.1f} KB/s per watcher; server CPU "
-        f"{result['server_cpu_s']:.1f} s; load {result['load_before'][0]:.1f} -> "
+        f"{result['kb_per_watcher_s']:.1f} KB/s per watcher ({result['wire_kb_per_watcher_s']:.1f}"
+        f" on the wire); CPU s over {result['wall_s']:.1f} s: server "
+        f"{result['server_cpu_s']:.1f}, watchers {result['watchers_cpu_s']:.1f}, poster "
+        f"{result['poster_cpu_s']:.1f}; load {result['load_before'][0]:.1f} -> "
         f"{result['load_after'][0]:.1f}; refused and resent: {result['refused']}",
         flush=True,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import re
+import zlib
 from html.parser import HTMLParser
 
 import httpx
@@ -225,6 +227,39 @@ async def test_a_long_gap_sends_some_rows_and_a_button_for_the_rest(client, plan
     )
     assert plain.status_code == 303
     assert plain.headers["location"].endswith(f"/logs?before={sent[-1].removeprefix('log-')}")
+
+
+async def _raw_until(response: httpx.Response, marker: bytes, inflate=None) -> bytes:
+    got = b""
+    async for chunk in response.aiter_raw():
+        got += inflate.decompress(chunk) if inflate else chunk
+        if marker in got:
+            return got[: got.index(marker) + len(marker)]  # read boundaries differ
+    raise AssertionError(f"the stream ended before {marker!r}: {got[-300:]!r}")
+
+
+async def test_a_client_that_takes_deflate_gets_the_same_stream_deflated(client, plan) -> None:
+    session_id = await start(client, plan)
+    since = await revision(session_id)
+    url = f"/sessions/{session_id}/stream"
+    async with (
+        client.stream("GET", url, params={"since": since}, headers={"Accept-Encoding": "deflate"})
+        as deflated,
+        client.stream("GET", url, params={"since": since}, headers={"Accept-Encoding": "identity"})
+        as plain,
+    ):  # fmt: skip
+        assert deflated.headers["content-encoding"] == "deflate"
+        assert "content-encoding" not in plain.headers
+        inflate = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as browsers take it
+        for page in ("home", "player", "home"):
+            await send(client, plan, page=page)
+        marker = b"log-%d" % (await EventLog.filter(session_id=session_id).count())
+        unpacked = await _raw_until(deflated, marker, inflate)
+        as_sent = await _raw_until(plain, marker)
+    # Byte for byte what the plain stream carries, past the live line's clock.
+    without_clock = re.compile(rb"updated \d\d:\d\d:\d\d UTC")
+    assert without_clock.sub(b"", unpacked) == without_clock.sub(b"", as_sent)
+    assert unpacked.count(b"\r\n\r\n") >= 2
 
 
 async def test_a_page_too_far_behind_the_kept_frames_gets_a_full_refresh(

@@ -13,6 +13,7 @@ from tests.support.realtime import make_plan
 from trackmaster.bus import MemoryBus
 from trackmaster.models import SessionStatus, TestSession
 from web import confirmations, streams
+from web.sse_wire import Wire
 
 assert confirmations  # imported for the template global the rendered fragments use
 
@@ -33,7 +34,7 @@ async def _allowed() -> bool:
 def _viewer(feeds: streams.LiveFeeds, feed: streams.SessionFeed):
     """One page's stream, as session_stream makes it (its user always allowed here)."""
     lease = streams._Lease(feeds, feed, lambda: None)
-    return streams._stream(lease, None, anyio.Event(), _allowed, 60.0)
+    return streams._stream(lease, None, anyio.Event(), _allowed, 60.0, Wire(deflated=False))
 
 
 async def test_a_slow_viewer_is_skipped_forward_to_one_full_refresh(session) -> None:

@@ -39,6 +39,7 @@ from typing import Any, cast
 
 import anyio
 from sse_starlette import EventSourceResponse
+from sse_starlette.event import ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -59,6 +60,7 @@ from web.session_view import (
     load_logs_by_id,
     load_snapshot,
 )
+from web.sse_wire import Chunk, Wire, accepts_deflate
 from web.stream_access import access_check, take_stream_slot
 from web.unmatched_view import load_unmatched
 
@@ -120,7 +122,7 @@ class Frame:
     seq: int  # position in this feed, for the streams' cursors
     revision: int  # the SSE id: the session revision this frame brings a page to
     newest_revision: int  # the newest revision among the bus messages it carries
-    data: bytes
+    chunk: Chunk  # its SSE data, plain and deflated once (web/sse_wire.py)
     final: bool = False  # the session stopped: streams send `done` after it
     log_id: int = 0  # the newest log row a page shows once it has this frame
     # A full refresh whose window of logs is full: its oldest row. The gap rows a page
@@ -159,7 +161,7 @@ class SessionFeed:
         self._refresh_lock = asyncio.Lock()
         # Gap rows rendered at one feed position, per page position: a reconnect storm of
         # pages that were in step costs one read and one render.
-        self._gaps: dict[tuple[int, int, int | None], bytes | None] = {}
+        self._gaps: dict[tuple[int, int, int | None], Chunk | None] = {}
         self._gap_lock = asyncio.Lock()
         self._last_render = 0.0
         self.task = asyncio.create_task(self._run(), name=f"session-feed-{session_id}")
@@ -270,7 +272,8 @@ class SessionFeed:
             self.evicted_revision = max(self.evicted_revision, self.frames[0].newest_revision)
         self.seq += 1
         self.revision = revision
-        self.frames.append(Frame(self.seq, revision, newest, data, final, self.log_id))
+        frame = Frame(self.seq, revision, newest, Chunk(data), final, self.log_id)
+        self.frames.append(frame)
         self._wake()
 
     def _wake(self) -> None:
@@ -327,13 +330,13 @@ class SessionFeed:
             html += fragments.partial("parity", fragments.parity_html(parity))
             # seq: where the stream continues; frames after it may repeat part of it (harmless).
             self._refresh = Frame(
-                seq, session.revision, session.revision, encode_data(html),
+                seq, session.revision, session.revision, Chunk(encode_data(html)),
                 final=session.status != SessionStatus.ON, log_id=shown,
                 window_oldest=logs[-1].id if has_older else None,
             )  # fmt: skip
             return self._refresh
 
-    async def gap_data(self, after: int, refresh: Frame | None) -> bytes | None:
+    async def gap_data(self, after: int, refresh: Frame | None) -> Chunk | None:
         """The rows a page that showed logs up to `after` missed below its window, or None.
 
         Sent after the refresh or replay that brought the page back: its window then shows
@@ -354,7 +357,7 @@ class SessionFeed:
                     before=below, skip=0 if below is not None else LOGS_PER_PAGE,
                 )  # fmt: skip
                 html = fragments.live_line(session) + fragments.log_gap_html(session.id, gap)
-                self._gaps[key] = encode_data(html) if gap.logs else None
+                self._gaps[key] = Chunk(encode_data(html)) if gap.logs else None
             return self._gaps[key]
 
     def disconnect(self) -> None:
@@ -463,9 +466,10 @@ async def _newest_log_id(session_id: int) -> int:
 
 
 def _with_id(frame: Frame, last: Position) -> tuple[bytes, Position]:
+    """The `id:` line of a frame for one page, and where that frame brings the page."""
     # Ids never go backwards for one page, even when a late message carries an older revision.
     sent = Position(max(last.revision, frame.revision), max(last.log_id or 0, frame.log_id))
-    return sent.sse_id() + frame.data, sent
+    return sent.sse_id(), sent
 
 
 class _Lease:
@@ -487,12 +491,21 @@ async def _shut_down_when(server_exits: anyio.Event, feeds: LiveFeeds) -> None:
     feeds.shut_down()
 
 
+async def _on_the_wire(messages: AsyncIterator[bytes], wire: Wire) -> AsyncIterator[bytes]:
+    """A stream's bytes, and the end of its deflate stream when it ends (not when it is cut)."""
+    async for data in messages:
+        yield data
+    if end := wire.end():
+        yield end
+
+
 async def _stream(
     lease: _Lease,
     since: Position | None,
     server_exits: anyio.Event,
     still_allowed: Callable[[], Awaitable[bool]],
     recheck_s: float,
+    wire: Wire,
 ) -> AsyncIterator[bytes]:
     feeds, feed = lease.feeds, lease.feed
     # uvicorn waits for open streams before the app's lifespan ends (where shutting_down is
@@ -518,19 +531,19 @@ async def _stream(
         # htmx applies `retry` only from a message with data: it rides on the first one.
         retry = b"retry: %d\r\n" % RETRY_MS
         for frame in replay:
-            data, last_id = _with_id(frame, last_id)
-            yield retry + data
+            id_line, last_id = _with_id(frame, last_id)
+            yield wire.chunk(frame.chunk, retry + id_line)
             retry = b""
         if not replay:  # nothing missed: still say the page is live (no id: it stays)
-            yield retry + encode_data(fragments.live_line(feed.session))
+            yield wire.text(retry + encode_data(fragments.live_line(feed.session)))
         elif (
             since is not None
             and since.log_id is not None
             and (missed := await feed.gap_data(since.log_id, refreshed))
         ):
-            yield missed  # the rows caught while the page was away below its window
+            yield wire.chunk(missed)  # the rows caught while the page was away below its window
         if (replay and replay[-1].final) or (feed.stopped and feed.seq == cursor):
-            yield DONE
+            yield wire.text(DONE)
             return
         epoch = feed.epoch
         recheck_at = time.monotonic() + recheck_s
@@ -546,7 +559,7 @@ async def _stream(
                     return
                 recheck_at = time.monotonic() + recheck_s
             pending = feed.frames_after(cursor)
-            gap: bytes | None = None
+            gap: Chunk | None = None
             if pending is None or len(pending) > SKIP_AFTER_FRAMES:
                 # A slow viewer (or one behind the frames kept): skip it forward to one
                 # full refresh rather than send, or keep, the backlog; the rows it missed
@@ -556,18 +569,29 @@ async def _stream(
                     gap = await feed.gap_data(last_id.log_id, refresh)
                 pending = [refresh, *(feed.frames_after(refresh.seq) or [])]
             for frame in pending:
-                data, last_id = _with_id(frame, last_id)
+                id_line, last_id = _with_id(frame, last_id)
                 cursor = max(cursor, frame.seq)
-                yield data
+                yield wire.chunk(frame.chunk, id_line)
                 if frame.final:
-                    yield DONE
+                    yield wire.text(DONE)
                     return
                 if gap is not None:
-                    yield gap
+                    yield wire.chunk(gap)
                     gap = None
     finally:
         watcher.cancel()
         await lease.release()
+
+
+class _Ping(ServerSentEvent):
+    """sse-starlette's keep-alive comment, encoded for this stream's wire."""
+
+    def __init__(self, wire: Wire) -> None:
+        super().__init__(comment="ping")
+        self.wire = wire
+
+    def encode(self) -> bytes:
+        return self.wire.text(super().encode())
 
 
 class _LiveResponse(EventSourceResponse):
@@ -598,11 +622,17 @@ async def session_stream(request: Request) -> EventSourceResponse:
         raise
     server_exits = anyio.Event()
     ping_s = request.app.state.settings.sse_ping_s
+    wire = Wire(accepts_deflate(request.headers.get("accept-encoding", "")))
+    messages = _stream(
+        lease, _last_event_id(request), server_exits, access_check(request), ping_s, wire
+    )
     return _LiveResponse(
-        _stream(lease, _last_event_id(request), server_exits, access_check(request), ping_s),
+        _on_the_wire(messages, wire),
+        headers=wire.headers,
         shutdown_event=server_exits,
         shutdown_grace_period=SHUTDOWN_GRACE_S,
         ping=ping_s,
+        ping_message_factory=lambda: _Ping(wire),
         send_timeout=SEND_TIMEOUT_S,
         background=BackgroundTask(lease.release),
     )

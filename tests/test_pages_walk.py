@@ -7,14 +7,12 @@ Also: route names cannot collide (a page's url_for once resolved to the API's
 
 from __future__ import annotations
 
-import re
-
 import httpx
 import pytest
 from starlette.routing import Route
 
 from tests.conftest import running_app
-from tests.support.access import PASSWORD, create_personas, secured
+from tests.support.access import create_personas, secured, sign_in_page
 from tests.support.walk import walk
 from trackmaster.auth import tokens
 from trackmaster.models import Event, User
@@ -88,11 +86,7 @@ async def test_walk_as_each_role(browser, settings, role) -> None:
         context = await browser.new_context()
         page = await context.new_page()
         try:
-            await page.goto(f"{server.url}/login")
-            await page.get_by_label("Username").fill(names[role])
-            await page.get_by_label("Password").fill(PASSWORD)
-            await page.get_by_role("button", name="Sign in").click()
-            await page.wait_for_url(re.compile(r"/$"))
+            await sign_in_page(page, server.url, names[role])
             found = await walk(page, server.url)
         finally:
             await context.close()

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from tests.support.access import PASSWORD, sign_in_page
 from tests.support.realtime import make_plan, play_log
 from trackmaster.auth import users
 from trackmaster.models import (
@@ -33,7 +34,6 @@ from trackmaster.models import (
 
 pytestmark = pytest.mark.browser
 EXAMPLE_PLAN = Path(__file__).resolve().parent.parent / "examples" / "plan.yaml"
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -62,14 +62,6 @@ async def started(live_server, plan, *logs) -> int:
             )
             assert sent.status_code == 200, sent.text
     return answer.json()["id"]
-
-
-async def sign_in(page: Page, base: str, username: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.get_by_label("Username").fill(username)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(re.compile(r"/$"))
 
 
 async def test_override_a_cell_from_its_own_page(no_js: Page, live_server, plan) -> None:
@@ -171,7 +163,7 @@ async def test_share_links_made_and_revoked_after_asking(no_js: Page, live_serve
 
 async def test_admin_forms_tokens_and_users(no_js: Page, live_server, db) -> None:
     await users.create_user("ada", PASSWORD, "admin", actor="test")
-    await sign_in(no_js, live_server.url, "ada")
+    await sign_in_page(no_js, live_server.url, "ada")
 
     await no_js.goto(f"{live_server.url}/admin/tokens")
     await no_js.get_by_label("Name").fill("ci pipeline")

@@ -79,6 +79,17 @@ async def login(client: httpx.AsyncClient, username: str, password: str = PASSWO
     return await csrf_token(client, "/")
 
 
+async def sign_in_page(page, base_url: str, username: str, password: str = PASSWORD) -> None:
+    """Sign a Chromium page in through the login form, as a person would (JavaScript or not)."""
+    import re
+
+    await page.goto(f"{base_url}/login")
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(re.compile(r"/$"))
+
+
 @dataclass
 class Browser:
     """An httpx client that behaves like a signed-in browser: cookies, Origin, CSRF header."""

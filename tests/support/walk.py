@@ -19,7 +19,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from playwright.async_api import Error as PlaywrightError
 
 MAX_VISITS = 150
-NEVER_POSTED = ("/logout",)  # it would end the walk's own login
+# They would end the walk's own login: posted, every later page was the login page, and
+# the walk of a signed-in role quietly covered a third of the pages.
+NEVER_POSTED = ("/logout", "/account/signout-all")
 _NUMBER = re.compile(r"/\d+")
 
 _OFFERS = """() => {

@@ -175,12 +175,13 @@ class Report:
         failing, unseen = self.failing, self.unseen
         parts = []
         if failing:
-            parts.append(f"{len(failing)} cell(s) failed")
+            parts.append("1 cell failed" if len(failing) == 1 else f"{len(failing)} cells failed")
         if unseen:
             parts.append(f"never seen: {', '.join(unseen)}")
         review = self.cell_counts.get("UNCERTAIN", 0)
         if review:
-            parts.append(f"{review} cell(s) need a person's look (UNCERTAIN)")
+            needs = "1 cell needs" if review == 1 else f"{review} cells need"
+            parts.append(f"{needs} a person's look (UNCERTAIN)")
         if self.unplanned:
             # Reported, never a failure: the plan cannot say whether an extra key is wrong.
             keys = len({(u.event, u.key) for u in self.unplanned})

@@ -56,7 +56,7 @@ add_components(
                 "session": 12,
                 "status": "ON",
                 "verdict": "failed",
-                "reason": "1 cell(s) failed; never seen: share_click",
+                "reason": "1 cell failed; never seen: share_click",
                 "events": {"all": 5, "good": 3, "bad": 2},
                 "cells": {"all": 12, "good": 4, "bad": 1, "uncertain": 1, "untested": 6},
                 "watched": ["play_click", "share_click"],

@@ -26,7 +26,11 @@ def _at(value: datetime | None) -> Markup | str:
         return "never"
     moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
     iso = moment.isoformat().replace("+00:00", "Z")
-    return Markup(f'<time class="at" datetime="{iso}">{moment:%Y-%m-%d %H:%M:%S} UTC</time>')
+    # Date and time each unbroken: in a narrow column a date broke at its hyphens, 4 lines.
+    return Markup(
+        f'<time class="at" datetime="{iso}"><span>{moment:%Y-%m-%d}</span> '
+        f"<span>{moment:%H:%M:%S} UTC</span></time>"
+    )
 
 
 def _readable(value: object) -> str:

@@ -28,7 +28,7 @@ import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from trackmaster.checks import check_event
+from trackmaster.checks import FieldCheck, check_event
 from trackmaster.checks.unplanned import find_unplanned, root_for
 from trackmaster.models import (
     CellValue,
@@ -63,6 +63,8 @@ CHUNK_LOGS = 2000
 REWRITE_PER_CALL = 200
 # Cells that changed verdict listed in a run, at most (the count is exact).
 MAX_CHANGES_LISTED = 500
+# Judged logs counted together (bounds the checks held in memory meanwhile).
+TALLY_LOGS = 2000
 Progress = Callable[[int, int], Any]
 
 _PLATFORMS = tuple(p.value for p in Platform)
@@ -97,6 +99,10 @@ class _Replay:
         self.log_updates: list[tuple[str, str, int]] = []
         # Unplanned properties, as ingest counts them: (event, platform, digest) -> tally.
         self.unplanned = BatchTally()
+        # Judged logs not yet counted, per (event, platform), in id order: counted together
+        # (BatchTally.add_logs) before an override applies and every TALLY_LOGS logs.
+        self._judged: dict[tuple[int, str], list[tuple[int, list[FieldCheck]]]] = {}
+        self._judged_count = 0
 
     def _apply_overrides_before(self, log_id: int) -> None:
         # An override made when the newest log was N covers logs <= N: apply it before N+1.
@@ -104,11 +110,13 @@ class _Replay:
             self.next_override < len(self.pending)
             and self.pending[self.next_override].after_log_id < log_id
         ):
+            self._count_judged()
             self._apply(self.pending[self.next_override])
             self.next_override += 1
 
     def finish_overrides(self) -> None:
         self._apply_overrides_before(2**63)
+        self._count_judged()
 
     def _apply(self, override: VerdictOverride) -> None:
         if override.kind == "reset":
@@ -150,8 +158,20 @@ class _Replay:
             0, row["event_id"], platform, log_id,
             find_unplanned(plan.planned, payload, root_for(source, style)),
         )  # fmt: skip
+        self._judged.setdefault((row["event_id"], platform), []).append((log_id, checks))
+        self._judged_count += 1
+        if self._judged_count >= TALLY_LOGS:
+            self._count_judged()
+
+    def _count_judged(self) -> None:
+        """Add the judged logs to the cells and kept values, as ingest would have."""
+        if not self._judged:
+            return
         tally = BatchTally()
-        tally.add_log(0, row["event_id"], platform, log_id, checks, self.values)
+        for (event_id, platform), logs in self._judged.items():
+            tally.add_logs(0, event_id, platform, logs, self.values)
+        self._judged.clear()
+        self._judged_count = 0
         for (_, event_id, field_id, p), t in tally.cells.items():
             cell = self.cells.setdefault((event_id, field_id, p), _Cell())
             cell.caught += t.caught
@@ -179,6 +199,7 @@ class _Replay:
                 kept[5] += v.count
 
     def cell_rows(self, session_id: int) -> list[tuple[Any, ...]]:
+        self._count_judged()
         rows = []
         for (event_id, field_id, platform), c in self.cells.items():
             fail, unc, suc = (
@@ -196,6 +217,7 @@ class _Replay:
         return rows
 
     def value_rows(self, session_id: int) -> list[tuple[Any, ...]]:
+        self._count_judged()
         return [
             (session_id, event_id, field_id, platform, digest, *kept)
             for (event_id, field_id, platform, digest), kept in self.value_counts.items()
@@ -209,6 +231,7 @@ class _Replay:
         ]  # fmt: skip
 
     def state(self, key: tuple[int, int, str]) -> CellState:
+        self._count_judged()
         c = self.cells.get(key)
         if c is None:
             return CellState.untested()
@@ -314,14 +337,32 @@ async def rejudge_session(
 async def _rewrite_logs(conn: BaseDBAsyncClient, updates: list[tuple[str, str, int]]) -> None:
     q = _sql.quote
     mark = _sql.marks(conn, 1)
-    sql = (
-        f"UPDATE {q(conn, 'event_log')} SET {q(conn, 'field_values')} = {mark}, "
-        f"{q(conn, 'verdicts')} = {mark} WHERE {q(conn, 'id')} = {mark}"
-    )
+    if not _sql.is_mysql(conn):
+        sql = (
+            f"UPDATE {q(conn, 'event_log')} SET {q(conn, 'field_values')} = {mark}, "
+            f"{q(conn, 'verdicts')} = {mark} WHERE {q(conn, 'id')} = {mark}"
+        )
+        for start in range(0, len(updates), REWRITE_PER_CALL):
+            rows = updates[start : start + REWRITE_PER_CALL]
+            # The drivers take any sequence per row; Tortoise annotates lists.
+            await conn.execute_many(sql, rows)  # type: ignore[arg-type]  # tuples, as said
+        return
+    # aiomysql's executemany sends an UPDATE a row, a round trip each (100,000 for a
+    # session of 100,000 logs, while the session's ingest waits): here one statement
+    # rewrites REWRITE_PER_CALL logs, picking each log's new text by its id.
     for start in range(0, len(updates), REWRITE_PER_CALL):
-        rows = updates[start : start + REWRITE_PER_CALL]
-        # The drivers take any sequence per row; Tortoise annotates lists.
-        await conn.execute_many(sql, rows)  # type: ignore[arg-type]  # tuples, as said
+        chunk = updates[start : start + REWRITE_PER_CALL]
+        whens = " ".join([f"WHEN {mark} THEN {mark}"] * len(chunk))
+        sql = (
+            f"UPDATE {q(conn, 'event_log')} SET "
+            f"{q(conn, 'field_values')} = CASE {q(conn, 'id')} {whens} END, "
+            f"{q(conn, 'verdicts')} = CASE {q(conn, 'id')} {whens} END "
+            f"WHERE {q(conn, 'id')} IN {_sql.in_list(conn, chunk)}"
+        )
+        values: list[Any] = [v for values_text, _, log_id in chunk for v in (log_id, values_text)]
+        values += [v for _, verdicts_text, log_id in chunk for v in (log_id, verdicts_text)]
+        values += [log_id for _, _, log_id in chunk]
+        await _sql.execute(conn, sql, values)
 
 
 def _changes(

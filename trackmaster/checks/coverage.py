@@ -41,15 +41,27 @@ class Coverage:
         return True
 
     def observe(self, platform: Platform, checks: Iterable[FieldCheck]) -> list[tuple[int, str]]:
-        """Add every found value of one checked event; returns the (field_id, value) newly seen."""
+        """Add every found value of one checked event; returns the (field_id, value) newly seen.
+
+        `add` inlined: this runs for every field of every caught event.
+        """
         tracked = self._allowed
-        # A found check always carries its value's text (FieldCheck.value is None only when
-        # not found), which the type of FieldCheck cannot say.
-        return [
-            (c.field_id, c.value)  # type: ignore[misc]  # c.found: a str, as said above
-            for c in checks
-            if c.field_id in tracked and c.found and self.add(c.field_id, platform, c.value)  # type: ignore[arg-type]  # as above
-        ]
+        seen_by_field = self._seen
+        new: list[tuple[int, str]] = []
+        for c in checks:
+            plan = tracked.get(c.field_id)
+            value = c.value
+            if plan is None or not c.found or value is None or value not in plan[1]:
+                continue
+            key = (c.field_id, platform)
+            seen = seen_by_field.get(key)
+            if seen is None:
+                seen = seen_by_field[key] = set()
+            elif value in seen:
+                continue
+            seen.add(value)
+            new.append((c.field_id, value))
+        return new
 
     def seen(self, field_id: int, platform: Platform) -> list[str]:
         plan = self._allowed.get(field_id)

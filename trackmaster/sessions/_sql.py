@@ -123,18 +123,13 @@ def mysql_literals(raw: Any, values: Sequence[Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
+# The characters MariaDB reads after a backslash in a quoted literal (the backslash first).
+_ESCAPES = (("\\", "\\\\"), ("'", "\\'"), ("\x00", "\\0"), ("\n", "\\n"), ("\r", "\\r"),
+            ("\x1a", "\\Z"))  # fmt: skip
+
+
 def _escape(text: str) -> str:
-    # The characters MariaDB reads after a backslash in a quoted literal (\\ first).
-    if "\\" in text:
-        text = text.replace("\\", "\\\\")
-    if "'" in text:
-        text = text.replace("'", "\\'")
-    if "\x00" in text:
-        text = text.replace("\x00", "\\0")
-    if "\n" in text:
-        text = text.replace("\n", "\\n")
-    if "\r" in text:
-        text = text.replace("\r", "\\r")
-    if "\x1a" in text:
-        text = text.replace("\x1a", "\\Z")
+    for char, escaped in _ESCAPES:
+        if char in text:
+            text = text.replace(char, escaped)
     return text

@@ -156,7 +156,10 @@ class Ingestor:
         seen_ids: set[tuple[int, str]] = set()
         for event in events:
             targets = snapshot.match(event.user_id, event.name, received_at)
-            platform = Platform(event.platform)
+            # Parsers give a Platform already; calling the enum on one still costs a lookup.
+            platform = (
+                event.platform if type(event.platform) is Platform else Platform(event.platform)
+            )
             payload = None
             if not targets:
                 payload = _payload_text(event)

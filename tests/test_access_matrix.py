@@ -125,6 +125,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/sessions/{session_id:int}/unmatched/account"): TESTER,
     ("GET", "/sessions/{session_id:int}/unmatched/{row_id:int}/draft"): VIEWER,
     ("POST", "/sessions/{session_id:int}/unmatched/{row_id:int}/draft"): ADMIN,
+    ("POST", "/sessions/{session_id:int}/unplanned/expected"): TESTER,
+    ("POST", "/sessions/{session_id:int}/unplanned/unexpected"): TESTER,
     ("POST", "/sessions/{session_id:int}/override"): TESTER,
     ("POST", "/sessions/{session_id:int}/events/{event_id:int}/reset"): TESTER,
     ("GET", "/sessions/{session_id:int}/stream"): VIEWER,
@@ -148,6 +150,8 @@ EXPECTED: dict[tuple[str, str], str] = {
         VIEWER
     ),
     ("POST", "/api/v3/sessions/{session_id:int}/rejudge"): TESTER,
+    ("POST", "/api/v3/sessions/{session_id:int}/expected-properties"): TESTER,
+    ("DELETE", "/api/v3/sessions/{session_id:int}/expected-properties"): TESTER,
     ("GET", "/api/v3/sessions/{session_id:int}/rejudge/{run_id:int}"): VIEWER,
     ("GET", "/api/v3/sessions/{session_id:int}/report"): VIEWER,
     ("GET", "/api/v3/sessions/{session_id:int}/report.csv"): VIEWER,

@@ -99,8 +99,8 @@ async def test_mark_expected_hides_it_for_this_session_and_is_audited(plan, clie
     answer = await client.post(path, json=body)
     assert answer.status_code == 201, answer.text
     assert answer.json()["data"]["key"] == "content_info.curency"
-    again = await client.post(path, json=body)
-    assert again.status_code == 200
+    again = await client.post(path, json={**body, "key": "content_info$$curency"})
+    assert again.status_code == 200  # the same key, written as a web log flattens it
     assert await ExpectedProperty.filter(session_id=sid).count() == 1
     assert by_platform(await unplanned(client, sid)) == {("Android", "content_info.extra"): 1}
     result = (await client.get(RESULT, params={"record": sid})).json()["data"][0]
@@ -127,6 +127,7 @@ async def test_bad_marks_answer_400_naming_the_problem_and_change_nothing(plan, 
         ({"key": "content_info.curency"}, "event"),
         ({"event": "3", "key": "content_info.curency"}, "event"),
         ({"event": True, "key": "content_info.curency"}, "event"),
+        ({"event": 2**70, "key": "content_info.curency"}, "event"),
         ({"event": plan.share.id, "key": "content_info.curency"}, "not watched"),
         ({"event": plan.play.id}, "key"),
         ({"event": plan.play.id, "key": "   "}, "key"),
@@ -210,3 +211,37 @@ async def test_rejudge_recomputes_unplanned_properties(plan, client) -> None:
     await Field.create(event=plan.play, key="content_info.curency", values=[], raw_values=[])
     await rejudge()  # now planned: no longer reported
     assert by_platform(await unplanned(client, sid)) == {("Android", "content_info.extra"): 1}
+
+
+async def test_each_caught_event_carries_its_own_unplanned_checks(plan, client) -> None:
+    sid, key = await start(client, plan)
+    await send(client, key, play(curency="EUR"), play("Android", extra={"a": 1}), play())
+    path = f"{API}/{sid}/expected-properties"
+    body = {"event": plan.play.id, "key": "content_info.extra"}
+    assert (await client.post(path, json=body)).status_code == 201
+    for answer in (
+        await client.get("/api/v3/realTime/getLog", params={"record": sid}),
+        await client.get(f"{API}/{sid}/events"),
+    ):
+        assert answer.status_code == 200, answer.text
+        logs = answer.json()["data"]
+        newest_first = [[(u["key"], u["expected"]) for u in log["unplanned"]] for log in logs]
+        assert newest_first == [[], [("content_info.extra", True)], [
+            ("content_info.curency", False)]]  # fmt: skip
+        check = logs[2]["unplanned"][0]
+        assert (check["verdict"], check["code"], check["path"], check["suggestion"]) == (
+            "UNCERTAIN", "unplanned_property", "$.content_info.curency", "content_info.currency",
+        )  # fmt: skip
+
+
+async def test_unicode_and_huge_keys_are_stored_on_every_database(plan, client) -> None:
+    sid, key = await start(client, plan)
+    long_key = "k" * 5000
+    await send(client, key, play(**{"名前": 1, "emoji😀": 2, long_key: 3, long_key + "x": 4}))
+    items = await unplanned(client, sid)
+    got = {u["key"]: u for u in items}
+    assert {"content_info.名前", "content_info.emoji😀"} <= set(got)
+    assert got["content_info.名前"]["path"] == "$.content_info['名前']"
+    long_ones = [u["key"] for u in items if u["key"].startswith("content_info.kkk")]
+    # Cut for storage, yet two properties: the identity is the whole key.
+    assert len(long_ones) == 2 and all(len(k) == 1000 and k.endswith("…") for k in long_ones)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 
 from trackmaster.checks.unplanned import (
+    MAX_KEY_CHARS,
     MAX_NODES,
     TOO_MANY_KEY,
     PlannedKeys,
     edit_distance,
     find_unplanned,
+    key_digest,
     root_for,
 )
 from trackmaster.sessions.cells import BatchTally
@@ -163,7 +165,8 @@ def test_deep_nesting_does_not_recurse() -> None:
         node = node["a"]
     node["y"] = 1
     found = find_unplanned(plan, deep, root_for("jet", "log"))
-    assert len(found) == 1 and found[0].key.endswith("a.y")
+    assert len(found) == 1 and found[0].digest == key_digest("a." * 1500 + "y")
+    assert len(found[0].key) == MAX_KEY_CHARS and found[0].key.endswith("…")  # cut to store
 
 
 def test_counts_per_platform_and_key_in_a_batch() -> None:

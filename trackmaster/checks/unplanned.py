@@ -42,6 +42,9 @@ MAX_NODES = 2000
 TOO_MANY_KEY = "(more properties than TrackMaster reads)"
 # Names shorter than this get no edit-distance suggestion ("id" vs "ip" is no near miss).
 MIN_EDIT_CHARS = 4
+# A key (and its path) is kept to this many characters; its identity (the digest) is
+# of the whole key, so two long keys that begin alike stay two properties.
+MAX_KEY_CHARS = 1000
 # Suggestions remembered per event plan (unplanned keys repeat: the same misspelling
 # arrives with every event).
 MEMO_SIZE = 4096
@@ -136,6 +139,10 @@ def json_path(parts: Iterable[str]) -> str:
         else:
             path += "['" + part.replace("\\", "\\\\").replace("'", "\\'") + "']"
     return path
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_KEY_CHARS else text[: MAX_KEY_CHARS - 1] + "…"
 
 
 def _split(key: str) -> tuple[str, ...]:
@@ -237,7 +244,9 @@ class PlannedKeys:
                 made = Unplanned(TOO_MANY_KEY, "$", "", key_digest(TOO_MANY_KEY))
             else:
                 key = key_text(parts)
-                made = Unplanned(key, json_path(parts), self.suggestion(parts), key_digest(key))
+                made = Unplanned(
+                    _cut(key), _cut(json_path(parts)), self.suggestion(parts), key_digest(key)
+                )
             if len(self._made) >= MEMO_SIZE:
                 self._made.clear()
             self._made[parts] = made

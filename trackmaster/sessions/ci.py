@@ -39,6 +39,7 @@ from trackmaster.models import (
 from trackmaster.sessions.lifecycle import Lifecycle
 from trackmaster.sessions.publish import bump_revisions, publish_safely
 from trackmaster.sessions.results import LOG_VALUES, log_json
+from trackmaster.sessions.unplanned import add_to_logs
 
 VERDICT_FILTERS = ("good", "bad")
 # A log is bad when a field's verdict is FAIL. In the stored JSON a verdict is the token
@@ -122,7 +123,9 @@ async def caught_events(
     rows = await query.order_by("-id").offset(offset).limit(limit).values(*LOG_VALUES)
     event_ids = sorted({row["event_id"] for row in rows})
     keys = dict(await Field.filter(event_id__in=event_ids).values_list("id", "key")) if rows else {}
-    return [_with_verdict(log_json(row, keys), row) for row in rows], total
+    logs = [_with_verdict(log_json(row, keys), row) for row in rows]
+    await add_to_logs(session_id, logs)
+    return logs, total
 
 
 def _with_verdict(body: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:

@@ -13,25 +13,37 @@ UNCERTAIN with code `unplanned_property` ("a person must look").
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 from tortoise.transactions import in_transaction
 
 from trackmaster.auth import audit
 from trackmaster.bus import Bus
 from trackmaster.checks import Code
 from trackmaster.checks.lookup import key_parts
-from trackmaster.checks.unplanned import TOO_MANY_KEY, Unplanned, key_digest
+from trackmaster.checks.unplanned import (
+    TOO_MANY_KEY,
+    Unplanned,
+    find_unplanned,
+    key_digest,
+    key_text,
+    root_for,
+)
 from trackmaster.errors import field_error
 from trackmaster.models import (
     ExpectedProperty,
     Field,
+    Platform,
     SessionEvent,
     TestSession,
     UnplannedProperty,
     Verdict,
 )
+from trackmaster.sessions.plans import load_event_plans
 from trackmaster.sessions.publish import bump_revisions, publish_safely
+from trackmaster.sources import CaughtEvent
 
 MAX_KEY_CHARS = 1000
 MAX_REASON_CHARS = 2000
@@ -97,8 +109,54 @@ async def load_unplanned(session_id: int) -> dict[int, dict[str, Any]]:
     return found
 
 
+async def add_to_logs(session_id: int, logs: list[dict[str, Any]]) -> None:
+    """Give each caught log (log_json's shape) its own unplanned properties, as checks.
+
+    Found again from the stored payload with the current plan (a page of logs at a
+    time): `{key, path, suggestion, verdict, code, reason, expected}`, `expected` true
+    when a tester marked the key expected in this session.
+    """
+    if not logs:
+        return
+    plans = await load_event_plans({int(log["event"]) for log in logs})
+    marked = {
+        (event_id, digest)
+        for event_id, digest in await ExpectedProperty.filter(session_id=session_id).values_list(
+            "event_id", "digest"
+        )
+    }
+    for log in logs:
+        plan = plans.get(int(log["event"]))
+        payload = _payload(log.get("payload"))
+        if plan is None or payload is None:
+            log["unplanned"] = []
+            continue
+        style = CaughtEvent("", "", Platform.OTHER, payload, log["source"], None, None).lookup_style
+        found = find_unplanned(plan.planned, payload, root_for(log["source"], style))
+        log["unplanned"] = [
+            {
+                "key": u.key, "path": u.path, "suggestion": u.suggestion,
+                "verdict": Verdict.UNCERTAIN.value, "code": Code.UNPLANNED_PROPERTY,
+                "reason": u.reason, "expected": (plan.event_id, u.digest) in marked,
+            }
+            for u in found
+        ]  # fmt: skip
+
+
+def _payload(raw: Any) -> Any:
+    if isinstance(raw, dict):
+        return raw
+    try:
+        return orjson.loads(raw)
+    except (orjson.JSONDecodeError, TypeError):
+        try:
+            return json.loads(raw)  # stored by the exact parser (huge integers)
+        except (ValueError, TypeError):
+            return None
+
+
 async def _checked(session: TestSession, event_id: Any, key: Any) -> tuple[int, str]:
-    if isinstance(event_id, bool) or not isinstance(event_id, int):
+    if isinstance(event_id, bool) or not isinstance(event_id, int) or not 1 <= event_id < 2**31:
         raise field_error("event", f"must be an event id (a number), got {event_id!r}")
     if not isinstance(key, str) or not key.strip():
         raise field_error("key", "must be the property's key, a non-empty text")
@@ -106,6 +164,8 @@ async def _checked(session: TestSession, event_id: Any, key: Any) -> tuple[int, 
         raise field_error("key", f"at most {MAX_KEY_CHARS} characters")
     if key == TOO_MANY_KEY:
         raise field_error("key", "is TrackMaster's note about a payload too big to read whole")
+    # As the results write it: "content_info$$curency" is "content_info.curency".
+    key = key_text(key_parts(key))
     if not await SessionEvent.exists(session_id=session.id, event_id=event_id):
         raise field_error("event", f"event {event_id} is not watched by session {session.id}")
     planned = await Field.filter(event_id=event_id, removed_at__isnull=True).values_list(

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from trackmaster.errors import BadRequest, NotFound, field_error
 from trackmaster.models import Project, SessionStatus
-from trackmaster.sessions import actions
+from trackmaster.sessions import actions, unplanned
 from trackmaster.sessions.lifecycle import get_session
 from trackmaster.sessions.results import session_json, session_results, uncleared_logs
 from trackmaster.sessions.service import (
@@ -306,6 +306,7 @@ async def get_log(request: Request) -> JSONResponse:
     page = page_from(request)
     after = query_int(request, "after", required=False) or 0
     logs, total = await uncleared_logs(session.id, page.offset, page.page_size, after_id=after)
+    await unplanned.add_to_logs(session.id, logs)
     return JSONResponse(page.envelope(logs, total))
 
 

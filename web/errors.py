@@ -19,7 +19,7 @@ from trackmaster.errors import (
 )
 from web.negotiation import wants_json
 from web.security import SECURITY_HEADERS
-from web.templating import is_htmx, render
+from web.templating import for_htmx, render
 from workers.pool import PoolBusy, PoolClosed
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def render_error(request: Request, exc: Exception) -> Response:
     headers = {**ERROR_SECURITY_HEADERS, **error.headers}
     if wants_json(request):
         return JSONResponse(error.body(), status_code=error.status, headers=headers)
-    template = "errors/_error.html" if is_htmx(request) else "errors/error.html"
+    template = for_htmx(request, "errors/_error.html", "errors/error.html")
     return render(request, template, {"error": error}, status_code=error.status, headers=headers)
 
 

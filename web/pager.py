@@ -25,10 +25,6 @@ class Page:
             "pager": {"page": self.page, "pageSize": self.page_size, "totalRow": total_rows},
         }
 
-    @property
-    def pages_for(self):  # pragma: no cover - convenience for templates
-        return lambda total: max(1, -(-total // self.page_size))
-
 
 def _positive_int(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)

@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator, Iterator
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from trackmaster.models import PLATFORMS
 from trackmaster.reports.csv_out import csv_lines
 from trackmaster.reports.junit import junit_chunks
-from trackmaster.reports.model import PLATFORMS, VERDICT_ORDER, Report
+from trackmaster.reports.model import VERDICT_ORDER, Report
 from web.templating import render
 
 FORMATS = ("html", "csv", "junit")

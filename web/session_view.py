@@ -14,13 +14,19 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from trackmaster import found
 from trackmaster.checks.rules import describe as describe_rules
 from trackmaster.checks.unplanned import key_digest
-from trackmaster.errors import NotFound
-from trackmaster.models import Event, EventLog, Platform, SessionAccount, TestSession, Verdict
+from trackmaster.models import (
+    PLATFORMS,
+    Event,
+    EventLog,
+    SessionAccount,
+    TestSession,
+    Verdict,
+)
 from trackmaster.sessions.results import session_results
 
-PLATFORMS: tuple[str, ...] = tuple(p.value for p in Platform)
 VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
 LOGS_PER_PAGE = 50
 # A payload is shown pretty-printed up to this many characters; the log's own page has it all.
@@ -95,12 +101,6 @@ class SessionPlan:
     def event(self, event_id: int) -> PlanEvent | None:
         return next((e for e in self.events if e.id == event_id), None)
 
-    def cell_keys(self) -> list[CellKey]:
-        return [(e.id, f.id, p) for e in self.events for f in e.fields for p in PLATFORMS]
-
-    def enum_fields(self) -> list[tuple[PlanEvent, PlanField]]:
-        return [(e, f) for e in self.events for f in e.fields if f.is_enum]
-
 
 @dataclass
 class Counts:
@@ -130,10 +130,8 @@ class CoverageRow:
 
 
 async def get_session(session_id: int) -> TestSession:
-    session = await TestSession.get_or_none(id=session_id).prefetch_related("project")
-    if session is None:
-        raise NotFound(f"test session {session_id} does not exist")
-    return session
+    """The session with its project, which every session page names."""
+    return await found.get_session(session_id, with_project=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,11 @@ def is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
+def for_htmx(request: Request, partial: str, page: str) -> str:
+    """The template to render: the partial for an htmx request, else the whole page."""
+    return partial if is_htmx(request) else page
+
+
 def render(
     request: Request,
     template: str,

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from trackmaster.auth import audit
-from trackmaster.errors import NotFound
+from trackmaster.found import get_project
 from trackmaster.models import Project, new_write_key
 
 
 async def rotate_write_key(project_id: int, *, actor: str | None = None) -> Project:
-    project = await Project.get_or_none(id=project_id)
-    if project is None:
-        raise NotFound(f"no project with id {project_id}")
+    project = await get_project(project_id)
     project.write_key = new_write_key()
     await project.save(update_fields=["write_key", "updated_at"])
     await audit.record(actor, "writekey.rotate", f"project:{project.id}", name=project.name)

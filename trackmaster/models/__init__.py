@@ -22,6 +22,7 @@ from trackmaster.models.plan import (
 )
 from trackmaster.models.reports import ShareLink
 from trackmaster.models.sessions import (
+    PLATFORMS,
     CellValue,
     CoverageValue,
     EventLog,
@@ -44,6 +45,7 @@ __all__ = [
     "DEFAULT_SYNC_INTERVAL_S",
     "MAX_SYNC_INTERVAL_S",
     "MIN_SYNC_INTERVAL_S",
+    "PLATFORMS",
     "Account",
     "ApiToken",
     "AuditEntry",

@@ -31,6 +31,10 @@ class Platform(StrEnum):
     OTHER = "Other"
 
 
+# The platforms' names in the order every table and report shows them.
+PLATFORMS: tuple[str, ...] = tuple(p.value for p in Platform)
+
+
 class Verdict(StrEnum):
     SUCCESS = "SUCCESS"
     FAIL = "FAIL"

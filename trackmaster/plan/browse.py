@@ -7,15 +7,9 @@ from typing import Any
 from tortoise.functions import Count
 
 from trackmaster.errors import NotFound
+from trackmaster.found import get_project as get_project  # its callers import it from here
 from trackmaster.models import Event, Field, Project, Story, SyncRun
 from trackmaster.plan.diff import summarize
-
-
-async def get_project(project_id: int) -> Project:
-    project = await Project.get_or_none(id=project_id)
-    if project is None:
-        raise NotFound(f"no project with id {project_id}")
-    return project
 
 
 async def list_projects(

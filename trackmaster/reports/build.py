@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from trackmaster.models import (
+    PLATFORMS,
     CellValue,
     Event,
     EventLog,
@@ -28,7 +29,6 @@ from trackmaster.models import (
 )
 from trackmaster.reports.model import (
     MAX_WRONG_VALUES,
-    PLATFORMS,
     CoverageLine,
     EventCounts,
     OverrideLine,

@@ -17,7 +17,8 @@ import re
 from collections.abc import Iterator
 from xml.sax.saxutils import escape, quoteattr
 
-from trackmaster.reports.model import PLATFORMS, Report, ReportCell, ReportEvent
+from trackmaster.models import PLATFORMS
+from trackmaster.reports.model import Report, ReportCell, ReportEvent
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # A failure's text is cut here: a CI page shows it, the report page has the rest.

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-PLATFORMS = ("iOS", "Android", "Other")
 # Worst first: the order in which an outstanding verdict wins a cell.
 VERDICT_ORDER = ("FAIL", "UNCERTAIN", "SUCCESS", "UNTESTED")
 # Distinct wrong values kept per failing cell (the rest are counted as "and N more").

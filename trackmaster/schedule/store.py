@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from trackmaster.auth import audit
-from trackmaster.errors import BadRequest, NotFound, field_error
+from trackmaster.errors import BadRequest, field_error
 from trackmaster.models import (
     MAX_SYNC_INTERVAL_S,
     MIN_SYNC_INTERVAL_S,
@@ -20,14 +20,6 @@ from trackmaster.models import (
 )
 
 MIN_HOURS, MAX_HOURS = MIN_SYNC_INTERVAL_S // 3600, MAX_SYNC_INTERVAL_S // 3600
-HOUR_CHOICES = list(range(MIN_HOURS, MAX_HOURS + 1))
-
-
-async def project_or_404(project_id: int) -> Project:
-    project = await Project.get_or_none(id=project_id)
-    if project is None:
-        raise NotFound(f"no project with id {project_id}")
-    return project
 
 
 async def set_enabled(project: Project, enabled: bool, *, actor: str = "") -> Schedule:

@@ -19,9 +19,10 @@ from typing import Any, Protocol, cast
 
 from tortoise.transactions import in_transaction
 
+from trackmaster import found
 from trackmaster.auth import audit
 from trackmaster.bus import Bus
-from trackmaster.errors import BadRequest, NotFound, field_error
+from trackmaster.errors import BadRequest, field_error
 from trackmaster.models import (
     Project,
     SessionAccount,
@@ -63,10 +64,7 @@ JetFactory = Callable[[], AbstractAsyncContextManager[JetFilters]]
 async def get_session(session_id: Any) -> TestSession:
     if isinstance(session_id, bool) or not isinstance(session_id, int):
         raise field_error("record", f"must be a session id (a number), got {session_id!r}")
-    session = await TestSession.get_or_none(id=session_id)
-    if session is None:
-        raise NotFound(f"no test session with id {session_id}")
-    return session
+    return await found.get_session(session_id)
 
 
 class Lifecycle:

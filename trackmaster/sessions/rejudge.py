@@ -31,6 +31,7 @@ from tortoise.transactions import in_transaction
 from trackmaster.checks import FieldCheck, check_event
 from trackmaster.checks.unplanned import find_unplanned, root_for
 from trackmaster.models import (
+    PLATFORMS,
     CellValue,
     EventLog,
     Platform,
@@ -66,8 +67,6 @@ MAX_CHANGES_LISTED = 500
 # Judged logs counted together (bounds the checks held in memory meanwhile).
 TALLY_LOGS = 2000
 Progress = Callable[[int, int], Any]
-
-_PLATFORMS = tuple(p.value for p in Platform)
 
 
 @dataclass
@@ -132,7 +131,7 @@ class _Replay:
                 del self.unplanned.unplanned[key]
             self.values.forget_event(override.event_id)
             return
-        platforms = _PLATFORMS if override.platform is None else (str(override.platform),)
+        platforms = PLATFORMS if override.platform is None else (str(override.platform),)
         for platform in platforms:
             key = (override.event_id, override.field_id or 0, platform)
             cell = self.cells.setdefault(key, _Cell())

@@ -30,8 +30,6 @@ from trackmaster.sessions.cells import CellState
 from trackmaster.sessions.plans import load_event_plans
 from trackmaster.sessions.unplanned import load_unplanned
 
-PLATFORMS = (Platform.IOS, Platform.ANDROID, Platform.OTHER)
-
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
@@ -277,7 +275,7 @@ async def session_results(session: TestSession) -> list[dict[str, Any]]:
         fields = []
         for field in plan.fields:
             results = {}
-            for platform in PLATFORMS:
+            for platform in Platform:
                 state = states.get((event_id, field.id, platform.value), untested)
                 override = by_id.get(state.override_id) if state.override_id else None
                 results[platform.value] = cell_json(state, override, reset, caught_at)
@@ -291,7 +289,7 @@ async def session_results(session: TestSession) -> list[dict[str, Any]]:
             }
             if coverage.tracks(field.id):
                 body["coverage"] = {
-                    platform.value: coverage.summary(field.id, platform) for platform in PLATFORMS
+                    platform.value: coverage.summary(field.id, platform) for platform in Platform
                 }
             fields.append(body)
         per_platform = {
@@ -299,7 +297,7 @@ async def session_results(session: TestSession) -> list[dict[str, Any]]:
                 (event_id, p.value),
                 {"caught": 0, "sinceReset": 0, "SUCCESS": 0, "FAIL": 0, "UNCERTAIN": 0},
             )
-            for p in PLATFORMS
+            for p in Platform
         }
         caught = sum(row["caught"] for row in per_platform.values())
         extra = unplanned.get(event_id, {})

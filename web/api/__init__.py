@@ -14,6 +14,7 @@ from starlette.requests import Request
 from trackmaster.errors import BadRequest, field_error
 from trackmaster.plan.jet import JetClient
 from web.limits import json_body
+from web.params import actor as actor  # the API modules import it from here
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -50,11 +51,6 @@ def as_id(raw: Any, name: str) -> int:
     if not 1 <= value <= 2**31 - 1:
         raise field_error(name, f"must be between 1 and {2**31 - 1}, got {value}")
     return value
-
-
-def actor(request: Request) -> str:
-    """Who is asking, for `started_by` and the audit log ("" lets the audit decide)."""
-    return getattr(request.scope.get("user"), "username", "") or ""
 
 
 def jet_client(request: Request) -> JetClient:

@@ -23,8 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from trackmaster.errors import BadRequest, NotFound, field_error
-from trackmaster.models import Project, SessionStatus
+from trackmaster.errors import BadRequest, field_error
+from trackmaster.found import get_project
+from trackmaster.models import SessionStatus
 from trackmaster.sessions import actions, unplanned
 from trackmaster.sessions.lifecycle import get_session
 from trackmaster.sessions.results import session_json, session_results, uncleared_logs
@@ -450,9 +451,7 @@ async def unmatched(request: Request) -> JSONResponse:
       404: {$ref: "#/components/responses/NotFound"}
     """
     project_id = int(request.path_params["project_id"])
-    project = await Project.get_or_none(id=project_id)
-    if project is None:
-        raise NotFound(f"no project with id {project_id}")
+    project = await get_project(project_id)
     page = page_from(request)
     rows, total = await list_unmatched(project.id, page.offset, page.page_size)
     body = page.envelope(rows, total)

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from trackmaster.errors import field_error
+from trackmaster.found import get_project
 from trackmaster.models import Schedule
 from trackmaster.plan.browse import run_json
 from trackmaster.schedule import store
@@ -59,7 +60,7 @@ async def _answer(project_id: int, schedule: Schedule | None, *, runs: bool = Fa
 
 
 async def _switch(request: Request, enabled: bool) -> JSONResponse:
-    project = await store.project_or_404(query_int(request, "project"))
+    project = await get_project(query_int(request, "project"))
     schedule = await store.set_enabled(project, enabled, actor=actor(request))
     return await _answer(project.id, schedule)
 
@@ -112,7 +113,7 @@ async def schedule_get(request: Request) -> JSONResponse:
       400: {$ref: "#/components/responses/InvalidParams"}
       404: {$ref: "#/components/responses/NotFound"}
     """
-    project = await store.project_or_404(query_int(request, "project"))
+    project = await get_project(query_int(request, "project"))
     schedule = await Schedule.get_or_none(project=project)
     return await _answer(project.id, schedule, runs=True)
 
@@ -137,7 +138,7 @@ async def schedule_interval(request: Request) -> JSONResponse:
     if raw_hours in (None, ""):
         raise field_error("hours", f"is required ({store.MIN_HOURS} to {store.MAX_HOURS})")
     hours = store.parse_hours(raw_hours)
-    project = await store.project_or_404(project_id)
+    project = await get_project(project_id)
     schedule = await store.set_interval(project, hours, actor=actor(request))
     return await _answer(project.id, schedule)
 

@@ -14,7 +14,7 @@ from trackmaster.plan.accounts import add_account, delete_account
 from trackmaster.plan.browse import get_project
 from web import confirmations
 from web.api import as_id
-from web.templating import is_htmx, render
+from web.templating import for_htmx, is_htmx, render
 
 
 async def _project(request: Request) -> Project:
@@ -39,7 +39,7 @@ async def _render(
         "errors": errors or {},
         "form": form or {},
     }
-    template = "accounts/_accounts.html" if is_htmx(request) else "accounts/page.html"
+    template = for_htmx(request, "accounts/_accounts.html", "accounts/page.html")
     return render(request, template, context, status_code=status_code)
 
 

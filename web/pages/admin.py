@@ -23,7 +23,7 @@ from trackmaster.plan.browse import get_project
 from web import confirmations
 from web.auth import guard_of
 from web.pager import page_from
-from web.templating import is_htmx, render
+from web.templating import for_htmx, render
 
 MAX_FIELD_CHARS = 2048
 
@@ -184,7 +184,7 @@ async def audit_page(request: Request) -> Response:
         "actor": actor,
         "actions": await audit.actions(),
     }
-    template = "admin/_audit_rows.html" if is_htmx(request) else "admin/audit.html"
+    template = for_htmx(request, "admin/_audit_rows.html", "admin/audit.html")
     return render(request, template, context)
 
 

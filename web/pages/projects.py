@@ -41,7 +41,7 @@ from trackmaster.plan.sync import (
 from web.api import actor, as_id, jet_client
 from web.api.projects import read_upload
 from web.pager import page_from
-from web.templating import is_htmx, render
+from web.templating import for_htmx, is_htmx, render
 
 log = logging.getLogger(__name__)
 RUN_START_WAIT_S = 2.0
@@ -121,7 +121,7 @@ async def stories_fragment(request: Request) -> Response:
     """The stories table (search, paging): a fragment for HTMX, the project page otherwise."""
     project = await get_project(_project_id(request))
     context = await _project_context(request, project)
-    template = "projects/_stories.html" if is_htmx(request) else "projects/project.html"
+    template = for_htmx(request, "projects/_stories.html", "projects/project.html")
     return render(request, template, context)
 
 

@@ -17,10 +17,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from trackmaster.errors import AppError, field_error
+from trackmaster.found import get_project
 from trackmaster.models import Project, Schedule
 from trackmaster.schedule import store
 from web.api import actor, as_id
-from web.templating import is_htmx, render
+from web.templating import for_htmx, is_htmx, render
 
 
 async def _context(project: Project, error: str = "") -> dict[str, Any]:
@@ -33,17 +34,17 @@ async def _context(project: Project, error: str = "") -> dict[str, Any]:
 
 
 def _show(request: Request, context: dict[str, Any], status_code: int = 200) -> Response:
-    template = "projects/_schedule.html" if is_htmx(request) else "projects/schedule.html"
+    template = for_htmx(request, "projects/_schedule.html", "projects/schedule.html")
     return render(request, template, context, status_code=status_code)
 
 
 async def schedule_page(request: Request) -> Response:
-    project = await store.project_or_404(as_id(request.path_params["id"], "id"))
+    project = await get_project(as_id(request.path_params["id"], "id"))
     return _show(request, await _context(project))
 
 
 async def schedule_change(request: Request) -> Response:
-    project = await store.project_or_404(as_id(request.path_params["id"], "id"))
+    project = await get_project(as_id(request.path_params["id"], "id"))
     form = await request.form()
     enabled, hours = form.get("enabled"), form.get("hours")
     try:

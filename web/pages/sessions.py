@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from trackmaster.errors import AppError, InvalidParams, NotFound, field_error
+from trackmaster.found import get_project
 from trackmaster.models import (
     Account,
     Event,
@@ -36,6 +37,7 @@ from web import confirmations
 from web import session_fragments as fragments
 from web.log_filter import LogFilter, filtered_logs
 from web.pager import page_from
+from web.params import actor
 from web.parity_view import load_parity
 from web.session_view import (
     PLATFORMS,
@@ -47,17 +49,13 @@ from web.session_view import (
     log_view,
     session_accounts,
 )
-from web.templating import is_htmx, render
+from web.templating import for_htmx, is_htmx, render
 from web.unmatched_view import load_unmatched
 
 # Distinct values a cell's panel lists, most frequent first; the rest are counted.
 VALUES_SHOWN = 20
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-def _actor(request: Request) -> str:
-    return str(getattr(request.scope.get("user"), "username", "") or "")
 
 
 def _ids(form: FormData, name: str) -> list[int]:
@@ -102,7 +100,7 @@ async def sessions_list(request: Request) -> Response:
         "total": total,
         "pages": max(1, -(-total // page.page_size)),
     }
-    template = "sessions/_list.html" if is_htmx(request) else "sessions/list.html"
+    template = for_htmx(request, "sessions/_list.html", "sessions/list.html")
     return render(request, template, context)
 
 
@@ -127,13 +125,6 @@ async def _choices(project: Project, query: str) -> dict[str, Any]:
     return {"accounts": accounts, "stories": stories, "q": query}
 
 
-async def _project(project_id: int) -> Project:
-    project = await Project.get_or_none(id=project_id)
-    if project is None:
-        raise NotFound(f"project {project_id} does not exist")
-    return project
-
-
 async def _chooser(
     request: Request,
     project: Project,
@@ -152,12 +143,12 @@ async def _chooser(
         name=name,
     )
     status = error.status if error else 200
-    template = "sessions/_chooser.html" if is_htmx(request) else "sessions/new.html"
+    template = for_htmx(request, "sessions/_chooser.html", "sessions/new.html")
     return render(request, template, context, status_code=status)
 
 
 async def new_session_page(request: Request) -> Response:
-    project = await _project(request.path_params["project_id"])
+    project = await get_project(request.path_params["project_id"])
     return await _chooser(request, project)
 
 
@@ -172,7 +163,7 @@ def _chosen(form: FormData) -> dict[str, set]:
 
 
 async def start_session(request: Request) -> Response:
-    project = await _project(request.path_params["project_id"])
+    project = await get_project(request.path_params["project_id"])
     form = await request.form()
     name = str(form.get("name") or "").strip()
     try:
@@ -183,7 +174,7 @@ async def start_session(request: Request) -> Response:
             _ids(form, "stories") or None,
             name=name,
             source="push" if form.get("source") == "push" else None,
-            created_by=_actor(request),
+            created_by=actor(request),
         )
     except InvalidParams as exc:
         return await _chooser(request, project, chosen=_chosen(form), error=exc, name=name)
@@ -275,7 +266,7 @@ async def logs_window(request: Request) -> Response:
         "window": fragments.LOGS_PER_PAGE,
         "log_filter": wanted,
     }
-    template = "sessions/_logs.html" if is_htmx(request) else "sessions/logs_page.html"
+    template = for_htmx(request, "sessions/_logs.html", "sessions/logs_page.html")
     return render(request, template, context)
 
 
@@ -361,7 +352,7 @@ async def cell_page(request: Request) -> Response:
     session = await get_session(request.path_params["session_id"])
     p = request.path_params
     context = await _inspector_context(session, p["event_id"], p["field_id"], p["platform"])
-    template = "sessions/_inspector.html" if is_htmx(request) else "sessions/cell.html"
+    template = for_htmx(request, "sessions/_inspector.html", "sessions/cell.html")
     return render(request, template, context)
 
 
@@ -375,7 +366,7 @@ async def stop_session(request: Request) -> Response:
         ask = confirmations.stop_session(session.id)
         return confirmations.confirm_page(request, form, ask, f"/sessions/{session.id}")
     stopped = await _realtime(request).lifecycle.stop(
-        session.id, "stopped by a tester", _actor(request)
+        session.id, "stopped by a tester", actor(request)
     )
     if is_htmx(request):
         return render(request, "sessions/_controls.html", {"session": stopped})
@@ -388,7 +379,7 @@ async def clear_logs(request: Request) -> Response:
     if not confirmations.confirmed(request, form):
         ask = confirmations.clear_logs(session.id)
         return confirmations.confirm_page(request, form, ask, f"/sessions/{session.id}")
-    await actions.clear_logs(_realtime(request).bus, session, _actor(request))
+    await actions.clear_logs(_realtime(request).bus, session, actor(request))
     if is_htmx(request):
         html = fragments.logs_html(session.id, [], has_older=False)
         html += await _changed_regions(session, lambda key: False)  # "N not cleared"
@@ -413,7 +404,7 @@ async def override_verdict(request: Request) -> Response:
             _realtime(request).bus,
             session,
             [{"id": field_id[0], "results": dict.fromkeys(platforms, verdict), "reason": reason}],
-            _actor(request),
+            actor(request),
         )
     except InvalidParams as exc:
         if not is_htmx(request):
@@ -466,7 +457,7 @@ async def _rejudge_fragment(request: Request, session: TestSession, run) -> Resp
 async def rejudge(request: Request) -> Response:
     session = await get_session(request.path_params["session_id"])
     realtime = _realtime(request)
-    run = await start_rejudge(realtime.bus, session, _actor(request))
+    run = await start_rejudge(realtime.bus, session, actor(request))
     realtime.index.invalidate(session.project_id)
     if not is_htmx(request):
         return _back_to(session.id)
@@ -494,7 +485,7 @@ async def reset_event(request: Request) -> Response:
         session,
         request.path_params["event_id"],
         str(form.get("reason") or "reset from the session page"),
-        _actor(request),
+        actor(request),
         index=_realtime(request).index,
     )
     if is_htmx(request):

@@ -16,13 +16,10 @@ from trackmaster.models import ShareLink, TestSession
 from trackmaster.reports import share
 from trackmaster.reports.build import build_report
 from web import confirmations
+from web.params import actor
 from web.reports import report_response
 from web.session_view import get_session
 from web.templating import render
-
-
-def _actor(request: Request) -> str:
-    return str(getattr(request.scope.get("user"), "username", "") or "")
 
 
 async def _page(request: Request, session: TestSession, **extra) -> Response:
@@ -51,7 +48,7 @@ async def create_link(request: Request) -> Response:
     form = await request.form()
     try:
         created = await share.create_link(
-            session, days=form.get("days"), note=str(form.get("note") or ""), by=_actor(request)
+            session, days=form.get("days"), note=str(form.get("note") or ""), by=actor(request)
         )
     except InvalidParams as exc:
         return await _page(request, session, error=exc.msg)
@@ -68,7 +65,7 @@ async def revoke_link(request: Request) -> Response:
             raise NotFound(f"no share link {request.path_params['link_id']} of this session")
         ask = confirmations.revoke_share_link(session.id, link.id, link.note)
         return confirmations.confirm_page(request, form, ask, f"/sessions/{session.id}/share")
-    await share.revoke(session.id, request.path_params["link_id"], by=_actor(request))
+    await share.revoke(session.id, request.path_params["link_id"], by=actor(request))
     return RedirectResponse(f"/sessions/{session.id}/share", status_code=303)
 
 

@@ -20,6 +20,14 @@ _NO_BACKSLASH_ESCAPES = 512
 ROWS_PER_INSERT = 500
 
 
+def row_values(row: Any, *names: str) -> tuple[Any, ...]:
+    """A raw result row's values, by the names of its SELECT's columns in their order:
+    aiomysql gives each row as a dict, aiosqlite as a sequence."""
+    if isinstance(row, dict):
+        return tuple(row[name] for name in names)
+    return tuple(row[i] for i in range(len(names)))
+
+
 def is_mysql(conn: BaseDBAsyncClient) -> bool:
     return conn.capabilities.dialect == "mysql"
 
@@ -71,7 +79,7 @@ async def insert_rows(
         values = [value for row in chunk for value in row]
         _, result = await execute(conn, sql, values)
         if returning_id:
-            ids.extend(int(row[0] if not isinstance(row, dict) else row["id"]) for row in result)
+            ids.extend(int(row_values(row, "id")[0]) for row in result)
     return ids
 
 

@@ -42,6 +42,10 @@ LOG_COLUMNS = (
     "session_id", "event_id", "name", "user_id", "platform", "source", "message_id",
     "sent_at", "received_at", "payload", "field_values", "verdicts", "cleared",
 )  # fmt: skip
+# Where a prepared log row (in LOG_COLUMNS order) holds what is read back from it.
+_SESSION, _EVENT, _MESSAGE_ID = (
+    LOG_COLUMNS.index(c) for c in ("session_id", "event_id", "message_id")
+)
 UNMATCHED_COLUMNS = (
     "project_id", "name", "user_id", "platform", "source", "reason", "received_at", "payload",
 )  # fmt: skip
@@ -198,7 +202,11 @@ class Ingestor:
 
     async def _drop_stored(self, prepared: _Prepared) -> int:
         """Remove rows whose message id the session already stored; returns how many."""
-        keyed = [(row[0], row[6]) for row in prepared.rows if row[6] is not None]
+        keyed = [
+            (row[_SESSION], row[_MESSAGE_ID])
+            for row in prepared.rows
+            if row[_MESSAGE_ID] is not None
+        ]
         if not keyed:
             return 0
         session_ids = sorted({s for s, _ in keyed})
@@ -212,11 +220,15 @@ class Ingestor:
             f"AND message_id IN {_sql.in_list(conn, message_ids)}",
             [*session_ids, *message_ids],
         )
-        stored = {(int(row[0]), row[1]) if not isinstance(row, dict) else
-                  (int(row["session_id"]), row["message_id"]) for row in rows}  # fmt: skip
+        pairs = (_sql.row_values(row, "session_id", "message_id") for row in rows)
+        stored = {(int(session_id), message_id) for session_id, message_id in pairs}
         if not stored:
             return 0
-        keep = [i for i, row in enumerate(prepared.rows) if (row[0], row[6]) not in stored]
+        keep = [
+            i
+            for i, row in enumerate(prepared.rows)
+            if (row[_SESSION], row[_MESSAGE_ID]) not in stored
+        ]
         dropped = len(prepared.rows) - len(keep)
         # Coverage these duplicates "saw" was seen when they were first stored.
         prepared.rows = [prepared.rows[i] for i in keep]
@@ -237,7 +249,7 @@ class Ingestor:
     ) -> IngestReport:
         changed: dict[int, set[tuple[int, int, str]]] = defaultdict(set)
         log_ids: dict[int, list[int]] = {}
-        session_ids = sorted({row[0] for row in prepared.rows})
+        session_ids = sorted({row[_SESSION] for row in prepared.rows})
         async with in_transaction() as conn:
             if also_in_transaction is not None:
                 await also_in_transaction(conn)
@@ -260,16 +272,17 @@ class Ingestor:
                 ids, prepared.rows, prepared.row_targets, prepared.row_platforms,
                 prepared.row_coverage, prepared.row_checks, prepared.row_unplanned, strict=True,
             ):  # fmt: skip
-                log_ids.setdefault(row[0], []).append(log_id)
-                group = groups.get((row[0], row[1], platform))
+                session_id, event_id = row[_SESSION], row[_EVENT]
+                log_ids.setdefault(session_id, []).append(log_id)
+                group = groups.get((session_id, event_id, platform))
                 if group is None:
-                    group = groups[(row[0], row[1], platform)] = (target, [])
+                    group = groups[(session_id, event_id, platform)] = (target, [])
                 group[1].append((log_id, checks))
                 if unplanned:
-                    tally.add_unplanned(row[0], row[1], platform, log_id, unplanned)
+                    tally.add_unplanned(session_id, event_id, platform, log_id, unplanned)
                 for field_id, value in first_seen:
                     coverage_rows.append(
-                        (row[0], field_id, platform.value, value[:255], log_id, received_at)
+                        (session_id, field_id, platform.value, value[:255], log_id, received_at)
                     )
             for (session_id, event_id, platform), (target, logs) in groups.items():
                 tally.add_logs(session_id, event_id, platform, logs, target.session.values)

@@ -36,12 +36,8 @@ async def bump_revisions(conn: BaseDBAsyncClient, session_ids: Sequence[int]) ->
     _, rows = await conn.execute_query(
         f"SELECT id, revision FROM {table} WHERE {where}", list(session_ids)
     )
-    return {
-        int(row["id"] if isinstance(row, dict) else row[0]): int(
-            row["revision"] if isinstance(row, dict) else row[1]
-        )
-        for row in rows
-    }
+    pairs = (_sql.row_values(row, "id", "revision") for row in rows)
+    return {int(session_id): int(revision) for session_id, revision in pairs}
 
 
 async def publish_safely(bus: Bus, session_id: int, message: dict[str, Any]) -> None:

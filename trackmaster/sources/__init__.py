@@ -40,6 +40,24 @@ class CaughtEvent:
     sent_at: datetime | None  # the sender's timestamp if valid (aware UTC), else None
     project_key: str | None = None  # writeKey / api_key found in the body, if any
 
+    @classmethod
+    def parsed(
+        cls,
+        source: str,
+        name: str,
+        user_id: str,
+        payload: dict[str, Any],
+        *,
+        message_id: str | None,
+        sent_at: datetime | None,
+        project_key: str | None,
+        platform_from: dict[str, Any] | None = None,
+    ) -> CaughtEvent:
+        """What a parser returns: the platform read (detect_platform) from `platform_from`,
+        the payload unless the format keeps it elsewhere."""
+        platform = detect_platform(payload if platform_from is None else platform_from)
+        return cls(name, user_id, platform, payload, source, message_id, sent_at, project_key)
+
     @property
     def lookup_style(self) -> LookupStyle:
         """How checks.find_value searches this payload: "log" (raw app log) or "sdk"."""

@@ -20,7 +20,6 @@ from trackmaster.sources._common import (
     MAX_PROJECT_KEY_CHARS,
     MAX_USER_ID_CHARS,
     Parsed,
-    detect_platform,
     epoch_time,
     first_present,
     parse_items,
@@ -86,13 +85,6 @@ def _event(event: Any, path: str, key: str | None, min_id_length: int) -> Caught
     )
     millis: Any = event.get("time")
     sent_at = epoch_time(millis / 1000) if type(millis) in (int, float) else None
-    return CaughtEvent(
-        name=name,
-        user_id=user_id,
-        platform=detect_platform(event),
-        payload=event,
-        source="amplitude",
-        message_id=insert_id,
-        sent_at=sent_at,
-        project_key=key,
+    return CaughtEvent.parsed(
+        "amplitude", name, user_id, event, message_id=insert_id, sent_at=sent_at, project_key=key
     )

@@ -21,7 +21,6 @@ from trackmaster.sources._common import (
     MAX_PROJECT_KEY_CHARS,
     MAX_USER_ID_CHARS,
     Parsed,
-    detect_platform,
     first_present,
     parse_items,
     parse_time,
@@ -77,13 +76,7 @@ def _item(item: Any, path: str) -> CaughtEvent:
         item.get("writeKey"), f"{at}writeKey", limit=MAX_PROJECT_KEY_CHARS, required=False
     )
     payload = item if "writeKey" not in item else {k: v for k, v in item.items() if k != "writeKey"}
-    return CaughtEvent(
-        name=name,
-        user_id=user_id,
-        platform=detect_platform(item),
-        payload=payload,
-        source="collect",
-        message_id=message_id,
-        sent_at=sent_at,
-        project_key=project_key,
-    )
+    return CaughtEvent.parsed(
+        "collect", name, user_id, payload, platform_from=item,
+        message_id=message_id, sent_at=sent_at, project_key=project_key,
+    )  # fmt: skip

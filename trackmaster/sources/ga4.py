@@ -21,7 +21,6 @@ from trackmaster.sources._common import (
     MAX_NAME_CHARS,
     MAX_USER_ID_CHARS,
     Parsed,
-    detect_platform,
     first_present,
     parse_items,
     parse_time,
@@ -59,16 +58,11 @@ def parse_ga4(body: Any, *, limit: int = MAX_EVENTS) -> Parsed:
         if params is None:
             params = {}
         params = require_object(params, f"{path}.params")
-        return CaughtEvent(
-            name=name,
-            user_id=user_id,
-            platform=detect_platform(params),
-            # "params" holds the fields: the lookup reads it as an SDK's "properties".
-            payload={**common, "name": name, "properties": params},
-            source="ga4",
-            message_id=None,
-            sent_at=sent_at,
-            project_key=None,
-        )
+        # "params" holds the fields: the lookup reads it as an SDK's "properties".
+        payload = {**common, "name": name, "properties": params}
+        return CaughtEvent.parsed(
+            "ga4", name, user_id, payload, platform_from=params,
+            message_id=None, sent_at=sent_at, project_key=None,
+        )  # fmt: skip
 
     return parse_items(events, "events", one, Parsed(), limit)

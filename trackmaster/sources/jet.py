@@ -11,7 +11,6 @@ from trackmaster.sources._common import (
     MAX_MESSAGE_ID_CHARS,
     MAX_NAME_CHARS,
     MAX_USER_ID_CHARS,
-    detect_platform,
     require_object,
     text,
 )
@@ -47,15 +46,8 @@ def parse_jet_log(item: Any) -> CaughtEvent:
         user_id = log_user(log, "log")
     log_id = item.get("id")
     message_id = text(log_id, "id", limit=MAX_MESSAGE_ID_CHARS, required=False, numbers=True)
-    return CaughtEvent(
-        name=name,
-        user_id=user_id,
-        platform=detect_platform(log),
-        payload=log,
-        source="jet",
-        message_id=message_id,
-        sent_at=log_time(log),
-        project_key=None,
+    return CaughtEvent.parsed(
+        "jet", name, user_id, log, message_id=message_id, sent_at=log_time(log), project_key=None
     )
 
 

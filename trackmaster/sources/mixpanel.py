@@ -23,7 +23,6 @@ from trackmaster.sources._common import (
     MAX_PROJECT_KEY_CHARS,
     MAX_USER_ID_CHARS,
     Parsed,
-    detect_platform,
     first_present,
     parse_items,
     parse_time,
@@ -88,13 +87,7 @@ def _event(event: Any, path: str) -> CaughtEvent:
     payload = event
     if "token" in properties:  # the token is a credential: never stored
         payload = {**event, "properties": {k: v for k, v in properties.items() if k != "token"}}
-    return CaughtEvent(
-        name=name,
-        user_id=user_id,
-        platform=detect_platform(properties),
-        payload=payload,
-        source="mixpanel",
-        message_id=insert_id,
-        sent_at=parse_time(properties.get("time")),
-        project_key=key,
-    )
+    return CaughtEvent.parsed(
+        "mixpanel", name, user_id, payload, platform_from=properties,
+        message_id=insert_id, sent_at=parse_time(properties.get("time")), project_key=key,
+    )  # fmt: skip

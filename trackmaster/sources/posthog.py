@@ -24,7 +24,6 @@ from trackmaster.sources._common import (
     MAX_PROJECT_KEY_CHARS,
     MAX_USER_ID_CHARS,
     Parsed,
-    detect_platform,
     first_present,
     parse_items,
     parse_time,
@@ -82,13 +81,7 @@ def _event(event: Any, path: str, batch_key: str | None) -> CaughtEvent:
     payload = {k: v for k, v in event.items() if k not in _SECRET_KEYS}
     if any(k in properties for k in _SECRET_KEYS):
         payload["properties"] = {k: v for k, v in properties.items() if k not in _SECRET_KEYS}
-    return CaughtEvent(
-        name=name,
-        user_id=user_id,
-        platform=detect_platform(properties),
-        payload=payload,
-        source="posthog",
-        message_id=uuid,
-        sent_at=parse_time(event.get("timestamp")),
-        project_key=key,
-    )
+    return CaughtEvent.parsed(
+        "posthog", name, user_id, payload, platform_from=properties,
+        message_id=uuid, sent_at=parse_time(event.get("timestamp")), project_key=key,
+    )  # fmt: skip

@@ -29,7 +29,6 @@ from trackmaster.sources._common import (
     MAX_PROJECT_KEY_CHARS,
     MAX_USER_ID_CHARS,
     Parsed,
-    detect_platform,
     first_present,
     parse_items,
     parse_time,
@@ -170,16 +169,10 @@ def _message(
         or parse_time(message.get("sentAt"))
         or batch_sent_at
     )
-    return CaughtEvent(
-        name=name,
-        user_id=user_id,
-        platform=detect_platform(payload),
-        payload=payload,
-        source="segment",
-        message_id=message_id,
-        sent_at=sent_at,
-        project_key=own_key or batch_key,
-    )
+    return CaughtEvent.parsed(
+        "segment", name, user_id, payload,
+        message_id=message_id, sent_at=sent_at, project_key=own_key or batch_key,
+    )  # fmt: skip
 
 
 def _merge(under: dict[str, Any], over: dict[str, Any], depth: int) -> dict[str, Any]:

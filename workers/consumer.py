@@ -228,23 +228,19 @@ async def run(settings: Settings, args: argparse.Namespace, stop: asyncio.Event)
         return 2
     database = await process.open_database(settings)
     locks = make_locks(settings.redis, settings.redis_prefix)
-    heartbeat = Heartbeat("consumer", settings)
-    beating = asyncio.create_task(heartbeat.run())
-    consumer = Consumer(
-        settings,
-        locks=locks,
-        notifier=Notifier(settings.slack_webhook_url, settings.notify_webhook_url),
-        sync=jet_sync(settings),
-        heartbeat=heartbeat,
-    )
     if not settings.redis:
         log.warning("REDIS is not set: locks are per process; run a single consumer")
     try:
-        return await consumer.run(stop)
+        async with process.beating("consumer", settings) as heartbeat:
+            consumer = Consumer(
+                settings,
+                locks=locks,
+                notifier=Notifier(settings.slack_webhook_url, settings.notify_webhook_url),
+                sync=jet_sync(settings),
+                heartbeat=heartbeat,
+            )
+            return await consumer.run(stop)
     finally:
-        beating.cancel()
-        await asyncio.gather(beating, return_exceptions=True)
-        await heartbeat.close()
         await locks.close()
         await database.close()
         log.info("consumer stopped")

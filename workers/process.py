@@ -9,11 +9,11 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from trackmaster.db import Database, SchemaOutOfDate
 from trackmaster.reachability import Unreachable
-from trackmaster.schedule.heartbeat import check_main
+from trackmaster.schedule.heartbeat import Heartbeat, check_main
 from trackmaster.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,19 @@ def install_stop_signals(stop: asyncio.Event, name: str) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+
+
+@contextlib.asynccontextmanager
+async def beating(name: str, settings: Settings) -> AsyncIterator[Heartbeat]:
+    """The process's heartbeat, beating until the block ends; then stopped and closed."""
+    heartbeat = Heartbeat(name, settings)
+    task = asyncio.create_task(heartbeat.run())
+    try:
+        yield heartbeat
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await heartbeat.close()
 
 
 async def open_database(settings: Settings) -> Database:

@@ -167,20 +167,18 @@ async def run(settings: Settings, args: argparse.Namespace, stop: asyncio.Event)
         log.error("BROKER is not set: the web process schedules syncs itself; nothing to do")
         return 2
     database = await process.open_database(settings)
-    heartbeat = Heartbeat("producer", settings)
-    beating = asyncio.create_task(heartbeat.run())
-    producer = Producer(settings, heartbeat)
-    log.info(
-        "producer up: every %g s, topic %s on %s",
-        settings.schedule_scan_interval_s, settings.topic, settings.broker,
-    )  # fmt: skip
     try:
-        return await producer.run(stop, once=args.once)
+        async with process.beating("producer", settings) as heartbeat:
+            producer = Producer(settings, heartbeat)
+            log.info(
+                "producer up: every %g s, topic %s on %s",
+                settings.schedule_scan_interval_s, settings.topic, settings.broker,
+            )  # fmt: skip
+            try:
+                return await producer.run(stop, once=args.once)
+            finally:
+                await producer.close()
     finally:
-        beating.cancel()
-        await asyncio.gather(beating, return_exceptions=True)
-        await producer.close()
-        await heartbeat.close()
         await database.close()
         log.info("producer stopped")
 

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from trackmaster.reachability import cannot_connect, reason_of
+from trackmaster.reachability import address_of, cannot_connect, reason_of
 from trackmaster.redis_client import UNAVAILABLE, make_redis
 
 log = logging.getLogger(__name__)
@@ -161,8 +161,7 @@ class RedisBus:
         except TimeoutError:
             # Degrade, do not refuse to start: pages served here stay live in-process,
             # and the reader keeps trying; once it subscribes every page is refreshed.
-            kwargs = self._redis.connection_pool.connection_kwargs
-            address = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
+            address = address_of(self._redis.connection_pool.connection_kwargs)
             reason = reason_of(self._last_error or TimeoutError())
             log.warning(
                 "%s Starting degraded meanwhile: Redis is unreachable at start, live updates "

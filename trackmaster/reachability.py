@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Mapping
+from typing import Any
 
 from trackmaster.settings import Settings
 
@@ -103,8 +105,18 @@ def redis_address(url: str) -> str:
 
     parts = urlsplit(url)
     if parts.scheme == "unix":
-        return parts.path
-    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+        return address_of({"path": parts.path})
+    return address_of({"host": parts.hostname, "port": parts.port})
+
+
+def address_of(connection_kwargs: Mapping[str, Any]) -> str:
+    """Where a Redis client connects, from its pool's connection_kwargs (or the URL's parts):
+    the socket path, or host:port with redis-py's defaults (localhost, 6379)."""
+    path = connection_kwargs.get("path")
+    if path:
+        return str(path)
+    host = connection_kwargs.get("host") or "localhost"
+    return f"{host}:{connection_kwargs.get('port') or 6379}"
 
 
 def redis_unreachable(url: str, exc: BaseException) -> Unreachable:

@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from html.parser import HTMLParser
 
 import httpx
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.fakes.jet import FakeJet, seed_realistic_plan
+from tests.support.html import parse_tree
 from trackmaster.models import Account, Project, Story, SyncRun
 from trackmaster.plan.demo import ensure_demo
 
 WAIT_MS = 10_000
 
 
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict]] = []
-
-    def handle_starttag(self, tag, attrs) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-
 def tags_of(html: str) -> list[tuple[str, dict]]:
-    parser = _Tags()
-    parser.feed(html)
-    return parser.tags
+    return [(e.tag, e.attrs) for e in parse_tree(html).iter() if e.tag != "#document"]
 
 
 async def jet_project(fake_jet: FakeJet, stories: int = 0) -> tuple[Project, dict]:

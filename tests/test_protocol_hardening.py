@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import running_app
+from tests.support.html import parse_tree
 from tests.support.protocols import start_session
 from tests.support.realtime import make_plan
 from tests.support.servers import free_port
@@ -251,34 +252,12 @@ def test_serve_listens_on_https_too_with_a_self_made_certificate(tmp_path):
 
 
 async def test_the_project_page_shows_the_ingest_url_key_and_a_qr_code(live, client):
-    from html.parser import HTMLParser
-
     answer = await client.get(f"/projects/{live.project.id}", headers={"Accept": "text/html"})
     assert answer.status_code == 200
-
-    class Find(HTMLParser):
-        ids: dict[str, str] = {}
-        svg = 0
-        current: str | None = None
-
-        def handle_starttag(self, tag, attrs):
-            found = dict(attrs).get("id")
-            if tag == "svg":
-                self.svg += 1
-            self.current = found
-
-        def handle_endtag(self, tag):
-            self.current = None
-
-        def handle_data(self, data):
-            if self.current:
-                self.ids[self.current] = self.ids.get(self.current, "") + data
-
-    parser = Find()
-    parser.feed(answer.text)
-    assert parser.ids["ingest-url"] == str(client.base_url).rstrip("/")
-    assert parser.ids["write-key-value"] == live.project.write_key
-    assert parser.svg >= 1 and 'id="ingest-qr"' in answer.text
+    page = parse_tree(answer.text)
+    assert page.by_id("ingest-url").text() == str(client.base_url).rstrip("/")
+    assert page.by_id("write-key-value").text() == live.project.write_key
+    assert page.find("svg") is not None and page.find(id="ingest-qr") is not None
 
 
 async def test_no_key_anywhere_is_a_401_whatever_the_body(live, client):

@@ -5,46 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 
 import httpx
 from playwright.async_api import expect
 
 from tests.conftest import running_app
 from tests.fakes.jet import seed_realistic_plan
+from tests.support.html import parse_tree
 from tests.support.schedule import eventually, make_project, schedule_of, scheduled_runs
 from trackmaster.models import Project, Schedule, SyncRun
-
-
-class Ids(HTMLParser):
-    """Text and attributes of every element with an id; the tags seen."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.text: dict[str, str] = {}
-        self.attrs: dict[str, dict[str, str | None]] = {}
-        self.tags: list[str] = []
-        self._open: list[str] = []
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs) -> None:
-        self.tags.append(tag)
-        found = dict(attrs)
-        if found.get("id"):
-            self.attrs[found["id"]] = found
-            self.text[found["id"]] = ""
-            self._open.append(found["id"])
-
-    def handle_data(self, data) -> None:
-        for element_id in self._open:
-            self.text[element_id] += data
-
-    def handle_endtag(self, tag) -> None:
-        # Good enough for our templates: ids sit on elements without same-tag nesting.
-        if self._open and self.attrs[self._open[-1]] is not None and tag in {
-            "span", "b", "dd", "table", "section", "button", "select",
-        }:  # fmt: skip
-            self._open.pop()
 
 
 async def test_on_off_and_state_like_the_original(db, client: httpx.AsyncClient) -> None:
@@ -140,19 +109,19 @@ async def test_the_schedule_page_and_its_fragment(db, client: httpx.AsyncClient)
 
     whole = await client.get(f"/projects/{project.id}/schedule")
     assert whole.status_code == 200
-    page = Ids(whole.text)
-    assert "html" in page.tags
-    assert page.text["schedule-state"] == "ON"
-    assert page.text["schedule-every"] == "1 h"
-    assert "2026-03-01 09:00:00" in page.text["schedule-last-run"]
-    assert "2026-03-01 10:00:00" in page.text["schedule-next-due"]
+    page = parse_tree(whole.text)
+    assert "html" in page.tags()
+    assert page.by_id("schedule-state").text() == "ON"
+    assert page.by_id("schedule-every").text() == "1 h"
+    assert "2026-03-01 09:00:00" in page.by_id("schedule-last-run").text()
+    assert "2026-03-01 10:00:00" in page.by_id("schedule-next-due").text()
     # Escaped, shown as text: never markup from an error message.
-    assert page.text["schedule-last-error"] == "Jet answered 503 <b>busy</b>"
-    assert "schedule-runs" in page.attrs
+    assert page.by_id("schedule-last-error").text() == "Jet answered 503 <b>busy</b>"
+    assert page.find(id="schedule-runs") is not None
 
-    fragment = Ids((await client.get(f"/projects/{project.id}/schedule",
+    fragment = parse_tree((await client.get(f"/projects/{project.id}/schedule",
                                      headers={"HX-Request": "true"})).text)  # fmt: skip
-    assert "html" not in fragment.tags and fragment.text["schedule-state"] == "ON"
+    assert "html" not in fragment.tags() and fragment.by_id("schedule-state").text() == "ON"
 
 
 async def test_the_forms_work_without_javascript(db, client: httpx.AsyncClient) -> None:
@@ -167,7 +136,9 @@ async def test_the_forms_work_without_javascript(db, client: httpx.AsyncClient) 
 
     wrong = await client.post(f"/projects/{project.id}/schedule", data={"hours": "48"})
     assert wrong.status_code == 400
-    assert "hours: must be between 1 and 24, got 48" in Ids(wrong.text).text["schedule"]
+    assert (
+        "hours: must be between 1 and 24, got 48" in parse_tree(wrong.text).by_id("schedule").text()
+    )
     assert (await schedule_of(project.id)).interval_s == 12 * 3600
 
 
@@ -176,16 +147,16 @@ async def test_htmx_gets_the_fragment_back_errors_included(db, client: httpx.Asy
     htmx = {"HX-Request": "true"}
     on = await client.post(f"/projects/{project.id}/schedule", data={"enabled": "on"}, headers=htmx)
     assert on.status_code == 200
-    fragment = Ids(on.text)
-    assert "html" not in fragment.tags
-    assert fragment.text["schedule-state"] == "ON"
-    assert fragment.attrs["schedule-toggle"] is not None
+    fragment = parse_tree(on.text)
+    assert "html" not in fragment.tags()
+    assert fragment.by_id("schedule-state").text() == "ON"
+    assert fragment.find(id="schedule-toggle") is not None
 
     wrong = await client.post(
         f"/projects/{project.id}/schedule", data={"enabled": "maybe"}, headers=htmx
     )
     assert wrong.status_code == 400
-    assert "enabled: must be on or off" in Ids(wrong.text).text["schedule"]
+    assert "enabled: must be on or off" in parse_tree(wrong.text).by_id("schedule").text()
 
 
 async def test_the_project_page_shows_the_schedule_and_a_browser_turns_it_on(

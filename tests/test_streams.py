@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import re
 import zlib
-from html.parser import HTMLParser
+from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from tests.conftest import running_app
+from tests.support.html import parse_tree
 from tests.support.realtime import make_plan, play_log
 from tests.support.sse import Message, messages, next_message
 from trackmaster.models import EventLog, TestSession
@@ -23,26 +24,20 @@ async def plan(db):
     return await make_plan()
 
 
-class _Parts(HTMLParser):
+@dataclass
+class _Parts:
     """What an update swaps: (target, swap) of each <hx-partial>, and the log rows it carries."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.partials: list[tuple[str, str]] = []
-        self.logs: list[str] = []
-
-    def handle_starttag(self, tag, attrs) -> None:
-        found = dict(attrs)
-        if tag == "hx-partial":
-            self.partials.append((found["hx-target"], found["hx-swap"]))
-        if tag == "article" and "log" in (found.get("class") or ""):
-            self.logs.append(found["id"])
+    partials: list[tuple[str | None, str | None]]
+    logs: list[str | None]
 
 
 def parts(message: Message) -> _Parts:
-    parser = _Parts()
-    parser.feed(message.data)
-    return parser
+    tree = parse_tree(message.data)
+    return _Parts(
+        [(p.get("hx-target"), p.get("hx-swap")) for p in tree.find_all("hx-partial")],
+        [article.get("id") for article in tree.find_all("article", class_="log")],
+    )
 
 
 def targets(message: Message) -> set[str]:

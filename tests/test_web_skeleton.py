@@ -2,28 +2,9 @@
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-
 import httpx
 
-
-class _Titles(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag, attrs) -> None:
-        self.tags.append(tag)
-
-    def handle_data(self, data) -> None:
-        self.text.append(data.strip())
-
-
-def parse(html: str) -> _Titles:
-    parser = _Titles()
-    parser.feed(html)
-    return parser
+from tests.support.html import parse_tree
 
 
 async def test_ping_answers_pong(client: httpx.AsyncClient) -> None:
@@ -58,14 +39,14 @@ async def test_unknown_page_renders_an_html_error_page(client: httpx.AsyncClient
     response = await client.get("/nothing-here", headers={"accept": "text/html"})
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
-    page = parse(response.text)
-    assert "404 · Not found" in page.text
+    page = parse_tree(response.text)
+    assert "404 · Not found" in [element.text().strip() for element in page.iter()]
 
 
 async def test_htmx_requests_get_a_fragment_not_a_page(client: httpx.AsyncClient) -> None:
     response = await client.get("/nothing-here", headers={"HX-Request": "true"})
     assert response.status_code == 404
-    assert "html" not in parse(response.text).tags
+    assert "html" not in parse_tree(response.text).tags()
     assert "no such page" in response.text
 
 

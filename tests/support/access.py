@@ -11,10 +11,10 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 
 import httpx
 
+from tests.support.html import parse_tree
 from tests.support.servers import RunningServer
 from trackmaster.auth import tokens, users
 from trackmaster.settings import Settings
@@ -23,28 +23,22 @@ PASSWORD = "correct horse battery staple"
 PERSONAS = {"viewer": "vera", "tester": "tess", "admin": "ada"}
 
 
-class _PageTokens(HTMLParser):
+@dataclass
+class _PageTokens:
     """The CSRF token a page hands out: on <body hx-headers> and in hidden form fields."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.header_token: str | None = None
-        self.field_tokens: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "body" and values.get("hx-headers:inherited"):
-            self.header_token = json.loads(values["hx-headers:inherited"] or "{}").get(
-                "X-CSRF-Token"
-            )
-        if tag == "input" and values.get("name") == "csrf_token":
-            self.field_tokens.append(values.get("value") or "")
+    header_token: str | None
+    field_tokens: list[str]
 
 
 def page_tokens(html: str) -> _PageTokens:
-    parser = _PageTokens()
-    parser.feed(html)
-    return parser
+    tree = parse_tree(html)
+    body = tree.find("body")
+    headers = body.get("hx-headers:inherited") if body is not None else None
+    return _PageTokens(
+        json.loads(headers).get("X-CSRF-Token") if headers else None,
+        [field.get("value") or "" for field in tree.find_all("input", name="csrf_token")],
+    )
 
 
 async def csrf_token(client: httpx.AsyncClient, path: str = "/login") -> str:

@@ -20,12 +20,12 @@ _NO_BACKSLASH_ESCAPES = 512
 ROWS_PER_INSERT = 500
 
 
-def row_values(row: Any, *names: str) -> tuple[Any, ...]:
-    """A raw result row's values, by the names of its SELECT's columns in their order:
-    aiomysql gives each row as a dict, aiosqlite as a sequence."""
-    if isinstance(row, dict):
-        return tuple(row[name] for name in names)
-    return tuple(row[i] for i in range(len(names)))
+def column(rows: Sequence[Any], index: int, name: str) -> list[Any]:
+    """One column of a raw result, by its place and name in the SELECT: aiomysql gives
+    rows as dicts, aiosqlite as sequences (all rows of one result alike, so one test)."""
+    if rows and isinstance(rows[0], dict):
+        return [row[name] for row in rows]
+    return [row[index] for row in rows]
 
 
 def is_mysql(conn: BaseDBAsyncClient) -> bool:
@@ -79,7 +79,7 @@ async def insert_rows(
         values = [value for row in chunk for value in row]
         _, result = await execute(conn, sql, values)
         if returning_id:
-            ids.extend(int(row_values(row, "id")[0]) for row in result)
+            ids.extend(map(int, column(result, 0, "id")))
     return ids
 
 

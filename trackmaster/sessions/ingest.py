@@ -220,8 +220,8 @@ class Ingestor:
             f"AND message_id IN {_sql.in_list(conn, message_ids)}",
             [*session_ids, *message_ids],
         )
-        pairs = (_sql.row_values(row, "session_id", "message_id") for row in rows)
-        stored = {(int(session_id), message_id) for session_id, message_id in pairs}
+        sessions = map(int, _sql.column(rows, 0, "session_id"))
+        stored = set(zip(sessions, _sql.column(rows, 1, "message_id"), strict=True))
         if not stored:
             return 0
         keep = [

@@ -36,8 +36,8 @@ async def bump_revisions(conn: BaseDBAsyncClient, session_ids: Sequence[int]) ->
     _, rows = await conn.execute_query(
         f"SELECT id, revision FROM {table} WHERE {where}", list(session_ids)
     )
-    pairs = (_sql.row_values(row, "id", "revision") for row in rows)
-    return {int(session_id): int(revision) for session_id, revision in pairs}
+    ids, revisions = _sql.column(rows, 0, "id"), _sql.column(rows, 1, "revision")
+    return dict(zip(map(int, ids), map(int, revisions), strict=True))
 
 
 async def publish_safely(bus: Bus, session_id: int, message: dict[str, Any]) -> None:

@@ -271,6 +271,12 @@ async def post_events(
                     break
                 refused.append(answer.status_code)  # shed: sent again, as an SDK would
                 await asyncio.sleep(min(2.0, float(answer.headers.get("retry-after", 1))))
+            if answer.status_code in (429, 503):
+                # Refused for a minute: an SDK would drop or keep it; the run counts it apart.
+                for seq in seqs:
+                    sent.pop(seq, None)
+                refused.append(-answer.status_code)
+                return
             if answer.status_code != 200 or answer.json()["stored"] != batch:
                 raise RuntimeError(f"{answer.status_code}: {answer.text[:300]}")
             acked.append((time.monotonic() - now) * 1000)
@@ -414,7 +420,8 @@ async def run(args: argparse.Namespace) -> dict:
         "watchers_cpu_s": sum(r["cpu_s"] for r in results),
         "poster_cpu_s": poster_cpu,
         "wall_s": posting_s,
-        "refused": len(refused),
+        "refused": sum(1 for code in refused if code >= 0),
+        "gave_up": sum(1 for code in refused if code < 0),
         "load_before": load_before,
         "load_after": os.getloadavg(),
     }
@@ -454,7 +461,8 @@ def main() -> int:
         f" on the wire); CPU s over {result['wall_s']:.1f} s: server "
         f"{result['server_cpu_s']:.1f}, watchers {result['watchers_cpu_s']:.1f}, poster "
         f"{result['poster_cpu_s']:.1f}; load {result['load_before'][0]:.1f} -> "
-        f"{result['load_after'][0]:.1f}; refused and resent: {result['refused']}",
+        f"{result['load_after'][0]:.1f}; refused and resent: {result['refused']}; "
+        f"POSTs given up after a minute of refusals: {result['gave_up']}",
         flush=True,
     )
     print(

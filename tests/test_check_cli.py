@@ -55,13 +55,15 @@ def alice(page: str = "home", **extra) -> dict:
 
 async def test_passing_failing_and_incomplete(plan, client, live_server, tmp_path) -> None:
     good, key = await start(client, plan)
-    await send(client, key, alice("home"), alice("player"))
+    await send(client, key, alice("home", page_infos={"id": "1"}), alice("player"))
     junit = tmp_path / "out" / "good.xml"
     code, out, err = await run_check(
         "--url", live_server.url, "--session", str(good), "--wait-s", "5", "--junit", str(junit)
     )
     assert code == 0, (out, err)
     assert "PASSED" in out and f"JUnit report written to {junit}" in out
+    # An unplanned property is printed, and passes: the plan cannot say it is wrong.
+    assert "unplanned play_click · iOS · page_infos x1 (did you mean page_info?)" in out
     root = ET.parse(junit).getroot()
     assert root.get("failures") == "0"
     assert {c.get("name") for c in root.iter("testcase")} == {"caught", "iOS", "Android", "Other"}

@@ -141,6 +141,16 @@ def _summary(report: dict[str, Any]) -> list[str]:
             )
     if len(failing) > SHOWN_FAILURES:
         lines.append(f"... and {len(failing) - SHOWN_FAILURES} more failing cells")
+    # Shown, never a failure: the exit status does not change for them (docs/checks.md).
+    unplanned = report.get("unplanned") or []
+    for item in unplanned[:SHOWN_FAILURES]:
+        hint = f" (did you mean {item['suggestion']}?)" if item.get("suggestion") else ""
+        lines.append(
+            f"unplanned {item['event']} · {item['platform']} · {item['key']} "
+            f"x{item['count']}{hint}"
+        )
+    if len(unplanned) > SHOWN_FAILURES:
+        lines.append(f"... and {len(unplanned) - SHOWN_FAILURES} more unplanned properties")
     return [printable(line) for line in lines]
 
 

@@ -9,7 +9,7 @@ from playwright.async_api import Page, expect
 
 from tests.support.realtime import make_plan
 from tests.test_pages_unmatched import post, start
-from trackmaster.models import AuditEntry, ExpectedProperty, Field
+from trackmaster.models import AuditEntry, EventLog, ExpectedProperty, Field
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 10_000
@@ -86,4 +86,12 @@ async def test_marking_expected_without_javascript(browser, live_server, plan) -
     await row.get_by_role("button", name="Expected here").click()
     await expect(page.locator("#unplanned-properties")).to_contain_text("None so far")
     assert page.url.endswith(f"/sessions/{sid}#unplanned-properties")
+    # The caught event's own page lists it beside the fields, as its own check.
+    log = await EventLog.get(session_id=sid)
+    await page.goto(f"{live_server.url}/sessions/{sid}/logs/{log.id}")
+    checked = page.locator("tr[data-key='curency']")
+    await expect(checked).to_contain_text("did you mean currency?")
+    await expect(checked).to_contain_text("unplanned_property")
+    await expect(checked).to_contain_text("marked expected in this session")
+    await expect(checked.locator(".verdict")).to_have_text("UNCERTAIN")
     await context.close()

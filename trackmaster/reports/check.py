@@ -146,8 +146,7 @@ def _summary(report: dict[str, Any]) -> list[str]:
     for item in unplanned[:SHOWN_FAILURES]:
         hint = f" (did you mean {item['suggestion']}?)" if item.get("suggestion") else ""
         lines.append(
-            f"unplanned {item['event']} · {item['platform']} · {item['key']} "
-            f"x{item['count']}{hint}"
+            f"unplanned {item['event']} · {item['platform']} · {item['key']} x{item['count']}{hint}"
         )
     if len(unplanned) > SHOWN_FAILURES:
         lines.append(f"... and {len(unplanned) - SHOWN_FAILURES} more unplanned properties")

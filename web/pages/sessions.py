@@ -29,7 +29,7 @@ from trackmaster.models import (
     Story,
     TestSession,
 )
-from trackmaster.sessions import actions, cell_store
+from trackmaster.sessions import actions, cell_store, unplanned
 from trackmaster.sessions.rejudge import start_rejudge
 from trackmaster.sessions.results import cell_overrides
 from trackmaster.sessions.service import list_sessions, realtime_for
@@ -293,8 +293,8 @@ async def log_page(request: Request) -> Response:
     session = await get_session(request.path_params["session_id"])
     row = (
         await EventLog.filter(session_id=session.id, id=request.path_params["log_id"])
-        .values("id", "name", "user_id", "platform", "source", "received_at", "payload",
-                "verdicts", "field_values")
+        .values("id", "event_id", "name", "user_id", "platform", "source", "received_at",
+                "payload", "verdicts", "field_values")
     )  # fmt: skip
     if not row:
         raise NotFound(f"session {session.id} has no caught event {request.path_params['log_id']}")
@@ -314,6 +314,16 @@ async def log_page(request: Request) -> Response:
         )
         for fid, got in (row[0]["verdicts"] or {}).items()
     ]
+    # Then what it sent that the plan does not list (its own checks, never a field's).
+    found = [{"event": row[0]["event_id"], "source": row[0]["source"],
+              "payload": row[0]["payload"]}]  # fmt: skip
+    await unplanned.add_to_logs(session.id, found)
+    for item in found[0]["unplanned"]:
+        fields.append((
+            item["key"], (), None, item["verdict"],
+            item["reason"] + (" (marked expected in this session)" if item["expected"] else ""),
+            item["code"],
+        ))  # fmt: skip
     view = log_view(row[0], keys)
     return render(
         request,

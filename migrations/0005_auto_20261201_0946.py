@@ -16,6 +16,6 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='User',
             name='session_epoch',
-            field=fields.IntField(default=0),
+            field=fields.IntField(default=0, db_default=0),
         ),
     ]

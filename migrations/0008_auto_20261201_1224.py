@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='ResultCell',
             name='n_caught',
-            field=fields.BigIntField(default=0),
+            field=fields.BigIntField(default=0, db_default=0),
         ),
         # Events judged since the reset, for rows stored before the column: those with a
         # field verdict (an event of an event without fields was not counted then).

@@ -87,7 +87,7 @@ class User(Model):
     last_login_at = fields.DatetimeField(null=True)
     # Every login cookie carries the epoch it was made in; bumping it (logout, disabling,
     # a new password, "sign out everywhere") ends all of them at once.
-    session_epoch = fields.IntField(default=0)
+    session_epoch = fields.IntField(default=0, db_default=0)
 
     class Meta:
         table = "user"

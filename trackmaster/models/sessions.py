@@ -248,7 +248,7 @@ class ResultCell(Model):
     platform = fields.CharEnumField(Platform, max_length=8)
     caught = fields.BigIntField(default=0)
     # Events caught since the cell's last reset (`caught` counts every one ever).
-    n_caught = fields.BigIntField(default=0)
+    n_caught = fields.BigIntField(default=0, db_default=0)
     n_success = fields.BigIntField(default=0)
     n_fail = fields.BigIntField(default=0)
     n_uncertain = fields.BigIntField(default=0)

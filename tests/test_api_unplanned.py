@@ -245,3 +245,20 @@ async def test_unicode_and_huge_keys_are_stored_on_every_database(plan, client) 
     long_ones = [u["key"] for u in items if u["key"].startswith("content_info.kkk")]
     # Cut for storage, yet two properties: the identity is the whole key.
     assert len(long_ones) == 2 and all(len(k) == 1000 and k.endswith("…") for k in long_ones)
+
+
+async def test_a_session_with_more_keys_than_read_counts_the_rest_exactly(
+    plan, client, monkeypatch
+) -> None:
+    from trackmaster.sessions import unplanned as core
+
+    monkeypatch.setattr(core, "READ_ROWS", 10)
+    monkeypatch.setattr(core, "LISTED_PER_EVENT", 4)
+    sid, key = await start(client, plan)
+    await send(client, key, play(**{f"k{i:02}": i for i in range(30)}))
+    body = {"event": plan.play.id, "key": "content_info.k29"}
+    assert (await client.post(f"{API}/{sid}/expected-properties", json=body)).status_code == 201
+    answer = await client.get(RESULT, params={"record": sid})
+    (event,) = answer.json()["data"]
+    assert len(event["unplanned"]) == 4
+    assert event["unplannedMore"] == 30 - 1 - 4  # every row counted, the marked one left out

@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 import orjson
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from trackmaster.auth import audit
@@ -49,6 +50,9 @@ MAX_KEY_CHARS = 1000
 MAX_REASON_CHARS = 2000
 # Properties listed per event at most (most frequent first); the rest are counted.
 LISTED_PER_EVENT = 200
+# Rows read per session for a page or a frame at most: an app that sends a new key with
+# every event (a map keyed by ids) must not make every live frame read them all.
+READ_ROWS = 2000
 
 
 def _iso(value: Any) -> str | None:
@@ -90,6 +94,7 @@ async def load_unplanned(session_id: int) -> dict[int, dict[str, Any]]:
     rows = (
         await UnplannedProperty.filter(session_id=session_id)
         .order_by("-count", "id")
+        .limit(READ_ROWS)
         .values(
             "event_id", "platform", "digest", "key", "path", "suggestion", "count",
             "example_log_id", "last_log_id",
@@ -103,10 +108,35 @@ async def load_unplanned(session_id: int) -> dict[int, dict[str, Any]]:
             entry["unplanned"].append(property_json(row))
         else:
             entry["unplannedMore"] += 1
+    if len(rows) == READ_ROWS:
+        await _count_the_rest(session_id, marks, found)
     for event_id, by_digest in marks.items():
         entry = found.setdefault(event_id, {"unplanned": [], "unplannedMore": 0})
         entry["expected"] = list(by_digest.values())
     return found
+
+
+async def _count_the_rest(
+    session_id: int, marks: dict[int, dict[str, Any]], found: dict[int, dict[str, Any]]
+) -> None:
+    """More rows than read: each event's `unplannedMore` counted exactly in the database."""
+    totals = (
+        await UnplannedProperty.filter(session_id=session_id)
+        .annotate(n=Count("id"))
+        .group_by("event_id")
+        .values_list("event_id", "n")
+    )
+    for event_id, total in totals:
+        by_digest = marks.get(event_id) or {}
+        hidden = (
+            await UnplannedProperty.filter(
+                session_id=session_id, event_id=event_id, digest__in=list(by_digest)
+            ).count()
+            if by_digest
+            else 0
+        )
+        entry = found.setdefault(event_id, {"unplanned": [], "unplannedMore": 0})
+        entry["unplannedMore"] = int(total) - hidden - len(entry["unplanned"])
 
 
 async def add_to_logs(session_id: int, logs: list[dict[str, Any]]) -> None:

@@ -1,8 +1,9 @@
 """Every page the link walk reaches, signed in as an admin, at a phone's (390 px) and a
 laptop's (1366 px) width in Chromium: no 5xx, no console error, no sideways page scroll,
-and a full-page screenshot of each in `var/test-artifacts/screens/walk-*` (or
-$TEST_ARTIFACTS/screens) to look at. A share link's page is added by hand: its address is
-shown once, as text, so no link leads to it.
+and a full-page screenshot of each, as the walk first loads it (before it posts that
+page's forms), in `var/test-artifacts/screens/walk-*` (or $TEST_ARTIFACTS/screens) to
+look at. A share link's page is added by hand: its address is shown once, as text, so no
+link leads to it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 
 from tests.conftest import running_app
 from tests.support.access import create_personas, secured, sign_in_page
-from tests.support.walk import walk
+from tests.support.walk import Walk, walk
 from tests.test_pages_layout import WIDTHS, no_sideways_scroll, shoot
 from tests.test_pages_walk import seed
 from trackmaster.auth import tokens
@@ -50,24 +51,27 @@ async def test_every_page_at_a_phone_and_a_laptop_width(browser, settings, devic
             "response",
             lambda r: errors.append(f"{r.status} on {r.url}") if r.status >= 500 else None,
         )
+        problems: list[str] = []
+
+        async def look(url: str) -> None:
+            await page.wait_for_timeout(150)  # the stream's first message
+            try:
+                await no_sideways_scroll(page)
+            except AssertionError as exc:
+                problems.append(str(exc))
+            await shoot(page, f"walk-{device}-{slug(found.shape(url))}")
+
+        found = Walk(server.url)  # only its shape() until the walk returns
         try:
             await sign_in_page(page, server.url, names["admin"])
-            found = await walk(page, server.url)
+            found = await walk(page, server.url, on_page=look)
             assert not found.problems, "\n".join(found.problems)
-            pages = {found.shape(url): url for url in found.visited}
-            pages["/share/TOKEN"] = f"{server.url}/share/{link.token}"
+            pages = {found.shape(url) for url in found.visited}
             assert len(pages) >= 20, "\n".join(sorted(pages))
-            errors.clear()  # the walk's own were its problems; these are the second visits
-            problems: list[str] = []
-            for shape, url in sorted(pages.items()):
-                answer = await page.goto(url)
-                assert answer is not None and answer.status == 200, (url, answer and answer.status)
-                await page.wait_for_timeout(150)  # first htmx loads and the stream's first message
-                try:
-                    await no_sideways_scroll(page)
-                except AssertionError as exc:
-                    problems.append(str(exc))
-                await shoot(page, f"walk-{device}-{slug(shape)}")
+            # The share link's page: no link leads there (its address is shown once).
+            answer = await page.goto(f"{server.url}/share/{link.token}")
+            assert answer is not None and answer.status == 200
+            await look(f"{server.url}/share/TOKEN")
         finally:
             await context.close()
     assert not problems, "\n".join(problems)

@@ -42,7 +42,8 @@ def test_page_and_api_route_names_cannot_collide() -> None:
 
 
 async def seed(base_url: str) -> None:
-    """A demo plan with accounts, a live session with a caught event, a sync run."""
+    """A demo plan with accounts, a live session with a caught event, a sync run; the session
+    page has something in each of its panels."""
     project, _ = await ensure_demo()
     events = await Event.filter(story__project=project).limit(3).values_list("id", flat=True)
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
@@ -52,9 +53,15 @@ async def seed(base_url: str) -> None:
         )
         assert started.status_code == 201, started.text
         name = (await Event.get(id=events[0])).name
+        # Besides a caught event: a property the plan lacks (the unplanned panel), a near
+        # miss and an event of another account (the not-matched panel, with its buttons).
         sent = await http.post(
             "/collect",
-            json=[{"event": name, "userId": "tester-ios-1", "$os": "iOS"}],
+            json=[
+                {"event": name, "userId": "tester-ios-1", "$os": "iOS", "properties": {"dpi": 460}},
+                {"event": name.title(), "userId": "tester-ios-1", "$os": "iOS"},
+                {"event": name, "userId": "tester-android-9", "$os": "Android"},
+            ],
             headers={"X-Write-Key": project.write_key},
         )
         assert sent.status_code == 200, sent.text

@@ -13,6 +13,7 @@ visit, and the walk is bounded in visits.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -72,8 +73,13 @@ def _is_html(content_type: str) -> bool:
     return content_type.split(";")[0].strip() == "text/html"
 
 
-async def walk(page, base: str, start: str = "/") -> Walk:
-    """Walk from `start` as the browser context of `page` is signed in; returns what it found."""
+async def walk(
+    page, base: str, start: str = "/", on_page: Callable[[str], Awaitable[None]] | None = None
+) -> Walk:
+    """Walk from `start` as the browser context of `page` is signed in; returns what it found.
+
+    `on_page(url)` runs on each page as first loaded, before the walk posts its forms (which
+    change what later pages show: a posted "Watch this event" empties its group)."""
     done = Walk(base)
     console: list[str] = []
     page.on("console", lambda msg: console.append(msg.text) if msg.type == "error" else None)
@@ -109,6 +115,8 @@ async def walk(page, base: str, start: str = "/") -> Walk:
         await page.wait_for_timeout(150)  # let deferred scripts and first htmx loads run
         if console:
             done.problems.append(f"{url}: console errors {console[:3]}")
+        if on_page is not None:
+            await on_page(url)
         for link in offers["links"]:
             href = link["href"].split("#", 1)[0]
             if not done.ours(href):

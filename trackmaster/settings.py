@@ -224,8 +224,8 @@ SETTINGS: tuple[Setting, ...] = (
         "DB_TIMEOUT_S",
         _bounded_float(0.1, 600),
         5.0,
-        "Deadline of one MySQL call (a query, a commit, taking a pooled connection), in "
-        "seconds; past it the connection is closed and the request answers 503.",
+        "Deadline of one MySQL call (a query, a commit), in seconds, and apart of its wait "
+        "for a pooled connection; past it the connection is closed and the request answers 503.",
     ),
     Setting(
         "SQLITE_PATH", _text, "var/trackmaster.sqlite3", "SQLite file used when DB_HOST is empty."

@@ -481,3 +481,22 @@ def test_coverage_restores_from_stored_rows() -> None:
     assert cov.add(1, Platform.IOS, "home") is False
     assert cov.add(1, Platform.IOS, "player") is True
     assert Coverage.restore(PLAN, []).seen(1, Platform.IOS) == []
+
+
+def test_a_rule_fed_endless_distinct_values_keeps_its_memory_bounded() -> None:
+    # A live session can see millions of distinct ids; the rule's memory of its
+    # checks must stop growing (it used to be the cache-size assertion).
+    import tracemalloc
+
+    reused = rule(("1", "2"))
+    for number in range(1_000):
+        check_field(reused, True, f"id-{number}")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for number in range(1_000, 21_000):
+            check_field(reused, True, f"id-{number}")
+        grown_bytes = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown_bytes < 200_000, f"the rule kept {grown_bytes} bytes for 20,000 more values"

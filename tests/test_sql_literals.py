@@ -9,7 +9,8 @@ in both of MariaDB's backslash modes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+from enum import Enum, IntEnum
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -65,10 +66,11 @@ async def test_every_special_character_is_stored_exactly(settings, backslash_pla
 )
 @given(st.lists(st.text(st.characters(blacklist_categories=["Cs"]), max_size=40), min_size=1,
                 max_size=8))  # fmt: skip
-async def test_any_text_is_stored_exactly(db, texts: list[str]) -> None:
+async def test_any_text_is_stored_exactly(db, settings, texts: list[str]) -> None:
     project = await Project.get_or_create(name="literals-any")
-    stored = await store_and_read(project[0].id, texts, False)
-    assert [row.payload for row in stored] == texts
+    for backslash_plain in (False, True) if settings.uses_mysql else (False,):
+        stored = await store_and_read(project[0].id, texts, backslash_plain)
+        assert [row.payload for row in stored] == texts
 
 
 def test_literals_of_each_type_are_what_the_driver_writes() -> None:
@@ -84,3 +86,27 @@ def test_literals_of_each_type_are_what_the_driver_writes() -> None:
     assert _sql.mysql_literals(Raw(), [7, None, True, False, "a'b", at, at, 1.5]) == (
         "7", "NULL", "1", "0", "'a\\'b'", f"<{at!r}>", f"<{at!r}>", "<1.5>",
     )  # fmt: skip
+
+
+def test_a_value_the_literals_cannot_write_safely_is_refused() -> None:
+    """aiomysql's fallback (str() with backslashes, even when they are plain) is never used."""
+
+    class Raw:
+        server_status = 0x0200  # NO_BACKSLASH_ESCAPES: a backslash is an ordinary character
+
+        def escape(self, value):
+            return f"<{value!r}>"
+
+    class Kind(str, Enum):  # noqa: UP042 - the mixin whose str() is "Kind.A", not its text
+        A = "it's"
+
+    class Level(IntEnum):
+        HIGH = 3
+
+    assert _sql.mysql_literals(Raw(), [Kind.A]) == ("'it''s'",)
+    with pytest.raises(TypeError, match="bytearray"):
+        _sql.mysql_literals(Raw(), [bytearray(b"ba\\'")])
+    with pytest.raises(TypeError, match="Level"):
+        _sql.mysql_literals(Raw(), [Level.HIGH])
+    with pytest.raises(ValueError, match="must be UTC"):
+        _sql.mysql_literals(Raw(), [datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=5)))])

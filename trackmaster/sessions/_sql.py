@@ -8,7 +8,9 @@ same round trip.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -112,6 +114,8 @@ def mysql_literals(raw: Any, values: Sequence[Any]) -> tuple[str, ...]:
     memo: dict[int, str] = {}  # the same datetime object recurs in every row of a batch
     for value in values:
         kind = type(value)
+        if kind is not str and isinstance(value, str):
+            value, kind = str.__str__(value), str  # a str enum (Platform): its own text
         if kind is str:
             if plain_backslash:
                 append("'" + value.replace("'", "''") + "'")
@@ -126,9 +130,25 @@ def mysql_literals(raw: Any, values: Sequence[Any]) -> tuple[str, ...]:
         else:
             literal = memo.get(id(value))
             if literal is None:
-                literal = memo[id(value)] = raw.escape(value)
+                literal = memo[id(value)] = _other_literal(raw, value)
             append(literal)
     return tuple(out)
+
+
+def _other_literal(raw: Any, value: Any) -> str:
+    """aiomysql's literal for the few other types these statements bind, and only those.
+
+    Its fallback for an unknown type is str(value) escaped with backslashes, even
+    under NO_BACKSLASH_ESCAPES (a way out of the literal), and it writes an aware
+    datetime's wall time without its offset: refuse both rather than store wrong.
+    """
+    if isinstance(value, dt.datetime):
+        if value.utcoffset() not in (None, dt.timedelta(0)):
+            raise ValueError(f"a datetime bound to SQL must be UTC, got {value.isoformat()}")
+        return str(raw.escape(value))  # its wall time: UTC, as checked
+    if isinstance(value, (float, Decimal, dt.date)):
+        return str(raw.escape(value))
+    raise TypeError(f"no SQL literal for {type(value).__name__}: convert it before binding")
 
 
 # The characters MariaDB reads after a backslash in a quoted literal (the backslash first).

@@ -273,7 +273,8 @@ async def test_ga4_collect_stores_and_debug_answers_with_our_verdicts(db, client
     query = {"measurement_id": "G-TEST", "api_secret": plan.project.write_key}
     right = {"name": "play_click", "params": {"event_info": {"current_page_name": "home"},
                                               "platform": "Android"}}  # fmt: skip
-    wrong = {"name": "play_click", "params": {"event_info": {"current_page_name": "bad"}}}
+    wrong = {"name": "play_click", "params": {"event_info": {"current_page_name": "bad"},
+                                              "event_infos": 1}}  # fmt: skip
     body = {"client_id": "555.1", "user_id": "alice-42", "events": [right, wrong]}
 
     debug = await client.post("/debug/mp/collect", params=query, json=body)
@@ -282,6 +283,12 @@ async def test_ga4_collect_stores_and_debug_answers_with_our_verdicts(db, client
     paths = [m["fieldPath"] for m in messages]
     assert f"events[1].params.{PAGE}" in paths and f"events[0].params.{PAGE}" not in paths
     assert any("FAIL" in m["description"] for m in messages)
+    # A param the plan does not list is named, with its near miss; the platform is not one.
+    unplanned = next(m for m in messages if m["fieldPath"] == "events[1].params.event_infos")
+    assert unplanned["validationCode"] == "NAME_INVALID"
+    assert "unplanned_property" in unplanned["description"]
+    assert "did you mean event_info?" in unplanned["description"]
+    assert "events[0].params.platform" not in paths
     assert await stored() == 0  # the debug endpoint stores nothing
 
     answer = await client.post("/mp/collect", params=query, json=body)

@@ -81,10 +81,21 @@ PROPERTY_ROOTS: dict[str, Root] = {
         ),
     ),
     "posthog": Root("properties", frozenset((k,) for k in ("distinct_id", "token", "api_key"))),
-    # The parameters every GA4 tag sends, whichever the event.
+    # The parameters every GA4 tag sends, whichever the event, and those the platform is
+    # read from (GA4 has no other place for it).
     "ga4": Root(
         "properties",
-        frozenset((k,) for k in ("session_id", "engagement_time_msec", "debug_mode")),
+        frozenset(
+            (k,)
+            for k in (
+                "session_id",
+                "engagement_time_msec",
+                "debug_mode",
+                "platform",
+                "os",
+                "os_name",
+            )
+        ),
     ),
     "snowplow": Root("properties", frozenset({("action",)})),  # a structured event's name
 }
@@ -105,6 +116,8 @@ class Unplanned:
     path: str  # its JSON path below where field keys are looked up: "$.content_info.curency"
     suggestion: str = ""  # the planned key it may be a misspelling of
     digest: str = ""  # key_digest(key), made once per plan with the rest
+
+    code = "unplanned_property"
 
     @property
     def reason(self) -> str:

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from trackmaster.checks import check_event
+from trackmaster.checks.unplanned import find_unplanned, root_for
 from trackmaster.errors import AppError
 from trackmaster.sessions.service import realtime_for
 from trackmaster.sources import ga4
@@ -93,6 +94,15 @@ async def debug(request: Request) -> Response:
                         "VALUE_INVALID",
                     )
                 )
+            root = root_for(event.source, event.lookup_style)
+            for item in find_unplanned(target.plan.planned, event.payload, root):
+                messages.append(
+                    _message(
+                        f"events[{index}].params.{item.key}",
+                        f"UNCERTAIN ({item.code}): {item.reason}",
+                        "NAME_INVALID",
+                    )
+                )
     return JSONResponse({"validationMessages": messages})
 
 
@@ -120,7 +130,8 @@ describe(
     debug,
     summary="GA4 Measurement Protocol validation, by TrackMaster's checks",
     description="Stores nothing. One validationMessage per field of the plan that would not "
-    "be SUCCESS in the live sessions that watch the event, and per event none watches.",
+    "be SUCCESS in the live sessions that watch the event, per param the plan does not list "
+    "for it (NAME_INVALID, unplanned_property, with did you mean), and per event none watches.",
     example=_EXAMPLE,
     query=("measurement_id", "firebase_app_id", "api_secret"),
     ok=json_answer("{validationMessages: [{fieldPath, description, validationCode}]}", _MESSAGES),

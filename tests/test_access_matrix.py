@@ -116,6 +116,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/sessions/{session_id:int}/edit"): TESTER,
     ("GET", "/sessions/{session_id:int}/logs"): VIEWER,
     ("GET", "/sessions/{session_id:int}/logs/{log_id:int}"): VIEWER,
+    ("GET", "/sessions/{session_id:int}/logs/gap"): VIEWER,
     ("GET", "/sessions/{session_id:int}/cells/{event_id:int}/{field_id:int}/{platform}"): VIEWER,
     ("POST", "/sessions/{session_id:int}/stop"): TESTER,
     ("POST", "/sessions/{session_id:int}/clear"): TESTER,

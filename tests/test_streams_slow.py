@@ -100,3 +100,48 @@ async def test_a_viewer_that_takes_nothing_is_dropped_with_one_info_line(
     dropped = [r for r in caplog.records if "dropped" in r.getMessage()]
     assert len(dropped) == 1 and dropped[0].levelno == logging.INFO
     assert dropped[0].exc_info is None
+
+
+async def test_a_viewer_skipped_forward_by_the_stop_still_gets_its_gap_rows(
+    session, monkeypatch
+) -> None:
+    """The stop's refresh is final; the rows the viewer missed below it come before `done`.
+
+    The feed's refresh and gap are the real ones but for two facts set here: the
+    refresh is the stop's (final), and there are rows below its window.
+    """
+    import dataclasses
+
+    feeds = streams.LiveFeeds(MemoryBus(), None, frames_per_s=50)
+    feed = await feeds.acquire(session.id)
+    real_refresh = feed.refresh_frame
+    stopped = False
+
+    async def refresh_frame() -> streams.Frame:
+        frame = await real_refresh()
+        return dataclasses.replace(frame, final=stopped, log_id=frame.log_id + 7)
+
+    async def gap_data(after: int, refresh) -> streams.Chunk:
+        return streams.Chunk(streams.encode_data(f"<p>rows after {after}</p>"))
+
+    monkeypatch.setattr(feed, "refresh_frame", refresh_frame)
+    monkeypatch.setattr(feed, "gap_data", gap_data)
+    viewer = _viewer(feeds, feed)
+    try:
+        await viewer.__anext__()
+        stopped = True
+        for n in range(streams.SKIP_AFTER_FRAMES + 1):
+            feed._append(n + 1, n + 1, streams.encode_data(f"<p>delta {n}</p>"), final=False)
+        rest = b""
+        while streams.DONE not in rest:
+            rest += await asyncio.wait_for(viewer.__anext__(), timeout=5)
+        refresh_at = rest.index(b'hx-target="#matrix"')
+        gap_at = rest.index(b"rows after 7")
+        assert refresh_at < gap_at < rest.index(streams.DONE)
+        # The page's new id rides on the gap, not on the refresh before it.
+        refresh_ends = rest.index(b"\r\n\r\n", refresh_at)
+        assert b"id: " not in rest[refresh_at:refresh_ends]
+        assert rest[refresh_ends:gap_at].count(b"id: ") == 1
+    finally:
+        await viewer.aclose()
+        feeds.shut_down()

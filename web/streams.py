@@ -465,6 +465,16 @@ async def _newest_log_id(session_id: int) -> int:
     return newest[0] if newest else 0
 
 
+def _with_gap(wire: Wire, frame: Frame, gap: Chunk, id_line: bytes, prefix: bytes = b"") -> bytes:
+    """A frame and the gap rows that follow it, the page's new id riding on the gap.
+
+    The browser keeps the id of the last message it got: had the id come with the
+    frame, a page that dropped between the two would come back naming rows it
+    never got, and be sent no gap. With the id on the gap, it gets both again.
+    """
+    return wire.chunk(frame.chunk, prefix) + wire.chunk(gap, id_line)
+
+
 def _with_id(frame: Frame, last: Position) -> tuple[bytes, Position]:
     """The `id:` line of a frame for one page, and where that frame brings the page."""
     # Ids never go backwards for one page, even when a late message carries an older revision.
@@ -528,20 +538,23 @@ async def _stream(
             frame = refreshed = await feed.refresh_frame()
             cursor = frame.seq
             replay = [frame]
+        # The rows caught while the page was away, below the window the replay leaves.
+        missed = (
+            await feed.gap_data(since.log_id, refreshed)
+            if replay and since is not None and since.log_id is not None
+            else None
+        )
         # htmx applies `retry` only from a message with data: it rides on the first one.
         retry = b"retry: %d\r\n" % RETRY_MS
-        for frame in replay:
+        for number, frame in enumerate(replay, 1):
             id_line, last_id = _with_id(frame, last_id)
-            yield wire.chunk(frame.chunk, retry + id_line)
+            if missed is not None and number == len(replay):
+                yield _with_gap(wire, frame, missed, id_line, retry)
+            else:
+                yield wire.chunk(frame.chunk, retry + id_line)
             retry = b""
         if not replay:  # nothing missed: still say the page is live (no id: it stays)
             yield wire.text(retry + encode_data(fragments.live_line(feed.session)))
-        elif (
-            since is not None
-            and since.log_id is not None
-            and (missed := await feed.gap_data(since.log_id, refreshed))
-        ):
-            yield wire.chunk(missed)  # the rows caught while the page was away below its window
         if (replay and replay[-1].final) or (feed.stopped and feed.seq == cursor):
             yield wire.text(DONE)
             return
@@ -571,13 +584,14 @@ async def _stream(
             for frame in pending:
                 id_line, last_id = _with_id(frame, last_id)
                 cursor = max(cursor, frame.seq)
-                yield wire.chunk(frame.chunk, id_line)
+                if gap is not None:  # before `done` too: a stop's refresh still owes its gap
+                    yield _with_gap(wire, frame, gap, id_line)
+                    gap = None
+                else:
+                    yield wire.chunk(frame.chunk, id_line)
                 if frame.final:
                     yield wire.text(DONE)
                     return
-                if gap is not None:
-                    yield wire.chunk(gap)
-                    gap = None
     finally:
         watcher.cancel()
         await lease.release()

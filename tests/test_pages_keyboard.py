@@ -1,4 +1,5 @@
-"""The keyboard alone, in Chromium, on every page the link walk reaches (tests/support/walk.py):
+"""The keyboard alone, in Chromium, on every page the link walk reaches (tests/support/walk.py),
+in local admin mode and signed in as each role:
 Tab first lands on the skip link, which moves the focus to the content; Tab then reaches
 every visible control, in the order they are read (the document's order), each with a
 visible focus style. On the session page, Enter on a cell moves the focus into the cell
@@ -14,6 +15,8 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
+from tests.conftest import running_app
+from tests.support.access import create_personas, secured, sign_in_page
 from tests.support.walk import walk
 from tests.test_pages_layout import session_id  # noqa: F401 (a fixture)
 from tests.test_pages_walk import seed
@@ -99,9 +102,8 @@ def problems_of(url: str, controls: list[str], stops: list[dict]) -> list[str]:
     return found
 
 
-async def test_every_page_tabs_through_every_control_in_order(page, live_server, db) -> None:
-    await seed(live_server.url)
-    found = await walk(page, live_server.url)
+async def tab_every_page(page, base: str) -> None:
+    found = await walk(page, base)
     assert not found.problems, found.problems
     pages = {found.shape(url): url for url in found.visited}
     assert len(pages) >= 12, sorted(pages)
@@ -118,6 +120,27 @@ async def test_every_page_tabs_through_every_control_in_order(page, live_server,
         problems += problems_of(url, controls, stops)
     assert not problems, "\n".join(problems)
     assert tabbed > 200, tabbed  # the walk really pressed Tab through the pages
+
+
+async def test_every_page_tabs_through_every_control_in_order(page, live_server, db) -> None:
+    await seed(live_server.url)
+    await tab_every_page(page, live_server.url)
+
+
+@pytest.mark.parametrize("role", ["viewer", "tester", "admin"])
+async def test_every_page_of_each_role_by_keyboard(browser, settings, role) -> None:
+    """Signed in, each role's pages hold other controls (Sign out, no admin forms...)."""
+    async with running_app(settings) as local:
+        await seed(local.url)
+    names = await create_personas()
+    async with running_app(secured(settings)) as server:
+        context = await browser.new_context()
+        page = await context.new_page()
+        try:
+            await sign_in_page(page, server.url, names[role])
+            await tab_every_page(page, server.url)
+        finally:
+            await context.close()
 
 
 async def test_the_skip_link_moves_the_focus_to_the_content(page, live_server, db) -> None:

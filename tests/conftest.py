@@ -114,20 +114,25 @@ async def migrated_settings(
         await database.migrate(settings)
         yield settings
         return
-    require_service("MariaDB", MARIADB["host"], MARIADB["port"])
-    name = f"tm_test_{RUN_ID}_{os.getpid()}"
-    await _mysql_admin(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    settings = base_settings(
-        tmp,
-        db_host=MARIADB["host"],
-        db_port=MARIADB["port"],
-        db_user=MARIADB["user"],
-        db_password=MARIADB["password"],
-        db_name=name,
-    )
-    try:
+    async with empty_mariadb(tmp, f"tm_test_{RUN_ID}_{os.getpid()}") as settings:
         await database.migrate(settings)
         yield settings
+
+
+@contextlib.asynccontextmanager
+async def empty_mariadb(tmp: Path, name: str) -> AsyncIterator[Settings]:
+    """Settings of a new, empty MariaDB database `name`, dropped on the way out."""
+    require_service("MariaDB", MARIADB["host"], MARIADB["port"])
+    await _mysql_admin(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    try:
+        yield base_settings(
+            tmp,
+            db_host=MARIADB["host"],
+            db_port=MARIADB["port"],
+            db_user=MARIADB["user"],
+            db_password=MARIADB["password"],
+            db_name=name,
+        )
     finally:
         await _mysql_admin(f"DROP DATABASE IF EXISTS `{name}`")
 

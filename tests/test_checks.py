@@ -9,6 +9,7 @@ Pure unit tests (no database): each table row is one rule of docs/checks.md.
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import pytest
 from hypothesis import given, settings
@@ -486,8 +487,6 @@ def test_coverage_restores_from_stored_rows() -> None:
 def test_a_rule_fed_endless_distinct_values_keeps_its_memory_bounded() -> None:
     # A live session can see millions of distinct ids; the rule's memory of its
     # checks must stop growing (it used to be the cache-size assertion).
-    import tracemalloc
-
     reused = rule(("1", "2"))
     for number in range(1_000):
         check_field(reused, True, f"id-{number}")

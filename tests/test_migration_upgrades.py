@@ -20,7 +20,7 @@ import pytest
 from tortoise.context import TortoiseContext
 from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
-from tests.conftest import MARIADB, _mysql_admin, base_settings, require_service
+from tests.conftest import base_settings, empty_mariadb
 from trackmaster.db import tortoise_config
 from trackmaster.settings import Settings
 
@@ -41,20 +41,10 @@ async def empty_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
     if request.param == "sqlite":
         yield base_settings(tmp_path)
         return
-    require_service("MariaDB", MARIADB["host"], MARIADB["port"])
-    name = f"tm_upgrade_{uuid.uuid4().hex[:8]}_{os.getpid()}"
-    await _mysql_admin(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    try:
-        yield base_settings(
-            tmp_path,
-            db_host=MARIADB["host"],
-            db_port=MARIADB["port"],
-            db_user=MARIADB["user"],
-            db_password=MARIADB["password"],
-            db_name=name,
-        )
-    finally:
-        await _mysql_admin(f"DROP DATABASE IF EXISTS `{name}`")
+    async with empty_mariadb(
+        tmp_path, f"tm_upgrade_{uuid.uuid4().hex[:8]}_{os.getpid()}"
+    ) as settings:
+        yield settings
 
 
 def _value_for(column_type: str) -> Any:

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from workers.pool import ClientGone, PoolBusy, PoolClosed, WorkerPool
+from trackmaster.errors import PoolBusy, PoolClosed
+from workers.pool import ClientGone, WorkerPool
 
 
 async def test_jobs_run_and_return_their_results() -> None:

@@ -88,3 +88,17 @@ class UpstreamError(AppError):
 def field_error(field: str, problem: str) -> InvalidParams:
     """An InvalidParams for one field, in the shape every validation error uses."""
     return InvalidParams(f"{field}: {problem}", details=[{"field": field, "error": problem}])
+
+
+# The worker pool's refusals. They live in the core, beside the errors they become (429 and
+# 503), so that every door translates them without importing the pool (workers/pool.py).
+class PoolBusy(RuntimeError):
+    """The pool cannot finish new work in time; try again after `retry_after_s`."""
+
+    def __init__(self, retry_after_s: int = 1) -> None:
+        super().__init__("the worker pool is busy")
+        self.retry_after_s = retry_after_s
+
+
+class PoolClosed(RuntimeError):
+    """The pool is shutting down and takes no new work."""

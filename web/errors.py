@@ -14,13 +14,14 @@ from trackmaster.errors import (
     AppError,
     InvalidParams,
     NotFound,
+    PoolBusy,
+    PoolClosed,
     ServiceUnavailable,
     TooManyRequests,
 )
 from web.negotiation import wants_json
 from web.security import SECURITY_HEADERS
 from web.templating import for_htmx, render
-from workers.pool import PoolBusy, PoolClosed
 
 log = logging.getLogger(__name__)
 

@@ -42,6 +42,7 @@ from trackmaster.errors import (
     AppError,
     BadRequest,
     PayloadTooLarge,
+    PoolBusy,
     ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
@@ -54,7 +55,7 @@ from trackmaster.sources.wire import Wire
 from trackmaster.sources.writekeys import MISSING_MESSAGE, body_key, request_key
 from web.api.openapi import add_components
 from web.auth import check_ingest_rate, guard_of
-from workers.pool import ClientGone, PoolBusy, WorkerPool
+from workers.pool import ClientGone, WorkerPool
 
 add_components(
     responses={

@@ -17,7 +17,7 @@ import json
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trackmaster.db_outage import OUTAGE
-from workers.pool import PoolBusy, PoolClosed
+from trackmaster.errors import PoolBusy, PoolClosed
 
 INGEST_PATHS = frozenset({"/collect", "/v1/track", "/v1/t", "/v1/batch", "/v1/b", "/2/httpapi"})
 BUSY = json.dumps(

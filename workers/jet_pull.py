@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 from trackmaster.db_outage import DatabaseUnavailable
-from trackmaster.errors import AppError
+from trackmaster.errors import AppError, PoolBusy, PoolClosed
 from trackmaster.locks import Lease, LockError, keep_extended
 from trackmaster.models import JetStagedLog, SessionStatus, TestSession
 from trackmaster.plan.jet import JetLogs
@@ -59,7 +59,7 @@ from trackmaster.sessions import jet_staging
 from trackmaster.sessions.ingest import IngestReport
 from trackmaster.sessions.service import Realtime, realtime_for
 from trackmaster.sources import CaughtEvent
-from workers.pool import PoolBusy, PoolClosed, WorkerPool
+from workers.pool import WorkerPool
 from workers.ticker import Ticker
 
 log = logging.getLogger(__name__)

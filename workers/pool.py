@@ -3,7 +3,7 @@
 Admission is by latency, not queue length: with a `budget_s`, a job is
 admitted only while the queue ahead of it can be finished within that budget,
 judged from the measured time per job (a moving average). Otherwise it is
-refused at once (`PoolBusy`, shown to clients as 429 with Retry-After), so
+refused at once (`trackmaster.errors.PoolBusy`, shown to clients as 429 with Retry-After), so
 that an overloaded process answers "later" within milliseconds instead of
 queueing work its clients will have given up on before it starts. The queue
 length (`queue_size`) stays as a hard cap. Work that was accepted is run,
@@ -29,22 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from trackmaster.db_outage import DatabaseUnavailable
+from trackmaster.errors import PoolBusy, PoolClosed
 from trackmaster.notify import Notifier
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class PoolBusy(RuntimeError):
-    """The queue is full; try again after `retry_after_s`."""
-
-    def __init__(self, retry_after_s: int = 1) -> None:
-        super().__init__("the worker pool is busy")
-        self.retry_after_s = retry_after_s
-
-
-class PoolClosed(RuntimeError):
-    """The pool is shutting down and takes no new work."""
 
 
 class ClientGone(RuntimeError):

@@ -471,14 +471,16 @@ async def run_overload(kind: str, seconds: float, concurrency: int, senders: int
         async with trackmaster_process(env, port) as server:
             await start_session(url, ids["project"], ["bench-user"], [ids["event"]])
             load_before = os.getloadavg()
-            cpu_0 = cpu_s(server.pid)
+            cpu_0, client_0 = cpu_s(server.pid), self_cpu_s()
             before = await count_logs(settings)
             unloaded = await throughput(url, ids["key"], seconds, concurrency)
+            client_1 = self_cpu_s()
             unloaded["stored_events"] = await count_logs(settings) - before
             unloaded["events_per_s"] = unloaded["stored_events"] / unloaded["elapsed_s"]
             cpu_1 = cpu_s(server.pid)
             before = await count_logs(settings)
             loaded = await overload(url, ids["key"], seconds, senders)
+            client_2 = self_cpu_s()
             await asyncio.sleep(2)  # what was admitted finishes
             loaded["stored_events"] = await count_logs(settings) - before
             loaded["stored_for_nobody"] = loaded["stored_events"] - loaded["acked_events"]
@@ -489,6 +491,8 @@ async def run_overload(kind: str, seconds: float, concurrency: int, senders: int
         "ratio": loaded["useful_events_per_s"] / unloaded["events_per_s"],
         "cpu_s_unloaded": cpu_1 - cpu_0,
         "cpu_s_overload": cpu_2 - cpu_1,
+        "client_cpu_s_unloaded": client_1 - client_0,
+        "client_cpu_s_overload": client_2 - client_1,
         "load_before": load_before,
         "load_after": os.getloadavg(),
     }

@@ -16,6 +16,13 @@ the whole DB_TIMEOUT_S to answer), and a call whose deadline passes while it
 still waits, with every connection of the pool busy, raises `DatabaseBusy`
 (503 too) without counting an outage: counted, one busy moment put the whole
 process in outage mode, refusing all ingest with 503 (bench/README.md).
+
+Nor is an event loop too busy to read the answer. A deadline counts the time
+the loop could run: what it lost being late (trackmaster/loop_lag.py) is
+given back, up to twice the deadline, and a deadline that still expires with
+the loop stalled for at least half of its time raises `LoopStarved` (503,
+no outage). Under 600 senders a starved loop had read answers that came in
+milliseconds seconds late, and each such call was counted as an outage.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from tortoise.backends.base.client import (
 from tortoise.backends.mysql.client import MySQLClient, TransactionWrapper
 from tortoise.connection import get_connections
 
+from trackmaster import loop_lag
 from trackmaster.db_outage import OUTAGE, DatabaseUnavailable, is_unreachable
 
 T = TypeVar("T")
@@ -44,12 +52,70 @@ class DatabaseBusy(DatabaseUnavailable):
     """Every pooled connection stayed busy for the whole deadline: load, not an outage."""
 
 
+# A deadline gives back at most this many times its length for a late loop.
+MOST_GIVEN_BACK = 2.0
+# A deadline that expires with the loop stalled for this share of its time or more
+# measured the process, not the database.
+STARVED_SHARE = 0.5
+
+
+class LoopStarved(DatabaseBusy):
+    """The deadline passed while this process's own event loop hardly ran: load, not an outage."""
+
+
+class _Deadline:
+    """`deadline_s` of time the event loop could run: what it lost being late is given back."""
+
+    def __init__(self, timeout: asyncio.Timeout, deadline_s: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.lag = loop_lag.of_running_loop()
+        self.timeout = timeout
+        self.deadline_s = deadline_s
+        self._handle: asyncio.TimerHandle | None = None
+        self.restart()
+
+    def restart(self) -> None:
+        """A whole deadline from now."""
+        self.started = self.loop.time()
+        self.stall_mark = self.lag.stalled_now()
+        self.given_back_s = 0.0
+        self._at(self.started + self.deadline_s)
+
+    def stalled_s(self) -> float:
+        return self.lag.stalled_now() - self.stall_mark
+
+    def waited_s(self) -> float:
+        return self.loop.time() - self.started
+
+    def starved(self) -> bool:
+        return self.stalled_s() >= STARVED_SHARE * self.waited_s() > 0
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _at(self, when: float) -> None:
+        self.cancel()
+        self._handle = self.loop.call_at(when, self._due)
+
+    def _due(self) -> None:
+        self._handle = None
+        owed_s = self.stalled_s() - self.given_back_s
+        room_s = MOST_GIVEN_BACK * self.deadline_s - self.given_back_s
+        if owed_s > 0.001 and room_s > 0.001:
+            step_s = min(owed_s, room_s)
+            self.given_back_s += step_s
+            self._at(self.loop.time() + step_s)
+            return
+        self.timeout.reschedule(self.loop.time())  # expires now: the call is cancelled
+
+
 @dataclass
 class _Call:
     """The call under a deadline in this task, and whether it holds a pooled connection yet."""
 
-    deadline: asyncio.Timeout
-    deadline_s: float
+    deadline: _Deadline
     holding: bool = False
 
 
@@ -69,13 +135,15 @@ async def _guard(
     """`call` under the deadline; `pool` (when the call takes a pooled connection) tells a
     queue for connections from a database that does not answer."""
     try:
-        async with asyncio.timeout(deadline_s) as deadline:
-            this = _Call(deadline, deadline_s)
+        async with asyncio.timeout(None) as timeout:
+            deadline = _Deadline(timeout, deadline_s)
+            this = _Call(deadline)
             token = _CALL.set(this if pool is not None else None)
             try:
                 result = await call
             finally:
                 _CALL.reset(token)
+                deadline.cancel()
     except TimeoutError as exc:
         if on_failure is not None:
             on_failure()
@@ -83,6 +151,12 @@ async def _guard(
             raise DatabaseBusy(
                 f"every database connection of this process stayed busy for {deadline_s:g} s "
                 "(DB_POOL_SIZE, DB_TIMEOUT_S); retry in a moment"
+            ) from exc
+        if deadline.starved():
+            raise LoopStarved(
+                f"this process was too busy to read the database's answer (its event loop "
+                f"lost {deadline.stalled_s():.1f} s of the {deadline.waited_s():.1f} s the call "
+                "waited); retry in a moment"
             ) from exc
         why = f"no answer from the database within {deadline_s:g} s (DB_TIMEOUT_S)"
         OUTAGE.failed(why)
@@ -124,7 +198,7 @@ def _held() -> None:
     this = _CALL.get()
     if this is not None and not this.holding:
         this.holding = True
-        this.deadline.reschedule(asyncio.get_running_loop().time() + this.deadline_s)
+        this.deadline.restart()
 
 
 class _GuardedTransactionContext(TransactionContextPooled):

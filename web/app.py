@@ -16,6 +16,7 @@ from starlette.responses import FileResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from trackmaster import loop_lag
 from trackmaster.plan import reading
 from trackmaster.redis_client import redis_for
 from trackmaster.runtime import Runtime
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             budget_s=settings.queue_budget_s,
         )
         pool.start()
+        loop_lag.of_running_loop()  # measured from the start: /healthz shows it
         app.state.runtime = runtime
         app.state.pool = pool
         app.state.shutting_down = asyncio.Event()

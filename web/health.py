@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from trackmaster import db as database
+from trackmaster import loop_lag
 from trackmaster.db_outage import OUTAGE
 
 CHECK_TIMEOUT_S = 2.0
@@ -115,6 +116,9 @@ async def healthz(request: Request) -> JSONResponse:
         "expected_wait_ms": round(pool.expected_wait_s() * 1000, 1),
         "budget_ms": None if pool.budget_s is None else round(pool.budget_s * 1000),
         "stats": vars(pool.stats),
+        # How late this process's event loop runs: the overload a deadline must not
+        # mistake for the database (trackmaster/loop_lag.py).
+        "event_loop": loop_lag.of_running_loop().state(),
     }
     is_ready = checks["database"]["ok"] and pool.running
     healthy = all(check["ok"] for check in checks.values())

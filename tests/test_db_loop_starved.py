@@ -1,0 +1,112 @@
+"""A deadline that expires while this process's own event loop is starved is load, not an outage.
+
+Found by bench_ingest.py --overload 600: answers of a healthy MariaDB that arrived in
+milliseconds were read seconds later by a server whose loop got a fraction of a core;
+their DB_TIMEOUT_S deadlines expired, were counted as a database outage, and the process
+then refused all ingest with 503 (bench/README.md). Here the loop is blocked on purpose
+(a synchronous sleep, as a CPU-bound stretch would) while real MariaDB answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from tortoise import connections
+
+from trackmaster import db_outage, loop_lag
+from trackmaster.db import Database
+from trackmaster.db_mysql import LoopStarved
+from trackmaster.db_outage import DatabaseUnavailable
+
+DEADLINE_S = 0.5
+
+
+@pytest.fixture
+def outage(monkeypatch) -> db_outage.Outage:
+    fresh = db_outage.Outage()
+    monkeypatch.setattr(db_outage, "OUTAGE", fresh)
+    monkeypatch.setattr("trackmaster.db_mysql.OUTAGE", fresh)
+    return fresh
+
+
+async def _client(migrated_settings, db):
+    if not migrated_settings.uses_mysql:
+        pytest.skip("SQLite calls have no deadline")
+    await db.close()
+    opened = await Database.open(migrated_settings.replace(db_timeout_s=DEADLINE_S))
+    client = connections.get("default")
+    await client.execute_query("SELECT 1")  # a pooled connection exists before the clock
+    return opened, client
+
+
+async def _outcome(call) -> str:
+    try:
+        await call
+    except LoopStarved:
+        return "starved"
+    except DatabaseUnavailable:
+        return "unavailable"
+    return "ok"
+
+
+async def test_an_answer_read_late_by_a_blocked_loop_is_no_outage(
+    migrated_settings, db, outage
+) -> None:
+    opened, client = await _client(migrated_settings, db)
+    try:
+        lag = loop_lag.of_running_loop()
+        stalled_before = lag.stalled_now()
+        loop = asyncio.get_running_loop()
+        # The answer comes in at ~0.05 s; the loop reads it only after 3 deadlines.
+        loop.call_later(0.02, time.sleep, 3 * DEADLINE_S)
+        got = await _outcome(client.execute_query("SELECT SLEEP(0.05)"))
+    finally:
+        await opened.close()
+    assert lag.stalled_now() - stalled_before >= 2 * DEADLINE_S  # the block was measured
+    assert got == "ok"  # the lost time was given back: the answer was read, not refused
+    assert not outage.down and outage.failures == 0 and outage.outages == 0
+
+
+async def test_a_loop_starved_past_the_give_back_is_busy_not_an_outage(
+    migrated_settings, db, outage
+) -> None:
+    opened, client = await _client(migrated_settings, db)
+    stop = asyncio.Event()
+
+    async def hog() -> None:  # the loop runs 1 ms of every 100 ms, for at most 10 s
+        for _ in range(100):
+            if stop.is_set():
+                return
+            time.sleep(0.1)  # noqa: ASYNC251  (blocking the loop is the point)
+            await asyncio.sleep(0.001)
+
+    hogging = asyncio.create_task(hog())
+    try:
+        started = time.monotonic()
+        got = await _outcome(client.execute_query("SELECT SLEEP(30)"))
+        waited_s = time.monotonic() - started
+    finally:
+        stop.set()
+        await hogging
+        await opened.close()
+    assert got == "starved"
+    # It still ends: the deadline plus what it gave back, never the 30 s query.
+    assert waited_s < 10
+    assert not outage.down and outage.outages == 0
+
+
+async def test_a_database_that_does_not_answer_a_free_loop_is_an_outage(
+    migrated_settings, db, outage
+) -> None:
+    opened, client = await _client(migrated_settings, db)
+    try:
+        started = time.monotonic()
+        got = await _outcome(client.execute_query("SELECT SLEEP(30)"))
+        waited_s = time.monotonic() - started
+    finally:
+        await opened.close()
+    assert got == "unavailable"
+    assert waited_s < 10
+    assert outage.outages == 1

@@ -54,19 +54,28 @@ def _serve(args: argparse.Namespace) -> int:
         # so anyone on this machine, or any local proxy's client, picks their own address).
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips or [],
-        limit_concurrency=settings.max_connections,
-        # Header and body deadlines (web/connections.py), named as a string: this package
-        # does not import web.
-        http="web.connections:DeadlineH11Protocol",
+        # Header and body deadlines and the connection cap (web/connections.py), named as
+        # a string: this package does not import web.
+        http=DEADLINE_PROTOCOL,
     )
-    # uvicorn.Config has no options of ours: DeadlineH11Protocol reads these two by getattr.
-    config.tm_header_timeout_s = settings.header_timeout_s  # type: ignore[attr-defined]  # ours
-    config.tm_body_timeout_s = settings.body_timeout_s  # type: ignore[attr-defined]  # ours
+    _protocol_limits(config, settings)
     server = uvicorn.Server(config)
     if settings.https_port:
         return _serve_with_https(server, settings)
     server.run()
     return 0 if server.started else 3  # as uvicorn.run: it could not start (port in use...)
+
+
+DEADLINE_PROTOCOL = "web.connections:DeadlineH11Protocol"
+
+
+def _protocol_limits(config: uvicorn.Config, settings: Settings) -> None:
+    """Hand DeadlineH11Protocol its limits: uvicorn.Config has no options of ours, so the
+    protocol reads these attributes by getattr. The cap is the protocol's, not uvicorn's
+    `limit_concurrency` (a bare 503 without Retry-After, and a log line per refusal)."""
+    config.tm_header_timeout_s = settings.header_timeout_s  # type: ignore[attr-defined]  # ours
+    config.tm_body_timeout_s = settings.body_timeout_s  # type: ignore[attr-defined]  # ours
+    config.tm_max_connections = settings.max_connections  # type: ignore[attr-defined]  # ours
 
 
 def _serve_with_https(server: uvicorn.Server, settings: Settings) -> int:
@@ -92,9 +101,11 @@ def _serve_with_https(server: uvicorn.Server, settings: Settings) -> int:
     tls = uvicorn.Server(uvicorn.Config(
         main.loaded_app, host=main.host, port=settings.https_port, lifespan="off",
         log_level=settings.log_level.lower(), ssl_certfile=cert, ssl_keyfile=key,
-        proxy_headers=False, limit_concurrency=settings.max_connections,
+        proxy_headers=False, http=DEADLINE_PROTOCOL,
         timeout_graceful_shutdown=main.timeout_graceful_shutdown,
     ))  # fmt: skip
+    # The same deadlines and cap as http: a slow client must not find an open door here.
+    _protocol_limits(tls.config, settings)
     # uvicorn 0.54 has no install_signal_handlers to turn off: each serve() captures SIGINT
     # and SIGTERM, the https one last, and on leaving restores the handlers and raises the
     # signal again, which reaches the main server's handle_exit below.

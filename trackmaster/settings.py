@@ -143,8 +143,8 @@ SETTINGS: tuple[Setting, ...] = (
         "MAX_CONNECTIONS",
         _bounded_int(10, 100_000),
         1000,
-        "Open connections (live streams included) the web process serves at once; requests "
-        "beyond get 503.",
+        "Open connections (live streams included) the web process serves at once, on each "
+        "port it listens on; a connection beyond gets 503 with Retry-After.",
     ),
     Setting(
         "HEADER_TIMEOUT_S",

@@ -24,7 +24,7 @@ from trackmaster.sessions.ingest import UNMATCHED_COLUMNS
 TRICKY = [
     "plain", "", "it's", "\\", "\\'", "'\\", "a\\nb", "\n", "\r\n", "\x00", "nul\x00mid",
     "\x1a", '"quoted"', "%s", "%%s %(x)s", "100%", "--", "'; DROP TABLE project; --",
-    "ünïcødé", "表情😀", "\\\\\\'", "\t\b\f", "\u2028",
+    "ünïcødé", "表情😀", "\\\\\\'", "\t\b\f", "\u2028", "\x1f", "a\x1fb'",
 ]  # fmt: skip
 
 
@@ -110,3 +110,13 @@ def test_a_value_the_literals_cannot_write_safely_is_refused() -> None:
         _sql.mysql_literals(Raw(), [Level.HIGH])
     with pytest.raises(ValueError, match="must be UTC"):
         _sql.mysql_literals(Raw(), [datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=5)))])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(st.sampled_from("ab'\\\x00\n\r\x1a\x1f\"%"), max_size=6), max_size=8))
+def test_texts_escaped_together_are_each_escaped_alone(texts: list[str]) -> None:
+    """The literals escape a statement's texts joined (_sql._quoted); each must come out as
+    if escaped alone, in both backslash modes, even a text holding the join's separator."""
+    for plain in (False, True):
+        assert _sql._quoted(texts, plain) == [_sql._quote_one(t, plain) for t in texts]
+        assert _sql._quote_one("a'\\b", plain) == ("'a''\\b'" if plain else "'a\\'\\\\b'")

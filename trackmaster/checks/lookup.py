@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 LookupStyle = Literal["log", "sdk"]
 
-_MISSING = object()
+_MISSING = MISSING = object()  # what walk() gives for a path that is not there
 # Where an SDK-shaped event keeps its data, in search order; None = the top level.
 _SDK_ORDER = ("properties", "event_properties", None, "user_properties", "context")
 
@@ -18,7 +18,7 @@ def key_parts(key: str) -> tuple[str, ...]:
     return tuple(key.replace("$$", ".").split("."))
 
 
-def _walk(obj: Any, parts: tuple[str, ...]) -> Any:
+def walk(obj: Any, parts: tuple[str, ...]) -> Any:
     """The value at `parts` below obj, or _MISSING; the common case is plain nested dicts."""
     cur = obj
     for part in parts:
@@ -85,12 +85,20 @@ def find_parts(
     if type(payload) is not dict:
         return False, None
     if style == "sdk":
-        for section in _SDK_ORDER:
-            inner = payload if section is None else payload.get(section)
-            if type(inner) is dict:
-                value = _walk(inner, parts)
-                if value is not _MISSING:
-                    return True, value
+        for inner in sdk_sections(payload):
+            value = walk(inner, parts)
+            if value is not _MISSING:
+                return True, value
         return False, None
-    value = _walk(payload, parts)
+    value = walk(payload, parts)
     return (False, None) if value is _MISSING else (True, value)
+
+
+def sdk_sections(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects an SDK-shaped payload keeps its data in, in search order (_SDK_ORDER)."""
+    found = []
+    for section in _SDK_ORDER:
+        inner = payload if section is None else payload.get(section)
+        if type(inner) is dict:
+            found.append(inner)
+    return found

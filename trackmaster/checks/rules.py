@@ -62,14 +62,16 @@ class TypedRules:
     min_length: int | None = None
     max_length: int | None = None
     compiled: Any = field(default=None, compare=False, repr=False)
+    # True when the rules decide a found value (SUCCESS/FAIL) instead of a person. Made
+    # once here: every check of every field of every caught event asks it.
+    judges: bool = field(init=False, compare=False, repr=False)
 
-    @property
-    def judges(self) -> bool:
-        """True when the rules decide a found value (SUCCESS/FAIL) instead of a person."""
-        return any(
+    def __post_init__(self) -> None:
+        judges = any(
             v is not None
             for v in (self.type, self.pattern, self.min, self.max, self.min_length, self.max_length)
         )
+        object.__setattr__(self, "judges", judges)
 
     def as_json(self) -> dict[str, Any]:
         """The rules as a plan file writes them (only those declared)."""

@@ -192,14 +192,68 @@ def _edit_limit(name: str) -> int:
     return 1 if len(name) <= 8 else 2
 
 
+# Levels remembered per node of the planned tree (see _Level), and the most keys a
+# remembered level may have: payloads of one event mostly have the same few shapes.
+LEVELS_PER_NODE = 64
+MAX_LEVEL_KEYS = 64
+
+
 class _Node:
     """A step of a planned path: `planned` covers it and everything below it."""
 
-    __slots__ = ("children", "planned")
+    __slots__ = ("children", "levels", "planned")
 
     def __init__(self) -> None:
         self.children: dict[str, _Node] = {}
         self.planned = False
+        # The object keys met at this node (in order) -> what the walk does with them.
+        self.levels: dict[tuple[str, ...], _Level] = {}
+
+
+class _Level:
+    """What the walk does with one object's keys at one node: the same for every payload
+    with those keys in that order, whatever their values (but whether a value to go
+    into is an object or an array, which the walk still asks of each value)."""
+
+    __slots__ = ("into", "reports")
+
+    def __init__(
+        self, reports: list[tuple[str, ...]], into: list[tuple[str, _Node, tuple[str, ...]]]
+    ) -> None:
+        self.reports = reports  # unplanned paths, relative to the object, in the order met
+        self.into = into  # (key, node, relative path) to walk below when the value is a container
+
+
+def _level(tree: _Node, keys: tuple[str, ...], top: bool) -> _Level:
+    """One object's keys judged at `tree`, as the walk in find_unplanned judges them."""
+    reports: dict[tuple[str, ...], None] = {}
+    into: list[tuple[str, _Node, tuple[str, ...]]] = []
+    children = tree.children
+    for key in keys:
+        if top and key[:1] == "$":
+            continue  # Jet's, Mixpanel's and PostHog's SDK keys
+        if "." in key or "$$" in key:
+            # A flattened web-log key ("page_info$$id") or a literal dot: step by step.
+            split = key_parts(key)
+            node: _Node | None = tree
+            for end, part in enumerate(split, 1):
+                node = node.children.get(part) if node is not None else None
+                if node is None:
+                    reports.setdefault(split[:end], None)
+                    break
+                if node.planned:
+                    break
+            else:
+                if node is not None:
+                    into.append((key, node, split))
+            continue
+        child = children.get(key)
+        if child is None:
+            reports.setdefault((key,), None)
+        elif not child.planned:
+            into.append((key, child, (key,)))
+        # A scalar where the plan wants an object: the field's own check fails.
+    return _Level(list(reports), into)
 
 
 @dataclass(eq=False)
@@ -300,12 +354,44 @@ def find_unplanned(planned: PlannedKeys, payload: Any, root: Root) -> list[Unpla
     One walk that follows the tree of planned keys: a key the tree does not have is
     reported (with the path to it) and not gone into; a planned key is not gone into
     either; only keys some planned key goes below are walked further.
+
+    Each object's keys are judged once per node and shape (`_Level`, remembered on the
+    node): the next payload with the same keys in the same order costs one lookup per
+    object instead of one per key. Arrays, and a payload over MAX_NODES, take the
+    plain walk (`_walk`), which gives the same answer key by key.
     """
     if type(payload) is not dict:
         return []
     start = payload if root.section is None else payload.get(root.section)
     if type(start) is not dict or not start:
         return []
+    seen: dict[tuple[str, ...], None] = {}
+    stack: list[tuple[Any, _Node, tuple[str, ...]]] = [(start, planned.tree(root), ())]
+    nodes = 0
+    while stack:
+        obj, tree, parts = stack.pop()
+        if type(obj) is not dict or len(obj) > MAX_LEVEL_KEYS:
+            return _walk(planned, start, root)
+        nodes += len(obj)
+        if nodes > MAX_NODES:
+            return _walk(planned, start, root)
+        keys = tuple(obj)
+        level = tree.levels.get(keys)
+        if level is None:
+            level = _level(tree, keys, not parts)
+            if len(tree.levels) < LEVELS_PER_NODE:
+                tree.levels[keys] = level
+        for relative in level.reports:
+            seen.setdefault(parts + relative if parts else relative, None)
+        for key, node, relative in level.into:
+            value = obj[key]
+            if type(value) in (dict, list):
+                stack.append((value, node, parts + relative if parts else relative))
+    return [planned.unplanned(path) for path in seen]
+
+
+def _walk(planned: PlannedKeys, start: dict[str, Any], root: Root) -> list[Unplanned]:
+    """find_unplanned key by key, for arrays and payloads over MAX_NODES."""
     seen: dict[tuple[str, ...], None] = {}
     stack: list[tuple[Any, _Node, tuple[str, ...]]] = [(start, planned.tree(root), ())]
     nodes = 0

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trackmaster.checks.lookup import LookupStyle, find_parts, key_parts
+from trackmaster.checks.lookup import MISSING, LookupStyle, key_parts, sdk_sections, walk
 from trackmaster.checks.rules import NO_RULES, TypedRules
 from trackmaster.checks.typed import passing_reason, type_failure, value_failure
 from trackmaster.checks.values import (
@@ -61,6 +61,8 @@ class FieldRule:
     allowed_set: frozenset[str] = field(init=False, repr=False, compare=False)
     parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     not_found: FieldCheck = field(init=False, repr=False, compare=False)
+    # No fixed value and no typed rule: any non-empty value is UNCERTAIN (the common case).
+    dynamic: bool = field(init=False, repr=False, compare=False)
     # (type of the value, its text) -> the check made for it; see CACHED_CHECKS_PER_RULE.
     cache: dict[tuple[type, str], FieldCheck] = field(init=False, repr=False, compare=False)
 
@@ -78,6 +80,7 @@ class FieldRule:
             not_found = FieldCheck(self.field_id, False, None, Verdict.SUCCESS, reason, "", "")
         object.__setattr__(self, "not_found", not_found)
         object.__setattr__(self, "cache", {})
+        object.__setattr__(self, "dynamic", not allowed and not self.typed.judges)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +112,7 @@ def check_field(rule: FieldRule, found: bool, value: Any) -> FieldCheck:
 
 def _check_found(rule: FieldRule, value: Any) -> FieldCheck:
     text = value if type(value) is str else value_text(value)
-    if not rule.allowed and not rule.typed.judges:
+    if rule.dynamic:
         if text and value is not None and len(text) <= REASON_QUOTE_CHARS:
             # The most common case of all (ids, titles): no quoting or cutting needed.
             reason = f"dynamic value '{text}'; a person must look"
@@ -177,9 +180,20 @@ def check_event(
     """Every rule checked against one caught event's payload, in the rules' order."""
     if type(payload) is not dict:
         return [rule.not_found for rule in rules]
+    # find_parts per rule, with the places to look in found once per event, not per field.
+    sections = sdk_sections(payload) if style == "sdk" else (payload,)
     checks: list[FieldCheck] = []
     append = checks.append
     for rule in rules:
-        found, value = find_parts(payload, rule.parts, style) if rule.parts else (False, None)
-        append(_check_found(rule, value) if found else rule.not_found)
+        parts = rule.parts
+        if parts:
+            for inner in sections:
+                value = walk(inner, parts)
+                if value is not MISSING:
+                    append(_check_found(rule, value))
+                    break
+            else:
+                append(rule.not_found)
+        else:
+            append(rule.not_found)
     return checks

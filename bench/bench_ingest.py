@@ -24,10 +24,16 @@ in this process on the same events (trackmaster/checks/unplanned.py, when the co
 
 3. overload (with --overload N): first the unloaded throughput (--concurrency
    senders), then N senders at once for --seconds, each on its own keep-alive
-   connection with a 10 s timeout (an SDK's), resending after Retry-After on
-   429. Useful throughput = events acknowledged (2xx) per second; events stored
-   for requests whose sender had given up are counted apart. Every refusal's
+   connection with a 10 s timeout (an SDK's), sending again after the delay its
+   429 or 503 asked for (Retry-After; `--retry-cap S` waits at most S, as this
+   bench did before with 1 s), never past the end of the phase, and opening a
+   new connection after 4 s idle (uvicorn closes them at 5 s). Useful
+   throughput = events acknowledged (2xx) per second; events stored for
+   requests whose sender had given up are counted apart. Every refusal's
    answer time is reported: shedding must answer 429 within 1 s, not queue.
+   Also printed: CPU seconds of the server and of this process (the senders),
+   what the server's event loop lost being late (/healthz), and `--trace
+   FILE` writes every answer's (sent at, took, status).
 
 `--protocol NAME` (or `all`) measures the throughput of each ingest protocol
 instead (bench/_protocols.py builds the same events in each wire shape), on
@@ -367,6 +373,9 @@ async def measure(
     return result
 
 
+IDLE_EXPIRY_S = 4.0
+
+
 class RawSender:
     """One keep-alive HTTP/1.1 connection, cheap enough that 600 run in one process."""
 
@@ -374,8 +383,13 @@ class RawSender:
         self.host, self.port, self.key = host, port, key
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used_at = 0.0
 
     async def post(self, body: bytes) -> tuple[int, float]:
+        # As HTTP clients' pools do (httpx: keepalive_expiry 5 s): a connection idle for
+        # longer than the server keeps one (uvicorn: 5 s) is not reused.
+        if self.writer is not None and time.perf_counter() - self.used_at > IDLE_EXPIRY_S:
+            self.close()
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         head = (
@@ -397,6 +411,7 @@ class RawSender:
             elif name.lower() == "retry-after":
                 retry_after = float(value)
         await self.reader.readexactly(length)
+        self.used_at = time.perf_counter()
         return status, retry_after
 
     def close(self) -> None:
@@ -405,7 +420,9 @@ class RawSender:
         self.reader = self.writer = None
 
 
-async def overload(url: str, key: str, seconds: float, senders: int) -> dict:
+async def overload(
+    url: str, key: str, seconds: float, senders: int, retry_cap_s: float | None = None
+) -> dict:
     template = batch_template()
     host, port = url.removeprefix("http://").split(":")
     counter = iter(range(10**9))
@@ -413,7 +430,9 @@ async def overload(url: str, key: str, seconds: float, senders: int) -> dict:
     statuses: dict[int, int] = {}
     refused_s: list[float] = []
     timeouts = 0
+    trace: list[tuple[float, float, int]] = []  # (sent at, seconds to the answer, status)
     deadline = time.perf_counter() + seconds
+    t0 = time.perf_counter()
 
     async def sender() -> None:
         nonlocal acked, timeouts
@@ -429,12 +448,18 @@ async def overload(url: str, key: str, seconds: float, senders: int) -> dict:
                     conn.close()
                     continue
                 took_s = time.perf_counter() - started
+                trace.append((started - t0, took_s, status))
                 statuses[status] = statuses.get(status, 0) + 1
                 if status == 200:
                     acked += BATCH
                 elif status in (429, 503):
                     refused_s.append(took_s)
-                    await asyncio.sleep(min(retry_after or 1.0, 1.0))
+                    # Retry-After as asked (capped at --retry-cap when given), never past
+                    # the end of the phase.
+                    wait_s = retry_after or 1.0
+                    if retry_cap_s is not None:
+                        wait_s = min(wait_s, retry_cap_s)
+                    await asyncio.sleep(max(0.0, min(wait_s, deadline - time.perf_counter())))
                 else:
                     raise RuntimeError(f"answer {status}")
         finally:
@@ -457,10 +482,32 @@ async def overload(url: str, key: str, seconds: float, senders: int) -> dict:
         "refused_p99_ms": pick(0.99) if refused_s else None,
         "refused_max_ms": refused_s[-1] * 1000 if refused_s else None,
         "refused_over_1s": sum(1 for s in refused_s if s > 1.0),
+        "trace": trace,
     }
 
 
-async def run_overload(kind: str, seconds: float, concurrency: int, senders: int) -> dict:
+async def pool_state(url: str) -> dict:
+    """The server's worker pool and event-loop figures (/healthz), or {} when it has none."""
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        answer = await http.get("/healthz")
+    return answer.json().get("checks", {}).get("worker_pool", {})
+
+
+def loop_delta(before: dict, after: dict) -> dict:
+    """What the server's event loop lost between two /healthz readings."""
+    b, a = before.get("event_loop"), after.get("event_loop")
+    if not a or not b:
+        return {}
+    return {
+        "stalled_s": round(a["stalled_s"] - b["stalled_s"], 2),
+        "worst_ms": a["worst_ms"],
+        "histogram": {k: a["histogram"][k] - b["histogram"].get(k, 0) for k in a["histogram"]},
+    }
+
+
+async def run_overload(
+    kind: str, seconds: float, concurrency: int, senders: int, retry_cap_s: float | None = None
+) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"tm-bench-{kind}-"))
     port = free_port()
     env = env_for(kind, workdir, port, f"tm_bench_{os.getpid()}")
@@ -479,8 +526,12 @@ async def run_overload(kind: str, seconds: float, concurrency: int, senders: int
             unloaded["events_per_s"] = unloaded["stored_events"] / unloaded["elapsed_s"]
             cpu_1 = cpu_s(server.pid)
             before = await count_logs(settings)
-            loaded = await overload(url, ids["key"], seconds, senders)
+            state_1 = await pool_state(url)
+            loaded = await overload(url, ids["key"], seconds, senders, retry_cap_s)
             client_2 = self_cpu_s()
+            state_2 = await pool_state(url)
+            loaded["event_loop"] = loop_delta(state_1, state_2)
+            loaded["pool_stats"] = state_2.get("stats")
             await asyncio.sleep(2)  # what was admitted finishes
             loaded["stored_events"] = await count_logs(settings) - before
             loaded["stored_for_nobody"] = loaded["stored_events"] - loaded["acked_events"]
@@ -539,6 +590,13 @@ def main() -> int:
         "--protocol", choices=["all", *PROTOCOLS],
         help="throughput of ingest protocols (each beside the Segment path) instead",
     )  # fmt: skip
+    parser.add_argument(
+        "--retry-cap", type=float, default=None,
+        help="overload: senders wait at most this long after a refusal (default: Retry-After)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--trace", help="overload: write every answer's (sent at s, took s, status) here as JSON"
+    )
     args = parser.parse_args()
     UNPLANNED["n"] = args.unplanned
     kinds = ["sqlite", "mariadb"] if args.db == "both" else [args.db]
@@ -552,7 +610,12 @@ def main() -> int:
         )
     if args.overload:
         for kind in kinds:
-            got = asyncio.run(run_overload(kind, args.seconds, args.concurrency, args.overload))
+            got = asyncio.run(
+                run_overload(kind, args.seconds, args.concurrency, args.overload, args.retry_cap)
+            )
+            trace = got["overload"].pop("trace")
+            if args.trace:
+                Path(args.trace).write_text(json.dumps(trace))
             print(json.dumps(got), flush=True)
             o, u = got["overload"], got["unloaded"]
             print(

@@ -127,3 +127,59 @@ async def test_a_job_whose_client_went_away_is_dropped_before_it_starts() -> Non
         await dropped
     assert ran == [] and pool.stats.abandoned == 1
     await pool.close(grace_s=1)
+
+
+async def test_a_request_being_read_holds_its_place_and_its_job_takes_it() -> None:
+    pool = WorkerPool(workers=2, queue_size=1000, job_timeout_s=5, budget_s=0.45)
+    pool.start()
+    release = asyncio.Event()
+    pool.job_s = 0.2
+    running = [pool.submit(f"r{n}", release.wait) for n in range(2)]
+    await asyncio.sleep(0.01)
+    # Two requests admitted and still reading their bodies fill the budget: a third
+    # arriving meanwhile is refused, though nothing is queued yet.
+    places = [pool.reserve(), pool.reserve()]
+    assert pool.queued == 0
+    with pytest.raises(PoolBusy):
+        pool.reserve()
+    # Each admitted request's job takes its place: not refused by the budget it filled.
+    queued = [pool.submit(f"q{n}", release.wait, reservation=p) for n, p in enumerate(places)]
+    assert pool.queued == 2 and not any(p.held for p in places)
+    with pytest.raises(PoolBusy):
+        pool.submit("over", release.wait)
+    release.set()
+    await asyncio.gather(*running, *queued)
+    # A request that gave its place back without a job (refused later, say) frees it.
+    place = pool.reserve()
+    place.release()
+    place.release()  # twice is once
+    assert pool.ahead() == 0
+    await pool.close(grace_s=1)
+
+
+def test_retry_after_spreads_refused_clients_over_the_time_the_pool_needs() -> None:
+    import random
+
+    from workers.retry_spread import MOST_RETRY_AFTER_S, RetrySpread
+
+    now = [0.0]
+    spread = RetrySpread(random.Random(7), clock=lambda: now[0])
+    alone = spread.retry_after_s(1, capacity_per_s=20)
+    assert alone == 1  # one refusal: the queue's own wait, nothing to spread
+    # 600 clients refused within half a second by a pool that serves 20 jobs a second.
+    delays = []
+    for n in range(600):
+        now[0] = n / 1200
+        delays.append(spread.retry_after_s(1, capacity_per_s=20))
+    late = delays[300:]
+    assert len(set(late)) > 5  # jittered: not one wave
+    assert max(late) > 5 * min(late)
+    assert max(delays) <= MOST_RETRY_AFTER_S
+    # The more demand per unit of capacity, the longer the delays.
+    slow = RetrySpread(random.Random(7), clock=lambda: now[0])
+    now[0] = 0.0
+    slow_delays = []
+    for n in range(600):
+        now[0] = n / 1200
+        slow_delays.append(slow.retry_after_s(1, capacity_per_s=5))
+    assert sum(slow_delays) > sum(delays)

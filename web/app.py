@@ -183,13 +183,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=build_routes(),
         # Security headers go on every answer, refusals of the auth middleware included.
         middleware=[
+            # Outermost: under overload a refusal must cost next to nothing; it carries
+            # the headers of the middleware below itself (web/shedding.py).
+            Middleware(SheddingMiddleware),
             Middleware(SecurityHeadersMiddleware),
             # Every body is counted here, before anything reads it (web/limits.py).
             Middleware(BodyLimitMiddleware, settings=settings),
             # Before auth: a preflight carries no key; only ingest paths get CORS at all.
             Middleware(IngestCorsMiddleware),
-            # Before auth and routing: under overload a refusal must cost next to nothing.
-            Middleware(SheddingMiddleware),
             Middleware(AuthMiddleware, guard=guard),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -112,6 +112,8 @@ async def healthz(request: Request) -> JSONResponse:
         "ok": pool.running,
         "workers": pool.workers,
         "queued": pool.queued,
+        "reserved": pool.reserved,
+        "retry_after_mean_s": round(pool.spread.mean_s, 1),
         "job_ms": round(pool.job_s * 1000, 1),
         "expected_wait_ms": round(pool.expected_wait_s() * 1000, 1),
         "budget_ms": None if pool.budget_s is None else round(pool.budget_s * 1000),

@@ -55,6 +55,7 @@ from trackmaster.sources.wire import Wire
 from trackmaster.sources.writekeys import MISSING_MESSAGE, body_key, request_key
 from web.api.openapi import add_components
 from web.auth import check_ingest_rate, guard_of
+from web.shedding import reservation_of
 from workers.pool import ClientGone, WorkerPool
 
 add_components(
@@ -227,6 +228,7 @@ async def accept(request: Request, protocol: Protocol) -> Accepted:
                 "ingest",
                 lambda: realtime.ingestor.ingest(project_id, parsed, received_at=received_at),
                 abandoned=request.is_disconnected,
+                reservation=reservation_of(request),
             )
         except PoolBusy:
             if OUTAGE.down:  # busy because jobs wait on a database that does not answer
@@ -246,7 +248,8 @@ async def receive(request: Request, protocol: Protocol) -> Accepted:
     """
     settings = request.app.state.settings
     pool = request.app.state.pool
-    _admit(pool)
+    if reservation_of(request) is None:  # admitted by web/shedding.py already otherwise
+        _admit(pool)
     client = request.client.host if request.client else "unknown"
     unknown = unknown_keys_of(request)
     unknown.check(client)

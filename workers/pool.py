@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from trackmaster.db_outage import DatabaseUnavailable
 from trackmaster.errors import PoolBusy, PoolClosed
 from trackmaster.notify import Notifier
+from workers.retry_spread import RetrySpread
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,6 +67,25 @@ class PoolStats:
     abandoned: int = 0  # dropped before they started: their client had gone
 
 
+class Reservation:
+    """A place in the pool held for a request from its admission until its job is queued.
+
+    Admission is asked before the body is read; the job is queued only after the
+    body was read and parsed. Without a place held, every request arriving in that
+    gap saw the same free pool and was admitted, and most were then refused at
+    submit time, after their bodies had been read and parsed, seconds late.
+    """
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self._pool = pool
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self._pool._reserved -= 1
+
+
 class WorkerPool:
     def __init__(
         self,
@@ -80,6 +100,8 @@ class WorkerPool:
         self.budget_s = budget_s
         self.job_s = INITIAL_JOB_S  # moving average of the time one job takes
         self._running = 0
+        self._reserved = 0  # places held by admitted requests whose job is not queued yet
+        self.spread = RetrySpread()
         self.notifier = notifier or Notifier()
         self.stats = PoolStats()
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(queue_size)
@@ -89,6 +111,10 @@ class WorkerPool:
     @property
     def queued(self) -> int:
         return self._queue.qsize()
+
+    @property
+    def reserved(self) -> int:
+        return self._reserved
 
     @property
     def running(self) -> bool:
@@ -105,10 +131,14 @@ class WorkerPool:
         With a worker free it starts at once: one job's time, however slow the last
         ones were (an estimate that only jobs can lower must not refuse every job).
         """
-        ahead = self._queue.qsize() + self._running
+        ahead = self.ahead()
         if ahead < self.workers:
             return self.job_s
         return ((ahead - self.workers + 1) / self.workers + 1) * self.job_s
+
+    def ahead(self) -> int:
+        """Jobs running, queued, and held places of requests still being read."""
+        return self._queue.qsize() + self._running + self._reserved
 
     def admit(self) -> None:
         """Raise PoolBusy when a new job could not finish within the budget (or is over the cap).
@@ -119,32 +149,48 @@ class WorkerPool:
         if self._closing or not self._tasks:
             raise PoolClosed("the worker pool is not running")
         if self._queue.full():
-            self.stats.refused += 1
-            raise PoolBusy(max(1, math.ceil(self.expected_wait_s())))
-        if self.budget_s is not None and self._queue.qsize() + self._running >= self.workers:
+            raise self._refusal(self.expected_wait_s())
+        if self.budget_s is not None and self.ahead() >= self.workers:
             wait_s = self.expected_wait_s()
             if wait_s > self.budget_s:
-                self.stats.refused += 1
-                raise PoolBusy(max(1, math.ceil(wait_s - self.budget_s)))
+                raise self._refusal(wait_s - self.budget_s)
+
+    def reserve(self) -> Reservation:
+        """Admit (or raise PoolBusy) and hold a place until `submit(..., reservation=)`."""
+        self.admit()
+        self._reserved += 1
+        return Reservation(self)
+
+    def _refusal(self, until_s: float) -> PoolBusy:
+        """A refusal whose Retry-After spreads the refused clients' retries (retry_spread.py)."""
+        self.stats.refused += 1
+        capacity_per_s = self.workers / max(self.job_s, 0.001)
+        return PoolBusy(self.spread.retry_after_s(math.ceil(until_s), capacity_per_s))
 
     def submit(
         self,
         name: str,
         run: Callable[[], Awaitable[T]],
         abandoned: Callable[[], Awaitable[bool]] | None = None,
+        reservation: Reservation | None = None,
     ) -> asyncio.Future[T]:
         """Queue `run`; the returned future gives its result. Raises PoolBusy when over budget.
 
         `abandoned`, when given, is asked just before the job starts: True drops it
-        (the future fails with ClientGone).
+        (the future fails with ClientGone). A held `reservation` was admitted already:
+        its place becomes the job's (only the queue's hard cap can refuse it now).
         """
-        self.admit()
+        if reservation is not None and reservation.held:
+            reservation.release()
+            if self._closing or not self._tasks:
+                raise PoolClosed("the worker pool is not running")
+        else:
+            self.admit()
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         try:
             self._queue.put_nowait(_Job(name, run, done, abandoned))
         except asyncio.QueueFull:
-            self.stats.refused += 1
-            raise PoolBusy() from None
+            raise self._refusal(self.expected_wait_s()) from None
         self.stats.submitted += 1
         return done
 
@@ -153,9 +199,10 @@ class WorkerPool:
         name: str,
         run: Callable[[], Awaitable[T]],
         abandoned: Callable[[], Awaitable[bool]] | None = None,
+        reservation: Reservation | None = None,
     ) -> T:
         """Submit and wait for the result (raises the job's own exception)."""
-        return await self.submit(name, run, abandoned)
+        return await self.submit(name, run, abandoned, reservation)
 
     async def _work(self) -> None:
         while True:

@@ -40,8 +40,16 @@ class EventParity:
         return tuple(p for p in PLATFORMS if not self.caught.get(p))
 
 
-async def load_parity(session_id: int, plan: SessionPlan) -> list[EventParity]:
-    rows = await ResultCell.filter(session_id=session_id).values(
+async def load_parity(
+    session_id: int, plan: SessionPlan, event_ids: set[int] | None = None
+) -> list[EventParity]:
+    """The parity of every event of the plan, or only of `event_ids` (a live frame's)."""
+    if event_ids is not None and not event_ids:
+        return []
+    query = ResultCell.filter(session_id=session_id)
+    if event_ids is not None:
+        query = query.filter(event_id__in=sorted(event_ids))
+    rows = await query.values(
         "event_id", "field_id", "platform", "caught", "n_success", "n_uncertain", "n_fail",
         "fail_code",
     )  # fmt: skip
@@ -59,6 +67,8 @@ async def load_parity(session_id: int, plan: SessionPlan) -> list[EventParity]:
             present.setdefault((row["event_id"], row["field_id"]), set()).add(platform)
     found = []
     for event in plan.events:
+        if event_ids is not None and event.id not in event_ids:
+            continue
         parity = EventParity(event.id, event.name, caught.get(event.id, {}))
         sent = {p for p, n in parity.caught.items() if n}
         for plan_field in event.fields:

@@ -43,6 +43,11 @@ def cell_html(session_id: int, cell: Cell) -> str:
     return piece("_cell.html", session_id=session_id, cell=cell)
 
 
+def cell_swaps_html(session_id: int, cells: list[Cell]) -> str:
+    """Each cell as the partial that replaces it: one render for all of a frame's cells."""
+    return piece("_cell.html", session_id=session_id, swaps=cells)
+
+
 def matrix_html(session_id: int, snapshot: Snapshot, **extra: Any) -> str:
     return piece(
         "_matrix.html", session_id=session_id, plan=snapshot.plan, cells=snapshot.cells, **extra
@@ -155,9 +160,9 @@ def changes(
         parts.append(partial("matrix", matrix_html(sid, after)))
         parts.append(partial("coverage", coverage_html(after)))
     else:
-        for key, cell in after.cells.items():
-            if before.cells.get(key) != cell:
-                parts.append(partial(cell.dom_id, cell_html(sid, cell)))
+        swaps = [cell for key, cell in after.cells.items() if before.cells.get(key) != cell]
+        if swaps:
+            parts.append(cell_swaps_html(sid, swaps))
         old_rows = {row.dom_id: row.key() for row in before.coverage}
         for row in after.coverage:
             if old_rows.get(row.dom_id) != row.key():

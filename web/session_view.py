@@ -2,9 +2,10 @@
 
 The page and its SSE stream read through here, so that a streamed update and
 a full render can never disagree. Results come from the session engine
-(`trackmaster.sessions.results.session_results`: a handful of queries for the
-whole session, never one per cell); this module only shapes them into cells
-with stable DOM ids, coverage rows and counts.
+(`trackmaster.sessions.view.SessionView`: a handful of queries for the whole
+session, never one per cell); this module only shapes it into cells with
+stable DOM ids, coverage rows and counts, whole or for the events a batch
+changed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from trackmaster.models import (
     TestSession,
     Verdict,
 )
-from trackmaster.sessions.results import session_results
+from trackmaster.sessions.view import CellResult, SessionView, WatchedEvent, load_view
 
 VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
 LOGS_PER_PAGE = 50
@@ -170,12 +171,13 @@ class UnplannedPanel:
     expected: tuple[ExpectedMark, ...] = ()
 
 
-def unplanned_panel(results: list[dict[str, Any]]) -> UnplannedPanel:
+def unplanned_panel(view: SessionView) -> UnplannedPanel:
     """The session's unplanned properties per event and key, counted per platform."""
     rows, marks, more = [], [], 0
-    for event in results:
+    for event in view.events:
+        extra = view.unplanned.get(event.id, {})
         by_key: dict[str, dict[str, Any]] = {}
-        for item in event.get("unplanned") or ():
+        for item in extra.get("unplanned") or ():
             row = by_key.setdefault(
                 item["key"],
                 {"path": item["path"], "suggestion": item["suggestion"], "counts": {}},
@@ -185,14 +187,12 @@ def unplanned_panel(results: list[dict[str, Any]]) -> UnplannedPanel:
         for key, row in by_key.items():
             counts = tuple((p, int(row["counts"].get(p, 0))) for p in PLATFORMS)
             rows.append(
-                UnplannedRow(
-                    event["id"], event["name"], key, row["path"], row["suggestion"], counts
-                )
+                UnplannedRow(event.id, event.name, key, row["path"], row["suggestion"], counts)
             )
-        more += int(event.get("unplannedMore") or 0)
-        for mark in event.get("expectedProperties") or ():
+        more += int(extra.get("unplannedMore") or 0)
+        for mark in extra.get("expected") or ():
             marks.append(
-                ExpectedMark(event["id"], event["name"], mark["key"], mark["reason"], mark["by"])
+                ExpectedMark(event.id, event.name, mark["key"], mark["reason"], mark["by"])
             )
     rows.sort(key=lambda r: (r.event, -r.total, r.key))
     return UnplannedPanel(tuple(rows), more, tuple(marks))
@@ -218,75 +218,127 @@ async def session_accounts(session_id: int) -> list[str]:
     )
 
 
-def _cell(event_id: int, field_id: int, platform: str, result: dict[str, Any]) -> Cell:
-    source = result.get("from", "")
-    reason = str(result.get("reason", ""))
+def _cell(event_id: int, field_id: int, platform: str, result: CellResult) -> Cell:
+    state = result.state
+    source, reason = result.source, result.reason
     if source == "override":
         reason = f"set by hand: {reason}"
     elif source == "reset":
         reason = f"reset by a tester: {reason}"
     elif source == "none":
         source, reason = "", f"no {platform} event caught yet"
-    counts = result.get("counts") or {}
     return Cell(
-        event_id, field_id, platform, str(result["verdict"]), reason, None, source,
-        result.get("logId"), str(result.get("label") or result["verdict"]),
-        tuple((v, int(counts.get(v, 0))) for v in ("FAIL", "UNCERTAIN", "SUCCESS")),
-        sum(int(n) for n in (result.get("total") or {}).values()),
-        result.get("override") is not None, int(result.get("otherValues") or 0),
+        event_id, field_id, platform, state.verdict.value, reason, None, source,
+        state.last_log_id or None, state.label or state.verdict.value,
+        tuple((v, int(state.outstanding.get(v, 0))) for v in ("FAIL", "UNCERTAIN", "SUCCESS")),
+        sum(int(n) for n in state.total.values()), result.override is not None,
+        state.other_values,
     )  # fmt: skip
 
 
-async def load_snapshot(session: TestSession) -> Snapshot:
-    """The matrix, coverage and counts, from the session engine's results (one source of truth)."""
-    results = await session_results(session)
-    event_ids = [event["id"] for event in results]
+def _event_part(
+    view: SessionView, event: WatchedEvent, story: str, removed: bool
+) -> tuple[PlanEvent, dict[CellKey, Cell], list[CoverageRow]]:
+    """One watched event's row of the matrix: its plan, its cells, its coverage rows."""
+    fields, cells, coverage = [], {}, []
+    for plan_field in event.plan.fields:
+        shown = PlanField(
+            plan_field.id, plan_field.key, plan_field.values, plan_field.note, False,
+            describe_rules(plan_field.typed.as_json()),
+        )  # fmt: skip
+        fields.append(shown)
+        for platform in PLATFORMS:
+            cells[(event.id, shown.id, platform)] = _cell(
+                event.id, shown.id, platform, view.cell(event.id, shown.id, platform)
+            )
+    plan_event = PlanEvent(event.id, event.name, story, removed, tuple(fields))
+    for shown in fields:
+        summary = view.coverage.get(shown.id)
+        if summary is not None and shown.is_enum:
+            row = CoverageRow(plan_event, shown)
+            for platform, by_platform in summary.items():
+                row.seen[platform] = list(by_platform["seen"])
+                row.missing[platform] = list(by_platform["missing"])
+            coverage.append(row)
+    return plan_event, cells, coverage
+
+
+def _counts(view: SessionView, cells: dict[CellKey, Cell], logs_shown: int) -> Counts:
+    verdicts = dict.fromkeys(VERDICTS, 0)
+    for cell in cells.values():
+        verdicts[cell.verdict] = verdicts.get(cell.verdict, 0) + 1
+    unseen = [event.name for event in view.events if not view.caught(event.id)]
+    # Counted by the ingest transaction; only the hidden (cleared) ones need a count.
+    logs = sum(view.caught(event.id) for event in view.events)
+    event_verdicts = dict.fromkeys(("FAIL", "UNCERTAIN", "SUCCESS"), 0)
+    watched_ids = {event.id for event in view.events}
+    for (event_id, _), counts in view.event_counts.items():
+        if event_id in watched_ids:
+            for verdict, n in counts.by_verdict().items():
+                event_verdicts[verdict] += n
+    watched = len(view.events)
+    return Counts(
+        verdicts, logs, logs_shown, watched - len(unseen), watched, unseen, event_verdicts
+    )
+
+
+async def _stories(event_ids: list[int]) -> dict[int, tuple[str, bool]]:
     stories: dict[int, tuple[str, bool]] = {}
     if event_ids:
         for event_id, story, removed_at in await Event.filter(id__in=event_ids).values_list(
             "id", "story__name", "removed_at"
         ):
             stories[event_id] = (story, removed_at is not None)
+    return stories
+
+
+async def load_snapshot(session: TestSession) -> Snapshot:
+    """The matrix, coverage and counts, from the session's read model (one source of truth)."""
+    return await snapshot_of(await load_view(session), await shown_logs(session.id))
+
+
+async def shown_logs(session_id: int) -> int:
+    return await EventLog.filter(session_id=session_id, cleared=False).count()
+
+
+async def snapshot_of(
+    view: SessionView, logs_shown: int, stories: dict[int, tuple[str, bool]] | None = None
+) -> Snapshot:
+    """A snapshot of the whole view (the stories of its events read unless given)."""
+    if stories is None:
+        stories = await _stories([event.id for event in view.events])
     events, cells, coverage = [], {}, []
-    for event in results:
-        story, removed = stories.get(event["id"], ("", False))
-        fields = []
-        for body in event["fields"]:
-            plan_field = PlanField(
-                body["id"], body["key"], tuple(body["values"]), body["note"], False,
-                describe_rules(body.get("rules")),
-            )  # fmt: skip
-            fields.append(plan_field)
-            for platform, result in body["results"].items():
-                cells[(event["id"], body["id"], platform)] = _cell(
-                    event["id"], body["id"], platform, result
-                )
-        plan_event = PlanEvent(event["id"], event["name"], story, removed, tuple(fields))
+    for event in view.events:
+        story, removed = stories.get(event.id, ("", False))
+        plan_event, event_cells, rows = _event_part(view, event, story, removed)
         events.append(plan_event)
-        for plan_field, body in zip(fields, event["fields"], strict=True):
-            if "coverage" in body and plan_field.is_enum:
-                row = CoverageRow(plan_event, plan_field)
-                for platform, summary in body["coverage"].items():
-                    row.seen[platform] = list(summary["seen"])
-                    row.missing[platform] = list(summary["missing"])
-                coverage.append(row)
-    plan = SessionPlan(tuple(events))
-    verdicts = dict.fromkeys(VERDICTS, 0)
-    for cell in cells.values():
-        verdicts[cell.verdict] = verdicts.get(cell.verdict, 0) + 1
-    unseen = [event["name"] for event in results if not event["logs"]]
-    # Counted by the ingest transaction; only the hidden (cleared) ones need a count.
-    logs = sum(event["logs"] for event in results)
-    shown = await EventLog.filter(session_id=session.id, cleared=False).count()
-    event_verdicts = dict.fromkeys(("FAIL", "UNCERTAIN", "SUCCESS"), 0)
-    for event in results:
-        for row in event["eventCounts"].values():
-            for verdict in event_verdicts:
-                event_verdicts[verdict] += row[verdict]
-    counts = Counts(
-        verdicts, logs, shown, len(results) - len(unseen), len(results), unseen, event_verdicts
-    )
-    return Snapshot(plan, cells, coverage, counts, unplanned_panel(results))
+        cells.update(event_cells)
+        coverage.extend(rows)
+    return Snapshot(
+        SessionPlan(tuple(events)), cells, coverage, _counts(view, cells, logs_shown),
+        unplanned_panel(view),
+    )  # fmt: skip
+
+
+def updated_snapshot(
+    before: Snapshot, view: SessionView, event_ids: set[int], new_logs: int
+) -> Snapshot:
+    """`before` with the events in `event_ids` taken from `view` (its plan unchanged), and
+    `new_logs` more logs shown: what a live feed needs after a batch of caught events."""
+    cells = dict(before.cells)
+    coverage: list[CoverageRow] = []
+    by_id = {event.id: event for event in view.events}
+    for plan_event in before.plan.events:
+        if plan_event.id not in event_ids:
+            coverage.extend(row for row in before.coverage if row.event.id == plan_event.id)
+            continue
+        _, event_cells, rows = _event_part(
+            view, by_id[plan_event.id], plan_event.story, plan_event.removed
+        )
+        cells.update(event_cells)
+        coverage.extend(rows)
+    counts = _counts(view, cells, before.counts.logs_shown + new_logs)
+    return Snapshot(before.plan, cells, coverage, counts, unplanned_panel(view))
 
 
 @dataclass

@@ -50,8 +50,9 @@ from trackmaster.bus import Bus
 from trackmaster.errors import NotFound
 from trackmaster.models import EventLog, SessionStatus, TestSession
 from trackmaster.sessions.publish import channel
+from trackmaster.sessions.view import SessionView, load_view
 from web import session_fragments as fragments
-from web.parity_view import load_parity
+from web.parity_view import EventParity, load_parity
 from web.session_view import (
     LOGS_PER_PAGE,
     Snapshot,
@@ -59,6 +60,9 @@ from web.session_view import (
     load_logs,
     load_logs_by_id,
     load_snapshot,
+    shown_logs,
+    snapshot_of,
+    updated_snapshot,
 )
 from web.sse_wire import Chunk, Wire, accepts_deflate
 from web.stream_access import access_check, take_stream_slot
@@ -157,6 +161,10 @@ class SessionFeed:
         self._session: TestSession | None = None
         # Set by _run before `ready`, and read only after it.
         self._snapshot: Snapshot
+        self._view: SessionView
+        # The parity panel as last sent by a frame (a frame of caught events sends it only
+        # when it changed).
+        self._parity: list[EventParity] = []
         self._refresh: Frame | None = None
         self._refresh_lock = asyncio.Lock()
         # Gap rows rendered at one feed position, per page position: a reconnect storm of
@@ -177,7 +185,8 @@ class SessionFeed:
                 if session is None:
                     raise NotFound(f"test session {self.session_id} does not exist")
                 self._session = session
-                self._snapshot = await load_snapshot(session)
+                await self._read_whole(session)
+                self._parity = await load_parity(session.id, self._snapshot.plan)
                 self.revision = self.covered_from = session.revision
                 self.log_id = await _newest_log_id(session.id)
                 self.ready.set()
@@ -204,10 +213,59 @@ class SessionFeed:
             self.ready.set()
             self._wake()
 
+    async def _read_whole(self, session: TestSession) -> Snapshot:
+        """Read the session's view whole; returns the snapshot it replaces."""
+        before = getattr(self, "_snapshot", None)
+        self._view = await load_view(session)
+        self._snapshot = await snapshot_of(self._view, await shown_logs(session.id))
+        return before if before is not None else self._snapshot
+
     async def _render(self, batch: list[dict[str, Any]], lost: bool) -> None:
+        if not lost and all(_only_caught(m) for m in batch):
+            changed = {(int(e), int(f), str(p)) for m in batch for e, f, p in m.get("changed", ())}
+            refreshed = await self._view.refreshed(changed)
+            if refreshed is not None:
+                await self._render_caught(batch, *refreshed)
+                return
+        await self._render_reread(batch, lost)
+
+    async def _render_caught(
+        self, batch: list[dict[str, Any]], view: SessionView, events: set[int]
+    ) -> None:
+        """Events were caught (and nothing else happened): apply what ingest said it changed.
+
+        Reads only the cells, coverage and parity of the events the batch touched and the
+        new log rows; the session row, the plan and the overrides are the feed's own.
+        """
+        newest = max((int(m.get("revision") or 0) for m in batch), default=0)
+        session = self.session
+        new_ids = sorted({i for m in batch for i in m.get("log_ids") or ()}, reverse=True)
+        before, self._view = self._snapshot, view
+        self._snapshot = updated_snapshot(before, view, events, len(new_ids))
+        self.log_id = max([self.log_id, *new_ids], default=0)
+        # Newest first, at most the page's window: rows past it would be cut off by
+        # the page at once, so a burst costs one window of rows, not one row per event.
+        new_logs = await load_logs_by_id(session.id, self._snapshot.plan, new_ids[:LOGS_PER_PAGE])
+        html = fragments.changes(session, before, self._snapshot, new_logs, status_changed=False)
+        if any(m.get("type") == "unmatched" for m in batch):
+            html += await self._unmatched_html(session)
+        if new_ids:
+            parity = await load_parity(session.id, self._snapshot.plan, events)
+            merged = [next((p for p in parity if p.event_id == old.event_id), old)
+                      for old in self._parity]  # fmt: skip
+            if merged != self._parity:
+                self._parity = merged
+                html += fragments.partial("parity", fragments.parity_html(merged))
+        self._append(
+            max(self.revision, newest), newest, encode_data(html),
+            final=session.status != SessionStatus.ON,
+        )  # fmt: skip
+
+    async def _render_reread(self, batch: list[dict[str, Any]], lost: bool) -> None:
+        """Anything but caught events (or a gap): read the session again and diff it whole."""
         newest = max((int(m.get("revision") or 0) for m in batch), default=0)
         session = await TestSession.get(id=self.session_id)
-        before, self._snapshot = self._snapshot, await load_snapshot(session)
+        before = await self._read_whole(session)
         status_changed = (
             session.status != self.session.status
             or session.expires_at != self.session.expires_at
@@ -260,8 +318,8 @@ class SessionFeed:
         return html + await self._unmatched_html(session) + await self._parity_html(session)
 
     async def _parity_html(self, session: TestSession) -> str:
-        parity = await load_parity(session.id, self._snapshot.plan)
-        return fragments.partial("parity", fragments.parity_html(parity))
+        self._parity = await load_parity(session.id, self._snapshot.plan)
+        return fragments.partial("parity", fragments.parity_html(self._parity))
 
     async def _unmatched_html(self, session: TestSession) -> str:
         panel = await load_unmatched(session)
@@ -448,6 +506,13 @@ def live_feeds(request: Request) -> LiveFeeds:
         )
         state.live_feeds = feeds
     return feeds
+
+
+def _only_caught(message: dict[str, Any]) -> bool:
+    """A message a frame can apply from what it says: caught events naming the cells they
+    changed (ingest's `logs`), or events nobody watches (`unmatched`)."""
+    kind = message.get("type")
+    return kind == "unmatched" or (kind == "logs" and isinstance(message.get("changed"), list))
 
 
 def _last_event_id(request: Request) -> Position | None:

@@ -15,11 +15,12 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from trackmaster.models import CellValue, ResultCell, Verdict
+from trackmaster.models import CellValue, Verdict
 from trackmaster.sessions import _sql
-from trackmaster.sessions.cells import EVENT_FIELD, BatchTally, CellState
+from trackmaster.sessions.cells import EVENT_FIELD, BatchTally, CellState, EventCounts
 
 CELL_KEY = ("session_id", "event_id", "field_id", "platform")
 CELL_COLUMNS = (
@@ -176,21 +177,35 @@ _STATE_COLUMNS = (
 
 
 async def load_cells(
-    session_id: int,
-) -> tuple[dict[tuple[int, int, str], CellState], dict[tuple[int, str], dict[str, Any]]]:
-    """Every stored cell of a session, and the event rows: {(event, platform): {caught, counts}}."""
+    session_id: int, event_ids: Sequence[int] | None = None
+) -> tuple[dict[tuple[int, int, str], CellState], dict[tuple[int, str], EventCounts]]:
+    """Every stored cell of a session (of some of its events), and the events' counts
+    per platform: {(event, platform): EventCounts}."""
+    # Raw SQL: a live frame reads every cell it changed, and the ORM's per-value
+    # conversions cost more than the query (21 of 34 ms for 630 rows).
+    conn = connections.get("default")
+    q = _sql.quote
+    where, values = f"{q(conn, 'session_id')} = {_sql.marks(conn, 1)}", [session_id]
+    if event_ids is not None:
+        wanted = sorted(set(event_ids))
+        if not wanted:
+            return {}, {}
+        where += f" AND {q(conn, 'event_id')} IN {_sql.in_list(conn, wanted)}"
+        values += wanted
+    columns = ", ".join(q(conn, c) for c in _STATE_COLUMNS)
+    _, rows = await _sql.execute(
+        conn, f"SELECT {columns} FROM {q(conn, 'result_cell')} WHERE {where}", values
+    )
     cells: dict[tuple[int, int, str], CellState] = {}
-    events: dict[tuple[int, str], dict[str, Any]] = {}
-    for row in await ResultCell.filter(session_id=session_id).values(*_STATE_COLUMNS):
+    events: dict[tuple[int, str], EventCounts] = {}
+    for raw in rows:
+        row = raw if isinstance(raw, dict) else dict(zip(_STATE_COLUMNS, raw, strict=True))
         platform = str(row["platform"])
         if row["field_id"] == EVENT_FIELD:
-            events[(row["event_id"], platform)] = {
-                "caught": int(row["caught"]),
-                "sinceReset": int(row["n_caught"]),
-                "SUCCESS": int(row["n_success"]),
-                "FAIL": int(row["n_fail"]),
-                "UNCERTAIN": int(row["n_uncertain"]),
-            }
+            events[(row["event_id"], platform)] = EventCounts(
+                int(row["caught"]), int(row["n_caught"]), int(row["n_success"]),
+                int(row["n_fail"]), int(row["n_uncertain"]),
+            )  # fmt: skip
         else:
             cells[(row["event_id"], row["field_id"], platform)] = CellState.from_row(row)
     return cells, events

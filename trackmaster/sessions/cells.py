@@ -316,6 +316,20 @@ class BatchTally:
             row.add(worst.verdict, worst.reason, worst.code, log_id)
 
 
+@dataclass(frozen=True, slots=True)
+class EventCounts:
+    """Caught events of one event on one platform: ever, and since its reset by worst verdict."""
+
+    caught: int = 0
+    since_reset: int = 0
+    success: int = 0
+    fail: int = 0
+    uncertain: int = 0
+
+    def by_verdict(self) -> dict[str, int]:
+        return {"SUCCESS": self.success, "FAIL": self.fail, "UNCERTAIN": self.uncertain}
+
+
 _WORST_FIRST = (Verdict.FAIL, Verdict.UNCERTAIN, Verdict.SUCCESS, Verdict.UNTESTED)
 
 

@@ -11,24 +11,17 @@ hides them from the log list but keeps them in the results.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from trackmaster.checks import Coverage
-from trackmaster.models import (
-    CoverageValue,
-    EventLog,
-    Field,
-    Platform,
-    SessionEvent,
-    TestSession,
-    Verdict,
-    VerdictOverride,
+from trackmaster.models import EventLog, Field, TestSession, Verdict
+from trackmaster.sessions.view import (
+    PLATFORM_NAMES,
+    CellResult,
+    Override,
+    SessionView,
+    load_view,
+    read_overrides,
 )
-from trackmaster.sessions import cell_store
-from trackmaster.sessions.cells import CellState
-from trackmaster.sessions.plans import load_event_plans
-from trackmaster.sessions.unplanned import load_unplanned
 
 
 def _iso(value: Any) -> str | None:
@@ -141,88 +134,36 @@ async def uncleared_logs(
 # --- results ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Override:
-    id: int
-    event_id: int
-    field_id: int | None
-    platform: str | None
-    kind: str
-    verdict: str
-    reason: str
-    created_by: str
-    created_at: Any
-    after_log_id: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "verdict": self.verdict,
-            "reason": self.reason,
-            "by": self.created_by,
-            "at": _iso(self.created_at),
-            "platform": self.platform,
-            "afterLogId": self.after_log_id,
-        }
+def override_json(o: Override) -> dict[str, Any]:
+    return {
+        "id": o.id,
+        "kind": o.kind,
+        "verdict": o.verdict,
+        "reason": o.reason,
+        "by": o.created_by,
+        "at": _iso(o.created_at),
+        "platform": o.platform,
+        "afterLogId": o.after_log_id,
+    }
 
 
-def cell_json(
-    state: CellState,
-    override: _Override | None,
-    reset: _Override | None,
-    caught_at: dict[int, Any] | None = None,
-) -> dict[str, Any]:
+def cell_json(cell: CellResult) -> dict[str, Any]:
     """One cell: its verdict over every event since the reset, the counts, and the override."""
-    body: dict[str, Any] = {
+    state = cell.state
+    return {
         "verdict": state.verdict.value,
         "label": state.label,
         "code": state.code,
         "counts": dict(state.outstanding),
         "total": dict(state.total),
         "otherValues": state.other_values,
-        "override": override.as_json() if override is not None else None,
-        "by": "",
-        "at": None,
+        "override": override_json(cell.override) if cell.override is not None else None,
+        "by": cell.by,
+        "at": _iso(cell.at),
         "logId": state.last_log_id or None,
+        "reason": cell.reason,
+        "from": cell.source,
     }
-    if state.from_override and override is not None:
-        body.update(
-            reason=override.reason or "set by hand", by=override.created_by,
-            at=_iso(override.created_at),
-        )  # fmt: skip
-        body["from"] = "override"
-    elif state.verdict is Verdict.UNTESTED:
-        if reset is not None:
-            body.update(
-                reason=reset.reason or "reset to UNTESTED", by=reset.created_by,
-                at=_iso(reset.created_at),
-            )  # fmt: skip
-            body["from"] = "reset"
-        else:
-            body.update(reason="no event caught yet")
-            body["from"] = "none"
-    else:
-        n, of = state.outstanding[state.verdict.value], state.outstanding_total
-        since = " since the override" if override is not None else ""
-        body["reason"] = f"{state.verdict.value} in {n} of {of} events{since}: {state.reason}"
-        body["from"] = "log"
-        # When the newest event the cell counts was caught.
-        body["at"] = _iso((caught_at or {}).get(state.last_log_id))
-    return body
-
-
-async def _overrides(session_id: int) -> list[_Override]:
-    rows = await VerdictOverride.filter(session_id=session_id).order_by("id").values(
-        "id", "event_id", "field_id", "platform", "kind", "verdict", "reason", "created_by",
-        "created_at", "after_log_id",
-    )  # fmt: skip
-    found = []
-    for row in rows:
-        row["platform"] = str(row["platform"]) if row["platform"] is not None else None
-        row["verdict"] = str(row["verdict"])
-        found.append(_Override(**row))
-    return found
 
 
 async def cell_overrides(
@@ -230,81 +171,47 @@ async def cell_overrides(
 ) -> list[dict[str, Any]]:
     """Who overrode or reset a cell, when and why, newest first (every one, kept forever)."""
     return [
-        o.as_json()
-        for o in reversed(await _overrides(session_id))
+        override_json(o)
+        for o in reversed(await read_overrides(session_id))
         if o.event_id == event_id
         and o.field_id in (None, field_id)
         and o.platform in (None, platform)
     ]
 
 
-async def session_results(session: TestSession) -> list[dict[str, Any]]:
-    """Every watched event with its fields, each with its cell per platform (counts, verdict)."""
-    watched = (
-        await SessionEvent.filter(session_id=session.id)
-        .order_by("name")
-        .values_list("event_id", "name")
-    )
-    plans = await load_event_plans(event_id for event_id, _ in watched)
-    states, event_rows = await cell_store.load_cells(session.id)
-    overrides = await _overrides(session.id)
-    by_id = {o.id: o for o in overrides}
-    resets: dict[int, _Override] = {}
-    for o in overrides:
-        if o.kind == "reset":
-            resets[o.event_id] = o  # ordered by id: the newest wins
-    rules = [rule for plan in plans.values() for rule in plan.rules]
-    coverage = Coverage.restore(
-        rules,
-        await CoverageValue.filter(session_id=session.id).values_list(
-            "field_id", "platform", "value"
-        ),
-    )
-    unplanned = await load_unplanned(session.id)
-    untested = CellState.untested()
-    newest_ids = sorted({s.last_log_id for s in states.values() if s.last_log_id})
-    caught_at = (
-        dict(await EventLog.filter(id__in=newest_ids).values_list("id", "received_at"))
-        if newest_ids
-        else {}
-    )
+def results_json(view: SessionView) -> list[dict[str, Any]]:
+    """The view as the API answers it: events, their fields, each field's cell per platform."""
     events = []
-    for event_id, name in watched:
-        plan = plans[event_id]
-        reset = resets.get(event_id)
+    for event in view.events:
         fields = []
-        for field in plan.fields:
-            results = {}
-            for platform in Platform:
-                state = states.get((event_id, field.id, platform.value), untested)
-                override = by_id.get(state.override_id) if state.override_id else None
-                results[platform.value] = cell_json(state, override, reset, caught_at)
+        for field in event.plan.fields:
             body: dict[str, Any] = {
                 "id": field.id,
                 "key": field.key,
                 "values": list(field.values),
                 "rules": field.typed.as_json(),
                 "note": field.note,
-                "results": results,
+                "results": {p: cell_json(view.cell(event.id, field.id, p)) for p in PLATFORM_NAMES},
             }
-            if coverage.tracks(field.id):
-                body["coverage"] = {
-                    platform.value: coverage.summary(field.id, platform) for platform in Platform
-                }
+            if field.id in view.coverage:
+                body["coverage"] = view.coverage[field.id]
             fields.append(body)
-        per_platform = {
-            p.value: event_rows.get(
-                (event_id, p.value),
-                {"caught": 0, "sinceReset": 0, "SUCCESS": 0, "FAIL": 0, "UNCERTAIN": 0},
-            )
-            for p in Platform
-        }
-        caught = sum(row["caught"] for row in per_platform.values())
-        extra = unplanned.get(event_id, {})
+        per_platform = {}
+        for p in PLATFORM_NAMES:
+            counts = view.counts_of(event.id, p)
+            per_platform[p] = {"caught": counts.caught, "sinceReset": counts.since_reset,
+                               **counts.by_verdict()}  # fmt: skip
+        extra = view.unplanned.get(event.id, {})
         events.append(
-            {"id": event_id, "name": name, "logs": caught, "eventCounts": per_platform,
-             "fields": fields, "unplanned": extra.get("unplanned", []),
+            {"id": event.id, "name": event.name, "logs": view.caught(event.id),
+             "eventCounts": per_platform, "fields": fields,
+             "unplanned": extra.get("unplanned", []),
              "unplannedMore": extra.get("unplannedMore", 0),
              "expectedProperties": extra.get("expected", [])}
         )  # fmt: skip
     return events
+
+
+async def session_results(session: TestSession) -> list[dict[str, Any]]:
+    """Every watched event with its fields, each with its cell per platform (counts, verdict)."""
+    return results_json(await load_view(session))

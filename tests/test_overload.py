@@ -35,6 +35,7 @@ import httpx
 import pytest
 
 from tests.conftest import MARIADB, empty_mariadb
+from tests.support.process_server import stop
 from tests.support.realtime import make_plan, play_log
 from tests.support.servers import free_port
 from trackmaster import db as database
@@ -106,12 +107,7 @@ def _server(settings, log_path: Path) -> Iterator[tuple[str, subprocess.Popen[by
         yield url, process
     finally:
         os.kill(process.pid, signal.SIGCONT)  # never leave it frozen
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 class _Connection:

@@ -7,7 +7,8 @@ The same project, plan (10 fields, typed rules on 4) and bodies as
 bench_ingest.py: one live session, batches of 100 events posted to
 `/collect` in the SDK shape, each with unique message ids. Each block parses
 and ingests `--batches` bodies one after another (`Ingestor.ingest`, the
-function the endpoint's worker pool runs) and prints the process CPU per
+function the endpoint's worker pool runs; `--concurrency` of them at once, as
+the pool's workers do, so that group commit has batches to group) and prints the process CPU per
 1,000 stored events, and the event loop thread's share of it; the best of
 `--blocks` blocks is the figure (the machine is shared: the lowest is the one
 least disturbed). On MariaDB the
@@ -37,7 +38,12 @@ from trackmaster.settings import load_settings  # noqa: E402
 
 
 async def run(
-    kind: str, blocks: int, batches: int, profile: str | None
+    kind: str,
+    blocks: int,
+    batches: int,
+    profile: str | None,
+    concurrency: int = 1,
+    group_commit: bool = True,
 ) -> list[tuple[float, float]]:
     from trackmaster.sessions.ingest import Ingestor
     from trackmaster.sessions.lifecycle import Lifecycle
@@ -48,7 +54,7 @@ async def run(
     workdir = Path(tempfile.mkdtemp(prefix=f"tm-bench-cpu-{kind}-"))
     env = database_env(kind, workdir, f"tm_bench_cpu_{os.getpid()}")
     settings = load_settings(env, env_file=None)
-    figures = []
+    figures: list[tuple[float, float]] = []
     async with fresh_database(kind, settings):
         ids = await seed(settings, True)
         opened = await Database.open(settings)
@@ -58,20 +64,25 @@ async def run(
             await Lifecycle(index, bus, limit_s=3600).start(
                 ids["project"], ["bench-user"], [ids["event"]]
             )
-            ingestor = Ingestor(index, bus)
+            ingestor = Ingestor(index, bus, group_commit=group_commit)
             template = batch_template()
             counter = iter(range(10**9))
 
-            async def block() -> tuple[float, float]:
+            async def sender(count: int) -> int:
                 stored = 0
-                started, started_main = self_cpu_s(), time.thread_time()
-                for _ in range(batches):
+                for _ in range(count):
                     body = template.replace("MSGPFX", f"c{next(counter)}").encode()
                     parsed = collect.parse(
                         Wire(body=body, content_type="application/json", query={}, max_events=2000)
                     )
                     report = await ingestor.ingest(ids["project"], parsed)
                     stored += report.stored
+                return stored
+
+            async def block() -> tuple[float, float]:
+                started, started_main = self_cpu_s(), time.thread_time()
+                share = batches // concurrency
+                stored = sum(await asyncio.gather(*(sender(share) for _ in range(concurrency))))
                 per_1000 = 1000 / (stored / 1000)
                 return (
                     (self_cpu_s() - started) * per_1000,
@@ -87,6 +98,9 @@ async def run(
                 await block()
                 profiler.disable()
                 profiler.dump_stats(profile)
+            if ingestor.groups is not None and ingestor.groups.groups:
+                grouped = ingestor.groups
+                print(f"  {grouped.batches / grouped.groups:.2f} batches per transaction")
         finally:
             await opened.close()
     return figures
@@ -99,12 +113,27 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=60, help="batches of 100 per block")
     parser.add_argument("--unplanned", type=int, default=0, help="unplanned properties per event")
     parser.add_argument("--profile", help="write a cProfile of one more block here")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="batches ingested at once (the pool's WORKERS)"
+    )
+    parser.add_argument(
+        "--no-group-commit", action="store_true", help="a transaction per batch, as before"
+    )
     args = parser.parse_args()
     UNPLANNED["n"] = args.unplanned
     for kind in ("sqlite", "mariadb") if args.db == "both" else (args.db,):
         load = os.getloadavg()[0]
         started = time.perf_counter()
-        figures = asyncio.run(run(kind, args.blocks, args.batches, args.profile))
+        figures = asyncio.run(
+            run(
+                kind,
+                args.blocks,
+                args.batches,
+                args.profile,
+                args.concurrency,
+                not args.no_group_commit,
+            )
+        )
         shown = ", ".join(f"{f:.0f}" for f, _ in figures)
         best, main_thread = min(figures)
         print(

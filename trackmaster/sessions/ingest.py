@@ -9,6 +9,10 @@ for the first time, the unmatched bin and counter, and the revision of each
 touched session. Only after the commit are live pages told (bus). A caller
 that gets a report back knows its events are durable; an exception means
 nothing of the batch was stored.
+
+Batches that become ready while another transaction runs are written together
+in the next one (group commit, trackmaster/sessions/group_commit.py), as one
+bigger batch would be; a group that fails is stored again batch by batch.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from trackmaster.checks.unplanned import Unplanned, find_unplanned, root_for
 from trackmaster.models import Platform
 from trackmaster.sessions import _sql, cell_store
 from trackmaster.sessions.cells import BatchTally, log_columns
+from trackmaster.sessions.group_commit import GroupCommit, GroupFailed
 from trackmaster.sessions.live import LiveIndex, ProjectSnapshot, Target
 from trackmaster.sessions.publish import bump_revisions, publish_safely
 from trackmaster.sources import CaughtEvent
@@ -93,6 +98,16 @@ class _Prepared:
     duplicates: int = 0
 
 
+@dataclass
+class _Batch:
+    """One prepared batch on its way to a transaction (alone, or grouped with others)."""
+
+    project_id: int
+    prepared: _Prepared
+    received_at: datetime
+    report: IngestReport
+
+
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -107,10 +122,17 @@ def _payload_text(event: CaughtEvent) -> str:
 
 
 class Ingestor:
-    def __init__(self, index: LiveIndex, bus: Bus, unmatched_keep: int = 100) -> None:
+    def __init__(
+        self, index: LiveIndex, bus: Bus, unmatched_keep: int = 100, *, group_commit: bool = True
+    ) -> None:
         self.index = index
         self.bus = bus
         self.unmatched_keep = unmatched_keep
+        # Batches ready while a transaction runs are stored together in the next one
+        # (trackmaster/sessions/group_commit.py); each still returns only after its commit.
+        self.groups: GroupCommit[_Batch, IngestReport] | None = (
+            GroupCommit(self._store_many) if group_commit else None
+        )
 
     async def ingest(
         self,
@@ -135,6 +157,13 @@ class Ingestor:
             prepared = self._prepare(snapshot, project_id, events, received_at)
             prepared.duplicates += await self._drop_stored(prepared)
             try:
+                if self.groups is not None and also_in_transaction is None:
+                    try:
+                        return await self.groups.store(
+                            _Batch(project_id, prepared, received_at, report)
+                        )
+                    except GroupFailed:
+                        pass  # nothing of its group was stored: this batch alone, as ever
                 return await self._store(
                     project_id, prepared, received_at, report, also_in_transaction
                 )
@@ -247,9 +276,23 @@ class Ingestor:
         report: IngestReport,
         also_in_transaction: Callable[[Any], Awaitable[None]] | None = None,
     ) -> IngestReport:
+        """Store one batch in a transaction of its own."""
+        batch = _Batch(project_id, prepared, received_at, report)
+        return (await self._store_many([batch], also_in_transaction))[0]
+
+    async def _store_many(
+        self,
+        batches: Sequence[_Batch],
+        also_in_transaction: Callable[[Any], Awaitable[None]] | None = None,
+    ) -> list[IngestReport]:
+        """Store batches in ONE transaction, as one bigger batch of their rows in order:
+        the counts, reasons, first sightings and examples come out as if they had been
+        stored one after another; each session's revision is bumped once and one
+        message per session names all of its new logs."""
         changed: dict[int, set[tuple[int, int, str]]] = defaultdict(set)
-        log_ids: dict[int, list[int]] = {}
-        session_ids = sorted({row[_SESSION] for row in prepared.rows})
+        log_ids: list[dict[int, list[int]]] = [{} for _ in batches]
+        rows = [row for batch in batches for row in batch.prepared.rows]
+        session_ids = sorted({row[_SESSION] for row in rows})
         async with in_transaction() as conn:
             if also_in_transaction is not None:
                 await also_in_transaction(conn)
@@ -259,31 +302,38 @@ class Ingestor:
             # it first queues batches of one session, and makes revisions follow
             # commit order (a page that saw revision n has every log up to n).
             revisions = await bump_revisions(conn, session_ids)
-            ids = await _sql.insert_rows(
-                conn, "event_log", LOG_COLUMNS, prepared.rows, returning_id=True
-            )
+            ids = await _sql.insert_rows(conn, "event_log", LOG_COLUMNS, rows, returning_id=True)
             coverage_rows = []
             tally = BatchTally()
             # The logs of each session x event x platform, in id order: tallied per group.
             groups: dict[
                 tuple[int, int, Platform], tuple[Target, list[tuple[int, list[FieldCheck]]]]
             ] = {}
-            for log_id, row, target, platform, first_seen, checks, unplanned in zip(
-                ids, prepared.rows, prepared.row_targets, prepared.row_platforms,
-                prepared.row_coverage, prepared.row_checks, prepared.row_unplanned, strict=True,
-            ):  # fmt: skip
-                session_id, event_id = row[_SESSION], row[_EVENT]
-                log_ids.setdefault(session_id, []).append(log_id)
-                group = groups.get((session_id, event_id, platform))
-                if group is None:
-                    group = groups[(session_id, event_id, platform)] = (target, [])
-                group[1].append((log_id, checks))
-                if unplanned:
-                    tally.add_unplanned(session_id, event_id, platform, log_id, unplanned)
-                for field_id, value in first_seen:
-                    coverage_rows.append(
-                        (session_id, field_id, platform.value, value[:255], log_id, received_at)
-                    )
+            if len(ids) != len(rows):
+                raise AssertionError(f"{len(ids)} ids returned for {len(rows)} rows")
+            offset = 0
+            for batch, batch_log_ids in zip(batches, log_ids, strict=True):
+                prepared, received_at = batch.prepared, batch.received_at
+                batch_ids = ids[offset : offset + len(prepared.rows)]
+                offset += len(prepared.rows)
+                for log_id, row, target, platform, first_seen, checks, unplanned in zip(
+                    batch_ids, prepared.rows, prepared.row_targets, prepared.row_platforms,
+                    prepared.row_coverage, prepared.row_checks, prepared.row_unplanned,
+                    strict=True,
+                ):  # fmt: skip
+                    session_id, event_id = row[_SESSION], row[_EVENT]
+                    batch_log_ids.setdefault(session_id, []).append(log_id)
+                    group = groups.get((session_id, event_id, platform))
+                    if group is None:
+                        group = groups[(session_id, event_id, platform)] = (target, [])
+                    group[1].append((log_id, checks))
+                    if unplanned:
+                        tally.add_unplanned(session_id, event_id, platform, log_id, unplanned)
+                    for field_id, value in first_seen:
+                        coverage_rows.append(
+                            (session_id, field_id, platform.value, value[:255], log_id,
+                             received_at)
+                        )  # fmt: skip
             for (session_id, event_id, platform), (target, logs) in groups.items():
                 tally.add_logs(session_id, event_id, platform, logs, target.session.values)
                 changed[session_id].update(
@@ -296,13 +346,22 @@ class Ingestor:
             await _sql.insert_rows(
                 conn, "coverage_value", COVERAGE_COLUMNS, coverage_rows, ignore_duplicates=True
             )
-            if prepared.unmatched:
-                await self._bin_unmatched(conn, project_id, prepared.unmatched)
-        report.log_ids = log_ids
-        report.stored = len(ids)
-        report.duplicates = prepared.duplicates
-        report.unmatched = len(prepared.unmatched)
-        for session_id, session_log_ids in report.log_ids.items():
+            for batch in batches:
+                if batch.prepared.unmatched:
+                    await self._bin_unmatched(conn, batch.project_id, batch.prepared.unmatched)
+        reports = []
+        for batch, batch_log_ids in zip(batches, log_ids, strict=True):
+            report, prepared = batch.report, batch.prepared
+            report.log_ids = batch_log_ids
+            report.stored = len(prepared.rows)
+            report.duplicates = prepared.duplicates
+            report.unmatched = len(prepared.unmatched)
+            reports.append(report)
+        new_logs: dict[int, list[int]] = {}
+        for batch_log_ids in log_ids:
+            for session_id, session_log_ids in batch_log_ids.items():
+                new_logs.setdefault(session_id, []).extend(session_log_ids)
+        for session_id, session_log_ids in new_logs.items():
             await publish_safely(
                 self.bus,
                 session_id,
@@ -314,14 +373,18 @@ class Ingestor:
                     "changed": sorted([list(cell) for cell in changed[session_id]]),
                 },
             )
-        if prepared.unmatched:
-            # No revision: the unmatched panel is not part of what a resume must replay
-            # (a full refresh redraws it).
-            for session_id in prepared.live_session_ids:
-                await publish_safely(
-                    self.bus, session_id, {"type": "unmatched", "session": session_id}
-                )
-        return report
+        # No revision: the unmatched panel is not part of what a resume must replay
+        # (a full refresh redraws it).
+        told: set[int] = set()
+        for batch in batches:
+            if batch.prepared.unmatched:
+                for session_id in batch.prepared.live_session_ids:
+                    if session_id not in told:
+                        told.add(session_id)
+                        await publish_safely(
+                            self.bus, session_id, {"type": "unmatched", "session": session_id}
+                        )
+        return reports
 
     async def _bin_unmatched(
         self, conn: BaseDBAsyncClient, project_id: int, rows: list[tuple[Any, ...]]

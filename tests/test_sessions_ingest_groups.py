@@ -1,0 +1,153 @@
+"""Group commit in the ingest path, on the real databases: concurrent batches share one
+transaction, each caller is answered only once its rows are durable, the counts are those
+of storing the batches one by one, and a batch that fails takes none of the others down."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.support.realtime import make_plan, play_log
+from trackmaster.bus import MemoryBus
+from trackmaster.models import CoverageValue, EventLog, Platform, UnplannedProperty
+from trackmaster.sessions import cell_store
+from trackmaster.sessions.ingest import Ingestor
+from trackmaster.sessions.lifecycle import Lifecycle
+from trackmaster.sessions.live import LiveIndex
+from trackmaster.sources import CaughtEvent
+
+ROUNDS = 10  # bounded: each round is 6 concurrent batches; grouping shows in the first ones
+OSES = ("iOS", "Android", "web")
+
+
+def batch(tag: str, n: int, name: str = "play_click") -> list[CaughtEvent]:
+    events = []
+    for i in range(n):
+        os = OSES[i % 3]
+        payload = play_log(page=("home", "search", "player")[i % 3], os=os, extra_key=i)
+        platform = {"iOS": Platform.IOS, "Android": Platform.ANDROID}.get(os, Platform.OTHER)
+        events.append(
+            CaughtEvent(name, "alice-42", platform, payload, "collect", f"{tag}-{i}", None)
+        )
+    return events
+
+
+async def live(name: str, group_commit: bool):
+    bus = MemoryBus()
+    index = LiveIndex(ttl_s=60)
+    plan = await make_plan(name)
+    session = await Lifecycle(index, bus, limit_s=3600).start(
+        plan.project.id, ["alice-42"], [plan.play.id, plan.share.id]
+    )
+    return plan, session, Ingestor(index, bus, group_commit=group_commit), bus
+
+
+def counts(cells: dict) -> dict:
+    return {
+        (field, platform): (state.verdict, dict(state.total), dict(state.outstanding))
+        for (_, field, platform), state in cells.items()
+    }
+
+
+async def test_concurrent_batches_share_transactions_and_count_as_one_by_one(db) -> None:
+    grouped_plan, grouped, ingestor, bus = await live("grouped", True)
+    alone_plan, alone, one_by_one, _ = await live("alone", False)
+    sent = 0
+    async with bus.subscribe(f"session:{grouped.id}") as messages:
+        for round_ in range(ROUNDS):
+            batches = [batch(f"r{round_}b{b}", 7) for b in range(6)]
+            reports = await asyncio.gather(
+                *(ingestor.ingest(grouped_plan.project.id, events) for events in batches)
+            )
+            # Answered means durable: every log a report names is there once it returned.
+            for report in reports:
+                ids = report.log_ids[grouped.id]
+                assert await EventLog.filter(id__in=ids).count() == len(ids) == report.stored
+            for events in batches:
+                await one_by_one.ingest(alone_plan.project.id, events)
+            sent += 42
+            if ingestor.groups.batches > ingestor.groups.groups and round_ >= 1:
+                print(f"grouped by round {round_}: {ingestor.groups.batches} batches in "
+                      f"{ingestor.groups.groups} transactions")  # fmt: skip
+                break
+        published = []
+        while True:
+            try:
+                published.append(await asyncio.wait_for(messages.get(), 0.5))
+            except TimeoutError:
+                break
+    assert ingestor.groups.batches > ingestor.groups.groups, "no two batches ever grouped"
+    assert await EventLog.filter(session_id=grouped.id).count() == sent
+    grouped_cells, grouped_events = await cell_store.load_cells(grouped.id)
+    alone_cells, alone_events = await cell_store.load_cells(alone.id)
+    # Field ids differ between the two plans; the keys of the plan say which is which.
+    by_key = {grouped_plan.f(k): alone_plan.f(k) for k in grouped_plan.fields}
+    assert {(by_key[f], p): v for (f, p), v in counts(grouped_cells).items()} == counts(alone_cells)
+
+    def event_rows(rows: dict) -> list[tuple[int, ...]]:
+        return sorted(
+            (v.caught, v.since_reset, v.success, v.fail, v.uncertain) for v in rows.values()
+        )
+
+    assert event_rows(grouped_events) == event_rows(alone_events)
+    assert await UnplannedProperty.filter(session_id=grouped.id).count() == (
+        await UnplannedProperty.filter(session_id=alone.id).count()
+    )
+    for session in (grouped, alone):  # every event sends one unplanned key, extra_key
+        unplanned = await UnplannedProperty.filter(session_id=session.id).values_list(
+            "key", "count"
+        )
+        assert {k for k, _ in unplanned} == {"extra_key"}
+        assert sum(c for _, c in unplanned) == sent
+    assert await CoverageValue.filter(session_id=grouped.id).count() == (
+        await CoverageValue.filter(session_id=alone.id).count()
+    )
+    # One message per group and session, naming every new log exactly once.
+    logged = [i for m in published if m["type"] == "logs" for i in m["log_ids"]]
+    assert sorted(logged) == sorted(
+        await EventLog.filter(session_id=grouped.id).values_list("id", flat=True)
+    )
+    revisions = [m["revision"] for m in published if m["type"] == "logs"]
+    assert revisions == sorted(revisions) and len(set(revisions)) == len(revisions)
+
+
+async def test_a_failing_batch_does_not_take_the_others_of_its_group_down(db, monkeypatch) -> None:
+    plan, session, ingestor, _ = await live("poison", True)
+    real_add_batch = cell_store.add_batch
+
+    async def add_batch(conn, tally) -> None:
+        # The share_click batch fails inside the transaction, after its logs were inserted.
+        if any(key[1] == plan.share.id for key in tally.cells):
+            raise RuntimeError("the poisoned batch's transaction fails")
+        await real_add_batch(conn, tally)
+
+    monkeypatch.setattr(cell_store, "add_batch", add_batch)
+    for round_ in range(ROUNDS):
+        good = [batch(f"g{round_}-{b}", 5) for b in range(4)]
+        bad = batch(f"p{round_}", 5, name="share_click")
+        results = await asyncio.gather(
+            *(ingestor.ingest(plan.project.id, events) for events in [*good[:2], bad, *good[2:]]),
+            return_exceptions=True,
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        assert len(failures) == 1 and "poisoned" in str(failures[0])
+        assert all(r.stored == 5 for r in results if not isinstance(r, BaseException))
+        if ingestor.groups.split:
+            break
+    assert ingestor.groups.split, "the poisoned batch never shared a transaction"
+    stored = await EventLog.filter(session_id=session.id).values_list("name", flat=True)
+    assert set(stored) == {"play_click"}  # nothing of the failed batch was kept
+    assert len(stored) == 20 * (round_ + 1)
+    _, events = await cell_store.load_cells(session.id)
+    assert sum(v.caught for (event, _), v in events.items() if event == plan.play.id) == len(stored)
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+async def test_the_same_message_id_in_two_concurrent_batches_is_stored_once(db, grouped) -> None:
+    plan, session, ingestor, _ = await live("dupes", grouped)
+    same = batch("same", 4)
+    reports = await asyncio.gather(*(ingestor.ingest(plan.project.id, same) for _ in range(3)))
+    assert sum(r.stored for r in reports) == 4
+    assert sum(r.duplicates for r in reports) == 8
+    assert await EventLog.filter(session_id=session.id).count() == 4

@@ -146,6 +146,7 @@ async def watch(url: str, session_id: int, since: int, count: int, deflate: bool
     received = [0] * count
     dropped = [False] * count
     refreshes = [0] * count
+    frames = [0] * count  # messages with an id: frames, refreshes, gaps (not pings)
     connected = 0
     all_connected = asyncio.Event()
     host, port = url.removeprefix("http://").split(":")
@@ -183,6 +184,9 @@ async def watch(url: str, session_id: int, since: int, count: int, deflate: bool
                     if connected == count:
                         all_connected.set()
                 received[n] += len(chunk)
+                # "\r\nid: " opens an id line after the message before it (its last byte
+                # may be in the read before), or after `retry:`.
+                frames[n] += (tail[-1:] + chunk).count(b"\nid: ")
                 if REFRESH in text:
                     refreshes[n] += 1
                 seqs = [int(seq) for seq in SEQ.findall(text)]
@@ -216,6 +220,7 @@ async def watch(url: str, session_id: int, since: int, count: int, deflate: bool
         "events": merged,
         "progress": progress,
         "refreshes": sum(1 for r in refreshes if r),
+        "frames": max(frames, default=0),
         "dropped": sum(dropped),
         "bytes": sum(received),
         "wire_bytes": sum(wire_bytes),
@@ -418,6 +423,7 @@ async def run(args: argparse.Namespace) -> dict:
         / 1024,
         # The watchers' whole lives (connecting too), and the poster's while it posted.
         "watchers_cpu_s": sum(r["cpu_s"] for r in results),
+        "frames": max(r["frames"] for r in results),
         "poster_cpu_s": poster_cpu,
         "wall_s": posting_s,
         "refused": sum(1 for code in refused if code >= 0),
@@ -460,7 +466,9 @@ def main() -> int:
         f"{result['kb_per_watcher_s']:.1f} KB/s per watcher ({result['wire_kb_per_watcher_s']:.1f}"
         f" on the wire); CPU s over {result['wall_s']:.1f} s: server "
         f"{result['server_cpu_s']:.1f}, watchers {result['watchers_cpu_s']:.1f}, poster "
-        f"{result['poster_cpu_s']:.1f}; load {result['load_before'][0]:.1f} -> "
+        f"{result['poster_cpu_s']:.1f}; frames a watcher got: {result['frames']} (server CPU "
+        f"{1000 * result['server_cpu_s'] / max(1, result['events']):.2f} ms an event); load "
+        f"{result['load_before'][0]:.1f} -> "
         f"{result['load_after'][0]:.1f}; refused and resent: {result['refused']}; "
         f"POSTs given up after a minute of refusals: {result['gave_up']}",
         flush=True,

@@ -72,6 +72,8 @@ async def load_parity(
         parity = EventParity(event.id, event.name, caught.get(event.id, {}))
         sent = {p for p, n in parity.caught.items() if n}
         for plan_field in event.fields:
+            if plan_field.removed:
+                continue  # judged no more: a gap in it says nothing of the app
             on = present.get((event.id, plan_field.id), set()) & sent
             off = sent - on
             if on and off:

@@ -20,7 +20,6 @@ from trackmaster.checks.rules import describe as describe_rules
 from trackmaster.checks.unplanned import key_digest
 from trackmaster.models import (
     PLATFORMS,
-    Event,
     EventLog,
     SessionAccount,
     TestSession,
@@ -89,8 +88,11 @@ class SessionPlan:
 
     @property
     def signature(self) -> tuple:
-        """Changes when the matrix's rows change (events or fields added or removed)."""
-        return tuple((e.id, tuple(f.id for f in e.fields)) for e in self.events)
+        """Changes when the matrix's rows change (events or fields added, or removed from
+        the plan: a removed row stays, with its badge)."""
+        return tuple(
+            (e.id, e.removed, tuple((f.id, f.removed) for f in e.fields)) for e in self.events
+        )
 
     def field(self, field_id: int) -> PlanField | None:
         for event in self.events:
@@ -237,13 +239,15 @@ def _cell(event_id: int, field_id: int, platform: str, result: CellResult) -> Ce
 
 
 def _event_part(
-    view: SessionView, event: WatchedEvent, story: str, removed: bool
+    view: SessionView, event: WatchedEvent
 ) -> tuple[PlanEvent, dict[CellKey, Cell], list[CoverageRow]]:
-    """One watched event's row of the matrix: its plan, its cells, its coverage rows."""
+    """One watched event's rows of the matrix: its fields (those that left the plan kept
+    in their place, marked removed), their cells, and coverage rows."""
     fields, cells, coverage = [], {}, []
-    for plan_field in event.plan.fields:
+    kept = [(f, False) for f in event.plan.fields] + [(f, True) for f in event.removed_fields]
+    for plan_field, removed in sorted(kept, key=lambda pair: pair[0].id):
         shown = PlanField(
-            plan_field.id, plan_field.key, plan_field.values, plan_field.note, False,
+            plan_field.id, plan_field.key, plan_field.values, plan_field.note, removed,
             describe_rules(plan_field.typed.as_json()),
         )  # fmt: skip
         fields.append(shown)
@@ -251,7 +255,7 @@ def _event_part(
             cells[(event.id, shown.id, platform)] = _cell(
                 event.id, shown.id, platform, view.cell(event.id, shown.id, platform)
             )
-    plan_event = PlanEvent(event.id, event.name, story, removed, tuple(fields))
+    plan_event = PlanEvent(event.id, event.name, event.story, event.removed, tuple(fields))
     for shown in fields:
         summary = view.coverage.get(shown.id)
         if summary is not None and shown.is_enum:
@@ -282,35 +286,20 @@ def _counts(view: SessionView, cells: dict[CellKey, Cell], logs_shown: int) -> C
     )
 
 
-async def _stories(event_ids: list[int]) -> dict[int, tuple[str, bool]]:
-    stories: dict[int, tuple[str, bool]] = {}
-    if event_ids:
-        for event_id, story, removed_at in await Event.filter(id__in=event_ids).values_list(
-            "id", "story__name", "removed_at"
-        ):
-            stories[event_id] = (story, removed_at is not None)
-    return stories
-
-
 async def load_snapshot(session: TestSession) -> Snapshot:
     """The matrix, coverage and counts, from the session's read model (one source of truth)."""
-    return await snapshot_of(await load_view(session), await shown_logs(session.id))
+    return snapshot_of(await load_view(session), await shown_logs(session.id))
 
 
 async def shown_logs(session_id: int) -> int:
     return await EventLog.filter(session_id=session_id, cleared=False).count()
 
 
-async def snapshot_of(
-    view: SessionView, logs_shown: int, stories: dict[int, tuple[str, bool]] | None = None
-) -> Snapshot:
-    """A snapshot of the whole view (the stories of its events read unless given)."""
-    if stories is None:
-        stories = await _stories([event.id for event in view.events])
+def snapshot_of(view: SessionView, logs_shown: int) -> Snapshot:
+    """A snapshot of the whole view."""
     events, cells, coverage = [], {}, []
     for event in view.events:
-        story, removed = stories.get(event.id, ("", False))
-        plan_event, event_cells, rows = _event_part(view, event, story, removed)
+        plan_event, event_cells, rows = _event_part(view, event)
         events.append(plan_event)
         cells.update(event_cells)
         coverage.extend(rows)
@@ -332,9 +321,7 @@ def updated_snapshot(
         if plan_event.id not in event_ids:
             coverage.extend(row for row in before.coverage if row.event.id == plan_event.id)
             continue
-        _, event_cells, rows = _event_part(
-            view, by_id[plan_event.id], plan_event.story, plan_event.removed
-        )
+        _, event_cells, rows = _event_part(view, by_id[plan_event.id])
         cells.update(event_cells)
         coverage.extend(rows)
     counts = _counts(view, cells, before.counts.logs_shown + new_logs)

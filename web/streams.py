@@ -217,7 +217,7 @@ class SessionFeed:
         """Read the session's view whole; returns the snapshot it replaces."""
         before = getattr(self, "_snapshot", None)
         self._view = await load_view(session)
-        self._snapshot = await snapshot_of(self._view, await shown_logs(session.id))
+        self._snapshot = snapshot_of(self._view, await shown_logs(session.id))
         return before if before is not None else self._snapshot
 
     async def _render(self, batch: list[dict[str, Any]], lost: bool) -> None:

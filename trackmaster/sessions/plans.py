@@ -41,19 +41,24 @@ class EventPlan:
         return tuple(field.id for field in self.fields)
 
 
-async def load_event_plans(event_ids: Iterable[int]) -> dict[int, EventPlan]:
-    """The current fields of each event (fields removed from the plan are left out)."""
-    wanted = sorted(set(event_ids))
-    by_event: dict[int, list[FieldPlan]] = {event_id: [] for event_id in wanted}
-    if wanted:
+async def _fields_by_event(event_ids: list[int], *, removed: bool) -> dict[int, list[FieldPlan]]:
+    """The fields of these events in the plan (or, `removed`, those that left it), by id."""
+    by_event: dict[int, list[FieldPlan]] = {event_id: [] for event_id in event_ids}
+    if event_ids:
         rows = (
-            await Field.filter(event_id__in=wanted, removed_at__isnull=True)
+            await Field.filter(event_id__in=event_ids, removed_at__isnull=not removed)
             .order_by("id")
             .values_list("id", "event_id", "key", "values", "note", "rules", "local_rules")
         )
         for field_id, event_id, key, values, note, rules, local in rows:
             typed = field_rules(field_id, rules, local)
             by_event[event_id].append(FieldPlan(field_id, key, tuple(values or ()), note, typed))
+    return by_event
+
+
+async def load_event_plans(event_ids: Iterable[int]) -> dict[int, EventPlan]:
+    """The current fields of each event (fields removed from the plan are left out)."""
+    by_event = await _fields_by_event(sorted(set(event_ids)), removed=False)
     return {
         event_id: EventPlan(
             event_id,
@@ -63,6 +68,13 @@ async def load_event_plans(event_ids: Iterable[int]) -> dict[int, EventPlan]:
         )
         for event_id, fields in by_event.items()
     }
+
+
+async def load_removed_fields(event_ids: Iterable[int]) -> dict[int, tuple[FieldPlan, ...]]:
+    """The fields of these events that left the plan: sessions that used them keep them
+    (marked removed, with their verdicts); nothing judges them any more."""
+    by_event = await _fields_by_event(sorted(set(event_ids)), removed=True)
+    return {event_id: tuple(fields) for event_id, fields in by_event.items() if fields}
 
 
 def field_rules(

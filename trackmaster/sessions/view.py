@@ -18,6 +18,7 @@ from typing import Any
 from trackmaster.checks import Coverage
 from trackmaster.models import (
     CoverageValue,
+    Event,
     EventLog,
     Platform,
     SessionEvent,
@@ -27,7 +28,12 @@ from trackmaster.models import (
 )
 from trackmaster.sessions.cell_store import load_cells
 from trackmaster.sessions.cells import CellState, EventCounts
-from trackmaster.sessions.plans import EventPlan, load_event_plans
+from trackmaster.sessions.plans import (
+    EventPlan,
+    FieldPlan,
+    load_event_plans,
+    load_removed_fields,
+)
 from trackmaster.sessions.unplanned import load_unplanned
 
 CellKey = tuple[int, int, str]  # (event_id, field_id, platform)
@@ -73,7 +79,11 @@ NO_EVENTS = EventCounts()
 class WatchedEvent:
     id: int
     name: str
-    plan: EventPlan
+    plan: EventPlan  # its fields in the plan, as ingest judges them
+    story: str = ""
+    removed: bool = False  # the event left the plan; the session keeps it
+    # Its fields that left the plan: kept with their verdicts, judged no more.
+    removed_fields: tuple[FieldPlan, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -228,7 +238,24 @@ async def load_view(session: TestSession) -> SessionView:
     for key, state in states.items():
         override = by_id.get(state.override_id) if state.override_id else None
         cells[key] = cell_result(state, override, resets.get(key[0]), caught_at)
-    events = tuple(WatchedEvent(event_id, name, plans[event_id]) for event_id, name in watched)
+    event_ids = [event_id for event_id, _ in watched]
+    removed_fields = await load_removed_fields(event_ids)
+    about: dict[int, tuple[str, bool]] = {}
+    if event_ids:
+        for event_id, story, removed_at in await Event.filter(id__in=event_ids).values_list(
+            "id", "story__name", "removed_at"
+        ):
+            about[event_id] = (story, removed_at is not None)
+    events = tuple(
+        WatchedEvent(
+            event_id,
+            name,
+            plans[event_id],
+            *about.get(event_id, ("", False)),
+            removed_fields.get(event_id, ()),
+        )
+        for event_id, name in watched
+    )
     return SessionView(
         session.id, events, cells, counts,
         await _read_coverage(session.id, plans.values()), await load_unplanned(session.id),

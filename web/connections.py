@@ -12,7 +12,9 @@ and more (issue 15). Here every connection gets:
 Past either, the connection is closed: the handler, if one runs, sees the
 client disconnect.
 
-And at most MAX_CONNECTIONS open at once (live streams included): a
+And at most MAX_CONNECTIONS open at once (live streams included), on each
+port: every uvicorn server (http, and https when HTTPS_PORT is set) keeps its
+own set of connections, so the process holds at most twice that with both. A
 connection beyond that gets a 503 with Retry-After and the security headers
 at its first bytes, then is closed. uvicorn's own `limit_concurrency` answered
 a bare 503 with neither, and logged a warning for every refused request, which

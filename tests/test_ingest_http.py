@@ -269,3 +269,28 @@ async def test_a_full_pool_answers_429_and_drops_nothing(live, settings) -> None
         assert (await queued).status_code == 200
     ids = await EventLog.all().values_list("message_id", flat=True)
     assert ids == ["q"]  # the accepted one stored, the refused one not
+
+
+@pytest.mark.parametrize("path", ["/collect", "/i/v0/e", "/track"])
+async def test_a_busy_pool_refuses_every_protocol_before_its_body_is_read(
+    live, settings, path
+) -> None:
+    tight = settings.replace(workers=1, queue_size=1)
+    async with running_app(tight) as server, httpx.AsyncClient(base_url=server.url) as http:
+        pool = server.server.config.app.state.pool
+        release = asyncio.Event()
+        blocker = pool.submit("blocker", release.wait)
+        for _ in range(100):  # the only worker takes the blocker
+            if pool.queued == 0:
+                break
+            await asyncio.sleep(0.01)
+        queued = pool.submit("queued", release.wait)  # the queue's one place is taken
+        # No key and a body no protocol parses: read, it would be a 400 or 401, not 429.
+        refused = await http.post(path, content=b"\x00 not an event", headers={})
+        release.set()
+        await asyncio.gather(blocker, queued)
+    assert refused.status_code == 429, refused.text
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["x-content-type-options"] == "nosniff"  # the security headers too
+    assert refused.headers["access-control-allow-origin"] == "*"  # browser SDKs read it
+    assert await EventLog.all().count() == 0

@@ -47,7 +47,7 @@ from web.pages import stories as stories_pages
 from web.pages import unmatched as unmatched_pages
 from web.pages import unplanned as unplanned_pages
 from web.security import SecurityHeadersMiddleware
-from web.shedding import SheddingMiddleware
+from web.shedding import SheddingMiddleware, post_paths
 from workers import background
 from workers.pool import WorkerPool
 
@@ -185,7 +185,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             # Outermost: under overload a refusal must cost next to nothing; it carries
             # the headers of the middleware below itself (web/shedding.py).
-            Middleware(SheddingMiddleware),
+            Middleware(SheddingMiddleware, paths=post_paths(ingest.routes)),
             Middleware(SecurityHeadersMiddleware),
             # Every body is counted here, before anything reads it (web/limits.py).
             Middleware(BodyLimitMiddleware, settings=settings),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 
 from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trackmaster.db_outage import OUTAGE
@@ -30,7 +31,6 @@ from trackmaster.errors import PoolBusy, PoolClosed
 from web.security import SECURITY_HEADERS
 from workers.pool import Reservation
 
-INGEST_PATHS = frozenset({"/collect", "/v1/track", "/v1/t", "/v1/batch", "/v1/b", "/2/httpapi"})
 BUSY = json.dumps(
     {"code": 4, "msg": "TrackMaster is busy checking events; nothing was stored, retry after "
      "the delay in Retry-After"}
@@ -64,15 +64,25 @@ def reservation_of(request: Request) -> Reservation | None:
     return held if held is not None and held.held else None
 
 
+def post_paths(routes: list[BaseRoute]) -> frozenset[str]:
+    """The fixed paths that take POSTs among `routes` (web/ingest.py's: every protocol)."""
+    return frozenset(
+        route.path
+        for route in routes
+        if isinstance(route, Route) and "POST" in (route.methods or ()) and "{" not in route.path
+    )
+
+
 class SheddingMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, paths: frozenset[str]) -> None:
         self.app = app
+        self.paths = paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
             or scope["method"] != "POST"
-            or (scope["path"] not in INGEST_PATHS)
+            or (scope["path"] not in self.paths)
         ):
             await self.app(scope, receive, send)
             return

@@ -19,7 +19,7 @@ from web.session_view import (
     PLATFORMS,
     VERDICTS,
     LogView,
-    SessionPlan,
+    MatrixPlan,
     _field_keys,
     log_view,
 )
@@ -59,7 +59,7 @@ class LogFilter:
 
 async def filtered_logs(
     session_id: int,
-    plan: SessionPlan,
+    plan: MatrixPlan,
     wanted: LogFilter,
     *,
     before: int | None = None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from trackmaster.models import ResultCell
-from web.session_view import PLATFORMS, SessionPlan
+from web.session_view import PLATFORMS, MatrixPlan
 
 MISSING_CODE = "not_found"
 
@@ -41,7 +41,7 @@ class EventParity:
 
 
 async def load_parity(
-    session_id: int, plan: SessionPlan, event_ids: set[int] | None = None
+    session_id: int, plan: MatrixPlan, event_ids: set[int] | None = None
 ) -> list[EventParity]:
     """The parity of every event of the plan, or only of `event_ids` (a live frame's)."""
     if event_ids is not None and not event_ids:

@@ -25,18 +25,19 @@ from trackmaster.models import (
     TestSession,
     Verdict,
 )
-from trackmaster.sessions.view import CellResult, SessionView, WatchedEvent, load_view
+from trackmaster.sessions.view import CellKey, CellResult, SessionView, WatchedEvent, load_view
 
 VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
 LOGS_PER_PAGE = 50
 # A payload is shown pretty-printed up to this many characters; the log's own page has it all.
 PAYLOAD_SHOWN_CHARS = 20_000
 
-CellKey = tuple[int, int, str]  # (event_id, field_id, platform)
-
 
 @dataclass(frozen=True, slots=True)
-class PlanField:
+class MatrixField:
+    """A row of the session page's matrix: a field as a tester reads it (the checks judge
+    `trackmaster.sessions.plans.FieldPlan`; a plan file or Jet gives `plan.snapshot.PlanField`)."""
+
     id: int
     key: str
     values: tuple[str, ...]
@@ -50,12 +51,14 @@ class PlanField:
 
 
 @dataclass(frozen=True, slots=True)
-class PlanEvent:
+class MatrixEvent:
+    """A watched event's block of rows in the matrix."""
+
     id: int
     name: str
     story: str
     removed: bool
-    fields: tuple[PlanField, ...]
+    fields: tuple[MatrixField, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +86,10 @@ class Cell:
 
 
 @dataclass
-class SessionPlan:
-    events: tuple[PlanEvent, ...]
+class MatrixPlan:
+    """The rows of a session page's matrix: its watched events and their fields."""
+
+    events: tuple[MatrixEvent, ...]
 
     @property
     def signature(self) -> tuple:
@@ -94,14 +99,14 @@ class SessionPlan:
             (e.id, e.removed, tuple((f.id, f.removed) for f in e.fields)) for e in self.events
         )
 
-    def field(self, field_id: int) -> PlanField | None:
+    def field(self, field_id: int) -> MatrixField | None:
         for event in self.events:
             for plan_field in event.fields:
                 if plan_field.id == field_id:
                     return plan_field
         return None
 
-    def event(self, event_id: int) -> PlanEvent | None:
+    def event(self, event_id: int) -> MatrixEvent | None:
         return next((e for e in self.events if e.id == event_id), None)
 
 
@@ -119,8 +124,8 @@ class Counts:
 
 @dataclass
 class CoverageRow:
-    event: PlanEvent
-    field: PlanField  # shadows dataclasses.field in this body: hence dataclasses.field below
+    event: MatrixEvent
+    field: MatrixField  # shadows dataclasses.field in this body: hence dataclasses.field below
     seen: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     missing: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
@@ -204,7 +209,7 @@ def unplanned_panel(view: SessionView) -> UnplannedPanel:
 class Snapshot:
     """Everything the top of a session page shows, read at one moment."""
 
-    plan: SessionPlan
+    plan: MatrixPlan
     cells: dict[CellKey, Cell]
     coverage: list[CoverageRow]
     counts: Counts
@@ -240,13 +245,13 @@ def _cell(event_id: int, field_id: int, platform: str, result: CellResult) -> Ce
 
 def _event_part(
     view: SessionView, event: WatchedEvent
-) -> tuple[PlanEvent, dict[CellKey, Cell], list[CoverageRow]]:
+) -> tuple[MatrixEvent, dict[CellKey, Cell], list[CoverageRow]]:
     """One watched event's rows of the matrix: its fields (those that left the plan kept
     in their place, marked removed), their cells, and coverage rows."""
     fields, cells, coverage = [], {}, []
     kept = [(f, False) for f in event.plan.fields] + [(f, True) for f in event.removed_fields]
     for plan_field, removed in sorted(kept, key=lambda pair: pair[0].id):
-        shown = PlanField(
+        shown = MatrixField(
             plan_field.id, plan_field.key, plan_field.values, plan_field.note, removed,
             describe_rules(plan_field.typed.as_json()),
         )  # fmt: skip
@@ -255,7 +260,7 @@ def _event_part(
             cells[(event.id, shown.id, platform)] = _cell(
                 event.id, shown.id, platform, view.cell(event.id, shown.id, platform)
             )
-    plan_event = PlanEvent(event.id, event.name, event.story, event.removed, tuple(fields))
+    plan_event = MatrixEvent(event.id, event.name, event.story, event.removed, tuple(fields))
     for shown in fields:
         summary = view.coverage.get(shown.id)
         if summary is not None and shown.is_enum:
@@ -304,7 +309,7 @@ def snapshot_of(view: SessionView, logs_shown: int) -> Snapshot:
         cells.update(event_cells)
         coverage.extend(rows)
     return Snapshot(
-        SessionPlan(tuple(events)), cells, coverage, _counts(view, cells, logs_shown),
+        MatrixPlan(tuple(events)), cells, coverage, _counts(view, cells, logs_shown),
         unplanned_panel(view),
     )  # fmt: skip
 
@@ -357,7 +362,7 @@ def pretty_payload(payload: str) -> tuple[str, bool]:
     return text, False
 
 
-def _field_keys(plan: SessionPlan) -> dict[str, str]:
+def _field_keys(plan: MatrixPlan) -> dict[str, str]:
     return {str(f.id): f.key for e in plan.events for f in e.fields}
 
 
@@ -383,7 +388,7 @@ _LOG_COLUMNS = ("id", "name", "user_id", "platform", "source", "received_at", "p
 
 
 async def load_logs(
-    session_id: int, plan: SessionPlan, *, before: int | None = None, limit: int = LOGS_PER_PAGE
+    session_id: int, plan: MatrixPlan, *, before: int | None = None, limit: int = LOGS_PER_PAGE
 ) -> tuple[list[LogView], bool]:
     """The newest logs not cleared (older than `before`), and whether older ones exist."""
     query = EventLog.filter(session_id=session_id, cleared=False)
@@ -394,7 +399,7 @@ async def load_logs(
     return [log_view(row, keys) for row in rows[:limit]], len(rows) > limit
 
 
-async def load_logs_by_id(session_id: int, plan: SessionPlan, log_ids: list[int]) -> list[LogView]:
+async def load_logs_by_id(session_id: int, plan: MatrixPlan, log_ids: list[int]) -> list[LogView]:
     if not log_ids:
         return []
     rows = (
@@ -421,7 +426,7 @@ class LogGap:
 
 async def load_log_gap(
     session_id: int,
-    plan: SessionPlan,
+    plan: MatrixPlan,
     *,
     after: int,
     limit: int,

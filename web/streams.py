@@ -200,12 +200,16 @@ class SessionFeed:
                         batch.append(subscription.queue.get_nowait())
                     lost = subscription.overflowed
                     subscription.overflowed = False
-                    self._last_render = time.monotonic()
                     try:
                         await self._render(batch, lost)
                     except Exception:
                         # The next message renders again from the database; pages stay usable.
                         log.exception("session %s: rendering a live update failed", self.session_id)
+                    # The interval runs from the end of a render, not its start: a render
+                    # slower than the interval (a starved process) then still leaves the
+                    # event loop a whole interval for ingest and the sends between frames,
+                    # instead of rendering back to back.
+                    self._last_render = time.monotonic()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:

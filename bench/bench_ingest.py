@@ -33,7 +33,9 @@ in this process on the same events (trackmaster/checks/unplanned.py, when the co
    answer time is reported: shedding must answer 429 within 1 s, not queue.
    Also printed: CPU seconds of the server and of this process (the senders),
    what the server's event loop lost being late (/healthz), and `--trace
-   FILE` writes every answer's (sent at, took, status).
+   FILE` writes every answer's (sent at, took, status). `--sender-procs K`
+   splits the senders over K processes started together (their CPU is summed),
+   so that one process's event loop is not what the refusals' times measure.
 
 `--protocol NAME` (or `all`) measures the throughput of each ingest protocol
 instead (bench/_protocols.py builds the same events in each wire shape), on
@@ -420,15 +422,15 @@ class RawSender:
         self.reader = self.writer = None
 
 
-async def overload(
-    url: str, key: str, seconds: float, senders: int, retry_cap_s: float | None = None
+async def senders_run(
+    url: str, key: str, seconds: float, senders: int, retry_cap_s: float | None, tag: str = ""
 ) -> dict:
+    """`senders` senders in this process for `seconds`: what they saw, raw."""
     template = batch_template()
     host, port = url.removeprefix("http://").split(":")
     counter = iter(range(10**9))
     acked = 0
     statuses: dict[int, int] = {}
-    refused_s: list[float] = []
     timeouts = 0
     trace: list[tuple[float, float, int]] = []  # (sent at, seconds to the answer, status)
     deadline = time.perf_counter() + seconds
@@ -439,7 +441,7 @@ async def overload(
         conn = RawSender(host, int(port), key)
         try:
             while time.perf_counter() < deadline:
-                body = template.replace("MSGPFX", f"o{next(counter)}").encode()
+                body = template.replace("MSGPFX", f"o{tag}{next(counter)}").encode()
                 started = time.perf_counter()
                 try:
                     status, retry_after = await asyncio.wait_for(conn.post(body), timeout=10)
@@ -453,7 +455,6 @@ async def overload(
                 if status == 200:
                     acked += BATCH
                 elif status in (429, 503):
-                    refused_s.append(took_s)
                     # Retry-After as asked (capped at --retry-cap when given), never past
                     # the end of the phase.
                     wait_s = retry_after or 1.0
@@ -465,18 +466,65 @@ async def overload(
         finally:
             conn.close()
 
-    started = time.perf_counter()
     await asyncio.gather(*(sender() for _ in range(senders)))
-    elapsed = time.perf_counter() - started
-    refused_s.sort()
+    return {"elapsed_s": time.perf_counter() - t0, "acked_events": acked,
+            "statuses": statuses, "client_timeouts": timeouts, "trace": trace}  # fmt: skip
+
+
+def _sender_process(job: tuple) -> dict:
+    """One sender process of --sender-procs: starts at the shared wall-clock moment."""
+    url, key, seconds, senders, retry_cap_s, tag, start_at = job
+    time.sleep(max(0.0, start_at - time.time()))
+    cpu_s = self_cpu_s()  # the phase's own CPU, not this process's start
+    got = asyncio.run(senders_run(url, key, seconds, senders, retry_cap_s, tag))
+    got["cpu_s"] = self_cpu_s() - cpu_s
+    got["late_s"] = max(0.0, time.time() - start_at - got["elapsed_s"])
+    return got
+
+
+async def overload(
+    url: str, key: str, seconds: float, senders: int, retry_cap_s: float | None = None,
+    procs: int = 1,
+) -> dict:  # fmt: skip
+    """N senders at once (in `procs` processes), summed: useful throughput and refusals."""
+    if procs <= 1:
+        parts = [await senders_run(url, key, seconds, senders, retry_cap_s)]
+        sender_cpu_s = None  # this process's own CPU: the caller measures it
+    else:
+        import concurrent.futures
+        import multiprocessing
+
+        start_at = time.time() + 6.0  # every process started and waiting by then
+        shares = [senders // procs + (1 if n < senders % procs else 0) for n in range(procs)]
+        jobs = [(url, key, seconds, share, retry_cap_s, f"p{n}-", start_at)
+                for n, share in enumerate(shares)]  # fmt: skip
+        spawn = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(procs, mp_context=spawn) as executor:
+            loop = asyncio.get_running_loop()
+            parts = await asyncio.gather(
+                *(loop.run_in_executor(executor, _sender_process, job) for job in jobs)
+            )
+        sender_cpu_s = sum(part["cpu_s"] for part in parts)
+    elapsed = max(part["elapsed_s"] for part in parts)
+    acked = sum(part["acked_events"] for part in parts)
+    statuses: dict[int, int] = {}
+    for part in parts:
+        for status, n in part["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + n
+    trace = [answer for part in parts for answer in part["trace"]]
+    refused_s = sorted(took for _, took, status in trace if status in (429, 503))
     pick = lambda q: refused_s[min(len(refused_s) - 1, int(len(refused_s) * q))] * 1000  # noqa: E731
     return {
         "senders": senders,
+        "sender_procs": procs,
+        "sender_cpu_s": sender_cpu_s,
+        # How late the last sender process began after the shared start (0 in one process).
+        "sender_start_late_s": max(part.get("late_s", 0.0) for part in parts),
         "elapsed_s": elapsed,
         "acked_events": acked,
         "useful_events_per_s": acked / elapsed,
         "statuses": statuses,
-        "client_timeouts": timeouts,
+        "client_timeouts": sum(part["client_timeouts"] for part in parts),
         "refused": len(refused_s),
         "refused_p50_ms": pick(0.5) if refused_s else None,
         "refused_p99_ms": pick(0.99) if refused_s else None,
@@ -506,8 +554,9 @@ def loop_delta(before: dict, after: dict) -> dict:
 
 
 async def run_overload(
-    kind: str, seconds: float, concurrency: int, senders: int, retry_cap_s: float | None = None
-) -> dict:
+    kind: str, seconds: float, concurrency: int, senders: int, retry_cap_s: float | None = None,
+    procs: int = 1,
+) -> dict:  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix=f"tm-bench-{kind}-"))
     port = free_port()
     env = env_for(kind, workdir, port, f"tm_bench_{os.getpid()}")
@@ -527,8 +576,8 @@ async def run_overload(
             cpu_1 = cpu_s(server.pid)
             before = await count_logs(settings)
             state_1 = await pool_state(url)
-            loaded = await overload(url, ids["key"], seconds, senders, retry_cap_s)
-            client_2 = self_cpu_s()
+            loaded = await overload(url, ids["key"], seconds, senders, retry_cap_s, procs)
+            client_2 = self_cpu_s() + (loaded["sender_cpu_s"] or 0.0)
             state_2 = await pool_state(url)
             loaded["event_loop"] = loop_delta(state_1, state_2)
             loaded["pool_stats"] = state_2.get("stats")
@@ -595,6 +644,10 @@ def main() -> int:
         help="overload: senders wait at most this long after a refusal (default: Retry-After)",
     )  # fmt: skip
     parser.add_argument(
+        "--sender-procs", type=int, default=1,
+        help="overload: split the senders over this many processes (their CPU is summed)",
+    )  # fmt: skip
+    parser.add_argument(
         "--trace", help="overload: write every answer's (sent at s, took s, status) here as JSON"
     )
     args = parser.parse_args()
@@ -611,7 +664,14 @@ def main() -> int:
     if args.overload:
         for kind in kinds:
             got = asyncio.run(
-                run_overload(kind, args.seconds, args.concurrency, args.overload, args.retry_cap)
+                run_overload(
+                    kind,
+                    args.seconds,
+                    args.concurrency,
+                    args.overload,
+                    args.retry_cap,
+                    args.sender_procs,
+                )
             )
             trace = got["overload"].pop("trace")
             if args.trace:

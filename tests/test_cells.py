@@ -32,8 +32,8 @@ from trackmaster.sessions.ingest import Ingestor
 from trackmaster.sessions.lifecycle import Lifecycle
 from trackmaster.sessions.live import LiveIndex
 from trackmaster.sessions.publish import bump_revisions
-from trackmaster.sessions.results import session_results
 from trackmaster.sources import CaughtEvent
+from web.api.results_json import session_results
 
 S, F, U = Verdict.SUCCESS, Verdict.FAIL, Verdict.UNCERTAIN
 # One step of a history: an event judged S/F/U, an override to S or F, or a reset.

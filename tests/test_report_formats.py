@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 from tests.support.html import parse_html
+from trackmaster.checks.unplanned import PlannedKeys
 from trackmaster.reports.build import _unplanned
 from trackmaster.reports.csv_out import csv_lines
 from trackmaster.reports.junit import junit_chunks
@@ -25,6 +26,8 @@ from trackmaster.reports.model import (
     UnplannedLine,
     WrongValue,
 )
+from trackmaster.sessions.plans import EventPlan
+from trackmaster.sessions.view import SessionView, WatchedEvent
 from web.templating import environment
 
 HOSTILE_KEY = '<img src=x onerror="alert(1)">\x1b[31m'
@@ -55,9 +58,11 @@ def hand_made() -> Report:
 
 
 def test_unplanned_properties_are_read_from_the_results() -> None:
-    results = [{"name": "checkout", "unplanned": [
-        {"platform": "iOS", "key": "scren", "count": 4, "suggestion": "screen"}]}]  # fmt: skip
-    assert _unplanned(results) == [UnplannedLine("checkout", "iOS", "scren", 4, "screen")]
+    plan = EventPlan(7, (), (), PlannedKeys(()))
+    unplanned = {7: {"unplanned": [
+        {"platform": "iOS", "key": "scren", "count": 4, "suggestion": "screen"}]}}  # fmt: skip
+    view = SessionView(1, (WatchedEvent(7, "checkout", plan),), {}, {}, {}, unplanned, {}, {})
+    assert _unplanned(view) == [UnplannedLine("checkout", "iOS", "scren", 4, "screen")]
 
 
 def test_every_section_in_html_with_hostile_keys_as_text() -> None:

@@ -12,8 +12,8 @@ from trackmaster.models import CoverageValue, EventLog, Platform, Project, Unmat
 from trackmaster.sessions.ingest import Ingestor
 from trackmaster.sessions.lifecycle import Lifecycle
 from trackmaster.sessions.live import LiveIndex
-from trackmaster.sessions.results import session_results
 from trackmaster.sources import CaughtEvent
+from web.api.results_json import session_results
 
 
 def caught(name="play_click", user="alice-42", payload=None, message_id=None, os="iOS"):

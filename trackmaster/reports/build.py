@@ -2,7 +2,7 @@
 
 Cells, their counts per verdict (every event caught since the cell's last
 reset, outstanding since its last override), the event counts, coverage and
-the plan all come from `trackmaster.sessions.results.session_results`, which
+the plan all come from the read model (`trackmaster.sessions.view.SessionView`), which
 reads the cells the ingest transaction keeps up to date. The distinct wrong
 values of failing cells come from the cells' kept values (CellValue), read in
 one query per session; one example payload per value, by its log id. So a
@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 from trackmaster.models import (
     PLATFORMS,
     CellValue,
-    Event,
     EventLog,
     Field,
     SessionAccount,
     SyncRun,
     TestSession,
     Verdict,
-    VerdictOverride,
 )
 from trackmaster.reports.model import (
     MAX_WRONG_VALUES,
@@ -38,7 +36,7 @@ from trackmaster.reports.model import (
     UnplannedLine,
     WrongValue,
 )
-from trackmaster.sessions.results import session_results
+from trackmaster.sessions.view import CellResult, SessionView, WatchedEvent, load_view
 
 NOT_FOUND = "(not found)"
 # An example payload is cut to this many characters in a report (the log page has it all).
@@ -54,29 +52,14 @@ def shown_value(kind: str, value: str | None) -> str:
     return json.dumps(value, ensure_ascii=False) if kind == "string" else value
 
 
-async def _overrides(session_id: int) -> list[dict[str, Any]]:
-    rows = (
-        await VerdictOverride.filter(session_id=session_id)
-        .order_by("id")
-        .values(
-            "id", "event_id", "field_id", "platform", "kind", "verdict", "reason",
-            "created_by", "created_at",
-        )
-    )  # fmt: skip
-    for row in rows:
-        row["platform"] = str(row["platform"]) if row["platform"] is not None else None
-        row["verdict"] = str(row["verdict"])
-    return rows
-
-
-def _cell(event: dict[str, Any], body: dict[str, Any], platform: str) -> ReportCell:
-    result = body["results"][platform]
-    at = result.get("at")
+def _cell(
+    event: WatchedEvent, field_id: int, key: str, cell: CellResult, platform: str
+) -> ReportCell:
+    state = cell.state
     return ReportCell(
-        event["id"], event["name"], body["id"], body["key"], platform,
-        str(result["verdict"]), str(result.get("reason", "")), str(result.get("from", "none")),
-        str(result.get("by", "") or ""), datetime.fromisoformat(at) if at else None,
-        {k: int(v) for k, v in (result.get("counts") or {}).items() if v},
+        event.id, event.name, field_id, key, platform, state.verdict.value, cell.reason,
+        cell.source, cell.by, cell.at,
+        {k: int(v) for k, v in state.outstanding.items() if v},
     )  # fmt: skip
 
 
@@ -128,14 +111,14 @@ async def _plan_version(project_id: int, started_at: datetime | None) -> str:
     return text
 
 
-def _unplanned(results: list[dict[str, Any]]) -> list[UnplannedLine]:
+def _unplanned(view: SessionView) -> list[UnplannedLine]:
     """Unplanned properties, where the session engine reports them (per event and platform)."""
     lines = []
-    for event in results:
-        for item in event.get("unplanned", []) or []:
+    for event in view.events:
+        for item in view.unplanned.get(event.id, {}).get("unplanned", []) or []:
             lines.append(
                 UnplannedLine(
-                    event["name"], str(item.get("platform", "")), str(item.get("key", "")),
+                    event.name, str(item.get("platform", "")), str(item.get("key", "")),
                     int(item.get("count", 0) or 0), str(item.get("suggestion", "") or ""),
                     str(item.get("path", "") or ""), str(item.get("reason", "") or ""),
                 )
@@ -146,50 +129,45 @@ def _unplanned(results: list[dict[str, Any]]) -> list[UnplannedLine]:
 async def build_report(session: TestSession) -> Report:
     """The whole report of one session (its project must be fetched or fetchable)."""
     await session.fetch_related("project")
-    results = await session_results(session)
-    overrides = await _overrides(session.id)
-    event_ids = [event["id"] for event in results]
-    stories = dict(
-        await Event.filter(id__in=event_ids).values_list("id", "story__name") if event_ids else []
-    )
+    view = await load_view(session)
     events, cells, coverage = [], [], []
     caught_all = bad = 0
-    for event in results:
-        per_platform = event.get("eventCounts") or {}
-        by_platform = {p: int((per_platform.get(p) or {}).get("caught", 0)) for p in PLATFORMS}
+    for event in view.events:
+        by_platform = {p: view.counts_of(event.id, p).caught for p in PLATFORMS}
         # Good and bad count the events the cells judge: those since the event's reset
         # (`caught` counts every one ever, so a reset left them all "good").
-        caught_all += sum(int((per_platform.get(p) or {}).get("sinceReset", 0)) for p in PLATFORMS)
-        bad += sum(int((per_platform.get(p) or {}).get("FAIL", 0)) for p in PLATFORMS)
+        caught_all += sum(view.counts_of(event.id, p).since_reset for p in PLATFORMS)
+        bad += sum(view.counts_of(event.id, p).fail for p in PLATFORMS)
+        fields = event.plan.fields
         events.append(
             ReportEvent(
-                event["id"], event["name"], stories.get(event["id"], ""),
-                sum(by_platform.values()), by_platform,
-                tuple((b["id"], b["key"], tuple(b["values"])) for b in event["fields"]),
+                event.id, event.name, event.story, sum(by_platform.values()), by_platform,
+                tuple((f.id, f.key, tuple(f.values)) for f in fields),
             )
         )  # fmt: skip
-        for body in event["fields"]:
+        for field in fields:
             for platform in PLATFORMS:
-                cells.append(_cell(event, body, platform))
-            for platform, summary in (body.get("coverage") or {}).items():
+                cell = view.cell(event.id, field.id, platform)
+                cells.append(_cell(event, field.id, field.key, cell, platform))
+            for platform, summary in (view.coverage.get(field.id) or {}).items():
                 coverage.append(
-                    CoverageLine(event["name"], body["key"], platform,
+                    CoverageLine(event.name, field.key, platform,
                                  tuple(summary["seen"]), tuple(summary["missing"]))
                 )  # fmt: skip
     await _wrong_values(session.id, cells)
     await _examples([c for c in cells if c.failed])
 
-    names = {event["id"]: event["name"] for event in results}
-    field_ids = sorted({row["field_id"] for row in overrides if row["field_id"] is not None})
+    names = {event.id: event.name for event in view.events}
+    overrides = list(view.overrides.values())  # in the order they were made
+    field_ids = sorted({o.field_id for o in overrides if o.field_id is not None})
     keys = dict(await Field.filter(id__in=field_ids).values_list("id", "key")) if field_ids else {}
     override_lines = [
         OverrideLine(
-            row["kind"], names.get(row["event_id"], f"event {row['event_id']}"),
-            keys.get(row["field_id"], "") if row["field_id"] is not None else "",
-            row["platform"] or "", row["verdict"], row["reason"], row["created_by"],
-            row["created_at"],
+            o.kind, names.get(o.event_id, f"event {o.event_id}"),
+            keys.get(o.field_id, "") if o.field_id is not None else "",
+            o.platform or "", o.verdict, o.reason, o.created_by, o.created_at,
         )
-        for row in overrides
+        for o in overrides
     ]  # fmt: skip
     accounts = cast(
         list[str],
@@ -214,7 +192,7 @@ async def build_report(session: TestSession) -> Report:
         cells=cells,
         coverage=coverage,
         overrides=override_lines,
-        unplanned=_unplanned(results),
+        unplanned=_unplanned(view),
         event_counts=EventCounts(caught_all, caught_all - bad, bad),
         generated_at=datetime.now(UTC),
     )

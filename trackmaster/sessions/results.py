@@ -1,4 +1,4 @@
-"""What a tester reads: the caught logs with each field's value, and the current results.
+"""What a tester reads: the caught logs with each field's value (the results: view.py).
 
 Results are the stored cells (trackmaster/sessions/cells.py): per watched
 event, field and platform, the counts per verdict of every event caught
@@ -14,14 +14,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from trackmaster.models import EventLog, Field, TestSession, Verdict
-from trackmaster.sessions.view import (
-    PLATFORM_NAMES,
-    CellResult,
-    Override,
-    SessionView,
-    load_view,
-    read_overrides,
-)
 
 
 def _iso(value: Any) -> str | None:
@@ -129,89 +121,3 @@ async def uncleared_logs(
 ) -> tuple[list[dict[str, Any]], int]:
     """Logs not yet cleared, newest first, with each field's value; and how many there are."""
     return await session_logs(session_id, offset, limit, after_id=after_id)
-
-
-# --- results ---------------------------------------------------------------------------
-
-
-def override_json(o: Override) -> dict[str, Any]:
-    return {
-        "id": o.id,
-        "kind": o.kind,
-        "verdict": o.verdict,
-        "reason": o.reason,
-        "by": o.created_by,
-        "at": _iso(o.created_at),
-        "platform": o.platform,
-        "afterLogId": o.after_log_id,
-    }
-
-
-def cell_json(cell: CellResult) -> dict[str, Any]:
-    """One cell: its verdict over every event since the reset, the counts, and the override."""
-    state = cell.state
-    return {
-        "verdict": state.verdict.value,
-        "label": state.label,
-        "code": state.code,
-        "counts": dict(state.outstanding),
-        "total": dict(state.total),
-        "otherValues": state.other_values,
-        "override": override_json(cell.override) if cell.override is not None else None,
-        "by": cell.by,
-        "at": _iso(cell.at),
-        "logId": state.last_log_id or None,
-        "reason": cell.reason,
-        "from": cell.source,
-    }
-
-
-async def cell_overrides(
-    session_id: int, event_id: int, field_id: int, platform: str
-) -> list[dict[str, Any]]:
-    """Who overrode or reset a cell, when and why, newest first (every one, kept forever)."""
-    return [
-        override_json(o)
-        for o in reversed(await read_overrides(session_id))
-        if o.event_id == event_id
-        and o.field_id in (None, field_id)
-        and o.platform in (None, platform)
-    ]
-
-
-def results_json(view: SessionView) -> list[dict[str, Any]]:
-    """The view as the API answers it: events, their fields, each field's cell per platform."""
-    events = []
-    for event in view.events:
-        fields = []
-        for field in event.plan.fields:
-            body: dict[str, Any] = {
-                "id": field.id,
-                "key": field.key,
-                "values": list(field.values),
-                "rules": field.typed.as_json(),
-                "note": field.note,
-                "results": {p: cell_json(view.cell(event.id, field.id, p)) for p in PLATFORM_NAMES},
-            }
-            if field.id in view.coverage:
-                body["coverage"] = view.coverage[field.id]
-            fields.append(body)
-        per_platform = {}
-        for p in PLATFORM_NAMES:
-            counts = view.counts_of(event.id, p)
-            per_platform[p] = {"caught": counts.caught, "sinceReset": counts.since_reset,
-                               **counts.by_verdict()}  # fmt: skip
-        extra = view.unplanned.get(event.id, {})
-        events.append(
-            {"id": event.id, "name": event.name, "logs": view.caught(event.id),
-             "eventCounts": per_platform, "fields": fields,
-             "unplanned": extra.get("unplanned", []),
-             "unplannedMore": extra.get("unplannedMore", 0),
-             "expectedProperties": extra.get("expected", [])}
-        )  # fmt: skip
-    return events
-
-
-async def session_results(session: TestSession) -> list[dict[str, Any]]:
-    """Every watched event with its fields, each with its cell per platform (counts, verdict)."""
-    return results_json(await load_view(session))

@@ -2,7 +2,7 @@
 
 Built once here, in domain terms, and shaped by each door as it needs: the
 session page and its live stream (web/session_view.py), the JSON API
-(`trackmaster.sessions.results.session_results`), the report. A full read is
+(web/api/results_json.py), the report. A full read is
 a handful of queries for the whole session, never one per cell; a live feed
 that knows which cells ingest changed (the `changed` of a `logs` message)
 re-reads only the events they belong to (`SessionView.refreshed`).

@@ -17,9 +17,9 @@ from trackmaster.models import Platform, RejudgeRun
 from trackmaster.sessions import cell_store
 from trackmaster.sessions.lifecycle import get_session
 from trackmaster.sessions.rejudge import run_json, start_rejudge
-from trackmaster.sessions.results import cell_overrides, session_results
 from trackmaster.sessions.service import realtime_for
 from web.api import actor
+from web.api.results_json import cell_overrides, session_results
 
 VALUES_LIMIT = 50
 

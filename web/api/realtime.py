@@ -28,7 +28,7 @@ from trackmaster.found import get_project
 from trackmaster.models import SessionStatus
 from trackmaster.sessions import actions, unplanned
 from trackmaster.sessions.lifecycle import get_session
-from trackmaster.sessions.results import session_json, session_results, uncleared_logs
+from trackmaster.sessions.results import session_json, uncleared_logs
 from trackmaster.sessions.service import (
     Realtime,
     list_sessions,
@@ -38,19 +38,9 @@ from trackmaster.sessions.service import (
 )
 from web.api import actor, as_id, json_object, query_int
 from web.api.openapi import add_components
+from web.api.results_json import CELL_SCHEMA, session_results
 from web.pager import page_from
 
-_CELL = {
-    "type": "object",
-    "properties": {
-        "verdict": {"type": "string", "enum": ["SUCCESS", "FAIL", "UNCERTAIN", "UNTESTED"]},
-        "reason": {"type": "string"},
-        "from": {"type": "string", "enum": ["log", "override", "reset", "none"]},
-        "by": {"type": "string"},
-        "at": {"type": "string", "format": "date-time", "nullable": True},
-        "logId": {"type": "integer", "nullable": True},
-    },
-}
 _SESSION = {
     "type": "object",
     "properties": {
@@ -104,7 +94,7 @@ add_components(
                 "pager": {"$ref": "#/components/schemas/Pager"},
             },
         },
-        "VerdictCell": _CELL,
+        "VerdictCell": CELL_SCHEMA,
         "UnplannedProperty": {
             "type": "object",
             "description": "A property caught events sent that the plan does not list for "

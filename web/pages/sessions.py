@@ -31,10 +31,10 @@ from trackmaster.models import (
 )
 from trackmaster.sessions import actions, cell_store, unplanned
 from trackmaster.sessions.rejudge import start_rejudge
-from trackmaster.sessions.results import cell_overrides
 from trackmaster.sessions.service import list_sessions, realtime_for
 from web import confirmations
 from web import session_fragments as fragments
+from web.api.results_json import cell_overrides
 from web.log_filter import LogFilter, filtered_logs
 from web.pager import page_from
 from web.params import actor

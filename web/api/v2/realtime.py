@@ -25,9 +25,10 @@ from starlette.routing import Route
 from trackmaster.errors import BadRequest, NotFound
 from trackmaster.models import Event, Field, Project, SessionEvent, TestSession, Verdict
 from trackmaster.sessions import actions
-from trackmaster.sessions.results import session_logs, session_results
+from trackmaster.sessions.results import session_logs
 from trackmaster.sessions.service import Realtime, realtime_for
 from web.api import actor
+from web.api.results_json import session_results
 from web.api.v2._base import (
     by_plan_id,
     by_plan_ids,

@@ -111,3 +111,20 @@ async def test_groups_are_capped():
     await blocker
     await asyncio.gather(*rest)
     assert writer.groups == [["x"], ["0", "1"], ["2", "3"], ["4"]]
+
+
+async def test_an_interrupted_writer_leaves_nobody_waiting():
+    writer = Writer()
+    groups = GroupCommit(writer.write)
+    running = asyncio.create_task(groups.store("a"))
+    await settle()
+    queued = asyncio.create_task(groups.store("b"))
+    await settle()
+    assert groups._writer is not None
+    groups._writer.cancel()  # as at shutdown: the transaction of "a" never ends
+    for task in (running, queued):
+        with pytest.raises(GroupFailed):
+            await asyncio.wait_for(task, 5)
+    assert writer.committed == []
+    writer.gate.set()
+    assert await groups.store("c") == "stored c"  # a new writer starts for the next batch

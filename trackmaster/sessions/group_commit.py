@@ -81,10 +81,11 @@ class GroupCommit(Generic[T, R]):
     async def _run(self, group: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
             results = await self._write([item for item, _ in group])
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            # Nobody may wait forever: each caller still running stores its batch alone.
             for _, done in group:
                 if not done.done():
-                    done.set_exception(GroupFailed("the group's transaction was cancelled"))
+                    done.set_exception(GroupFailed("the group's transaction was interrupted"))
             raise
         except Exception as exc:
             if len(group) > 1:

@@ -34,7 +34,7 @@ async def jet_server(settings, fake_jet, **more):
         running_app(jet_settings(settings, fake_jet, **more)) as server,
         httpx.AsyncClient(base_url=server.url) as http,
     ):
-        yield http, server.server.config.app.state.runtime.components["jet_puller"]
+        yield http, server.server.config.app.state.jet_puller
 
 
 async def stored_ids(session_id: int) -> list[str]:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gc
-
 from tests.support.realtime import play_log
 from trackmaster.bus import MemoryBus
 from trackmaster.models import Account, Event, EventLog, Field, Platform, Project
-from trackmaster.plan.changes import on_plan_change, plan_changed
+from trackmaster.plan.changes import PlanChanges
 from trackmaster.plan.files import read_plan
 from trackmaster.plan.sync import import_snapshot
 from trackmaster.sessions.ingest import Ingestor
@@ -38,11 +36,12 @@ class Recorder:
 
 async def test_a_sync_that_changes_the_plan_tells_the_listeners_once(db) -> None:
     project = await Project.create(name="p")
-    recorder = Recorder()
-    on_plan_change(recorder.heard)
-    await import_snapshot(project, read_plan(PLAN_V1, "plan.yaml"))
-    await import_snapshot(project, read_plan(PLAN_V1, "plan.yaml"))  # no change: no call
-    await import_snapshot(project, read_plan(PLAN_V2, "plan.yaml"))
+    recorder, changes = Recorder(), PlanChanges()
+    changes.listen(recorder.heard)
+    v1, v2 = read_plan(PLAN_V1, "plan.yaml"), read_plan(PLAN_V2, "plan.yaml")
+    await import_snapshot(project, v1, changes=changes)
+    await import_snapshot(project, v1, changes=changes)  # no change: no call
+    await import_snapshot(project, v2, changes=changes)
     assert recorder.seen == [project.id, project.id]
 
 
@@ -53,8 +52,8 @@ async def test_a_live_session_judges_by_the_changed_plan_at_once(db) -> None:
     await Account.create(project=project, user_id="alice-42", description="phone")
     event = await Event.get(name="play_click", story__project_id=project.id)
     quality = await Field.get(event_id=event.id, key="player.quality")
-    index, bus = LiveIndex(ttl_s=3600), MemoryBus()
-    on_plan_change(index.invalidate)
+    index, bus, changes = LiveIndex(ttl_s=3600), MemoryBus(), PlanChanges()
+    changes.listen(index.invalidate)
     await Lifecycle(index, bus, limit_s=3600).start(project.id, ["alice-42"], [event.id])
     ingestor = Ingestor(index, bus, unmatched_keep=3)
 
@@ -67,16 +66,25 @@ async def test_a_live_session_judges_by_the_changed_plan_at_once(db) -> None:
         return str(log.verdicts[str(quality.id)][0])
 
     assert await verdict_of_auto() == "FAIL"  # the first plan allows hd and sd
-    await import_snapshot(project, read_plan(PLAN_V2, "plan.yaml"))
+    await import_snapshot(project, read_plan(PLAN_V2, "plan.yaml"), changes=changes)
     assert await verdict_of_auto() == "SUCCESS"  # the new one allows auto: in force at once
 
 
-def test_listeners_that_are_gone_drop_out() -> None:
-    gc.collect()  # other tests' dead listeners go first, so only ours can change the count
-    recorder = Recorder()
-    on_plan_change(recorder.heard)
-    with_recorder = plan_changed(424242)
+def test_a_failing_listener_does_not_keep_the_others_from_hearing() -> None:
+    changes, recorder = PlanChanges(), Recorder()
+
+    def broken(project_id: int) -> None:
+        raise RuntimeError("a broken cache")
+
+    changes.listen(broken)
+    changes.listen(recorder.heard)
+    assert changes.changed(424242) == 1
     assert recorder.seen == [424242]
-    del recorder
-    gc.collect()
-    assert plan_changed(424242) == with_recorder - 1
+
+
+def test_each_process_has_its_own_listeners() -> None:
+    # No module-global registry: one Runtime's plan changes reach only its own caches.
+    one, other, recorder = PlanChanges(), PlanChanges(), Recorder()
+    one.listen(recorder.heard)
+    assert other.changed(7) == 0
+    assert recorder.seen == []

@@ -22,7 +22,7 @@ async def logs_are(session_id: int, count: int) -> bool:
 
 
 def puller(server):
-    return server.server.config.app.state.runtime.components["jet_puller"]
+    return server.server.config.app.state.jet_puller
 
 
 async def test_one_poller_per_session_and_another_takes_over(

@@ -34,9 +34,12 @@ HEALTH_CHECK_INTERVAL_S = 5
 UNAVAILABLE = (aioredis.RedisError, OSError, TimeoutError)
 
 
-def make_redis(url: str, *, pool_size: int = 64, timeout_s: float = 1.0) -> aioredis.Redis:
+def make_redis(
+    url: str, *, pool_size: int = 64, timeout_s: float = 1.0, client_name: str | None = None
+) -> aioredis.Redis:
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        client_name=client_name,
         max_connections=pool_size,
         timeout=timeout_s,
         socket_connect_timeout=timeout_s,
@@ -50,10 +53,17 @@ def make_redis(url: str, *, pool_size: int = 64, timeout_s: float = 1.0) -> aior
     return aioredis.Redis.from_pool(pool)
 
 
-def redis_for(settings: Settings) -> aioredis.Redis | None:
-    """The process's client for REDIS, or None when Redis is not configured."""
+def redis_for(settings: Settings, *, client_name: str | None = None) -> aioredis.Redis | None:
+    """The process's client for REDIS, or None when Redis is not configured.
+
+    `client_name` is set on every connection (CLIENT SETNAME), so CLIENT LIST tells
+    which process holds which connection (trackmaster/runtime.py names them).
+    """
     if not settings.redis:
         return None
     return make_redis(
-        settings.redis, pool_size=settings.redis_pool_size, timeout_s=settings.redis_timeout_s
+        settings.redis,
+        pool_size=settings.redis_pool_size,
+        timeout_s=settings.redis_timeout_s,
+        client_name=client_name,
     )

@@ -1,25 +1,36 @@
-"""Everything a process holds open: database, locks, bus, notifier, (optionally) Kafka.
+"""Everything a process holds open, made in one place: `Runtime.open`.
 
-The web app's lifespan and the worker processes open one Runtime and close
-it on the way out, so every connection has exactly one owner.
+The database, the process's ONE Redis client (locks, bus, the web's rate limiters
+and the workers' heartbeat share its bounded pool), locks, the live-update bus, the
+notifier, the plan-change hub and the realtime services (live index, ingest,
+lifecycle). The web lifespan (web/app.py) and the worker processes (workers/process.py)
+open one Runtime and close it on the way out, so every connection has exactly one
+owner and nothing is built lazily inside a request.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+import os
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from trackmaster.bus import Bus, make_bus
+from trackmaster.bus import Bus, MemoryBus, make_bus
 from trackmaster.db import Database
 from trackmaster.locks import Locks, make_locks
 from trackmaster.notify import Notifier
+from trackmaster.plan.changes import PlanChanges
 from trackmaster.redis_client import redis_for
+from trackmaster.sessions.service import Realtime
 from trackmaster.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def redis_client_name(settings: Settings, role: str) -> str:
+    """The name every connection of a process's Redis client carries (CLIENT LIST shows it)."""
+    return f"{settings.redis_prefix}{role}:{os.getpid()}"
 
 
 @dataclass
@@ -29,45 +40,51 @@ class Runtime:
     locks: Locks
     bus: Bus
     notifier: Notifier
-    # The process's one Redis client (None without REDIS): locks, bus and the web's
-    # rate limiter share its bounded pool.
+    plan_changes: PlanChanges
+    realtime: Realtime
+    # The process's one Redis client (None without REDIS).
     redis: aioredis.Redis | None = None
-    owns_redis: bool = True
-    # Per-process parts built on first use by the modules that own them (e.g. the
-    # realtime index), so they share the Runtime's lifetime without it knowing them.
-    components: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     async def open(
         cls,
         settings: Settings,
         *,
+        role: str = "web",
+        live: bool = True,
         auto_migrate: bool | None = None,
-        redis: aioredis.Redis | None = None,
     ) -> Runtime:
+        """Open everything; `role` names the process's Redis connections (web, consumer ...).
+
+        `live=False` (the producer and consumer: they serve no live page) keeps the bus
+        inside the process: no Redis subscription, nothing published that a page waits for.
+        """
         # The embedded SQLite default migrates itself so that `trackmaster serve`
         # is one command; a shared MySQL database is migrated on purpose, by hand.
         if auto_migrate is None:
             auto_migrate = not settings.uses_mysql
         notifier = Notifier(settings.slack_webhook_url, settings.notify_webhook_url)
         db = await Database.open(settings, auto_migrate=auto_migrate, notifier=notifier)
-        owns_redis = redis is None
-        redis = redis if redis is not None else redis_for(settings)
-        bus = make_bus(settings.redis, settings.redis_prefix, client=redis)
+        redis = redis_for(settings, client_name=redis_client_name(settings, role))
+        bus = make_bus(settings.redis, settings.redis_prefix, client=redis) if live else MemoryBus()
         try:
             # Never fails for Redis being away: the bus degrades and says so.
             await bus.start()
         except Exception:
+            if redis is not None:
+                await redis.aclose()
             await db.close()
             raise
+        plan_changes = PlanChanges()
         return cls(
             settings=settings,
             db=db,
             locks=make_locks(settings.redis, settings.redis_prefix, client=redis),
             bus=bus,
             notifier=notifier,
+            plan_changes=plan_changes,
+            realtime=Realtime(settings, bus, notifier, plan_changes),
             redis=redis,
-            owns_redis=owns_redis,
         )
 
     async def close(self) -> None:
@@ -76,7 +93,7 @@ class Runtime:
                 await closer()
             except Exception:
                 log.exception("closing %s failed", name)
-        if self.redis is not None and self.owns_redis:
+        if self.redis is not None:
             try:
                 await self.redis.aclose()
             except Exception:

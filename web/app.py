@@ -18,7 +18,6 @@ from starlette.staticfiles import StaticFiles
 
 from trackmaster import loop_lag
 from trackmaster.plan import reading
-from trackmaster.redis_client import redis_for
 from trackmaster.runtime import Runtime
 from trackmaster.settings import Settings, load_settings
 from web import health, ingest, logredact, streams
@@ -48,7 +47,7 @@ from web.pages import unmatched as unmatched_pages
 from web.pages import unplanned as unplanned_pages
 from web.security import SecurityHeadersMiddleware
 from web.shedding import SheddingMiddleware, post_paths
-from workers import background
+from workers import background, expiry, jet_pull, scheduler
 from workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -134,50 +133,72 @@ def _all_routes() -> list[BaseRoute]:
     ]
 
 
+async def _compose(app: Starlette, settings: Settings, stack: contextlib.AsyncExitStack) -> None:
+    """Open everything the process holds, each part's close pushed on `stack` (LIFO).
+
+    Closing runs in the reverse order: live streams are told to end, the pool drains
+    its accepted work (within SHUTDOWN_GRACE_S), the background loops stop, then the
+    Runtime closes the bus, locks, the Redis client and the database.
+    """
+    runtime = await Runtime.open(settings, role="web")
+    stack.push_async_callback(runtime.close)
+    # Access control's throttles and rate limits share the Runtime's one Redis client.
+    app.state.guard = Guard(settings, redis=runtime.redis)
+    pool = WorkerPool(
+        workers=settings.workers,
+        queue_size=settings.queue_size,
+        job_timeout_s=settings.job_timeout_s,
+        notifier=runtime.notifier,
+        budget_s=settings.queue_budget_s,
+    )
+    puller = jet_pull.puller_for(runtime, pool)
+    pool.start()
+    loop_lag.of_running_loop()  # measured from the start: /healthz shows it
+    # A stop of a Jet session reads its logs one last time first (docs/realtime.md).
+    stack.enter_context(runtime.realtime.lifecycle.reading_before_stop(puller.final_pull))
+
+    async def pull_jet(runtime: Runtime, pool: WorkerPool) -> None:
+        await puller.run_forever()
+
+    loops: list[tuple[str, background.BackgroundLoop]] = [
+        ("session-expiry", expiry.run),
+        ("jet-pull", pull_jet),
+        # Scheduled plan sync without BROKER (returns at once when BROKER is set).
+        ("plan-scheduler", scheduler.scheduler_loop),
+    ]
+    await stack.enter_async_context(background.running(runtime, pool, loops))
+    stack.push_async_callback(pool.close, settings.shutdown_grace_s)
+    shutting_down = asyncio.Event()
+    feeds = streams.LiveFeeds(
+        runtime.bus, shutting_down, settings.live_frames_per_s, settings.live_gap_rows
+    )
+    # uvicorn waits for open connections before the lifespan ends, so SSE streams
+    # also watch sse-starlette's own exit signal (web/streams.py); this event
+    # catches anything that outlives it. Then accepted work drains.
+    stack.callback(shutting_down.set)
+    app.state.runtime = runtime
+    app.state.pool = pool
+    app.state.jet_puller = puller
+    app.state.live_feeds = feeds
+    app.state.shutting_down = shutting_down
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     reading.configure(settings.plan_parse_timeout_s, settings.plan_max_nodes)
-    # One Redis client (one bounded pool) for the whole process: the guard's rate limiter
-    # and login throttle, the runtime's locks and bus.
-    redis = redis_for(settings)
-    guard = Guard(settings, redis=redis)
     logredact.install()  # write keys in query strings never reach the access log
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        runtime = await Runtime.open(settings, redis=redis)
-        pool = WorkerPool(
-            workers=settings.workers,
-            queue_size=settings.queue_size,
-            job_timeout_s=settings.job_timeout_s,
-            notifier=runtime.notifier,
-            budget_s=settings.queue_budget_s,
-        )
-        pool.start()
-        loop_lag.of_running_loop()  # measured from the start: /healthz shows it
-        app.state.runtime = runtime
-        app.state.pool = pool
-        app.state.shutting_down = asyncio.Event()
-        loops = background.start_all(runtime, pool)
-        # Everything made so far (modules, templates, the plan caches' scaffolding) lives
-        # as long as the process: moving it out of the collector's reach takes the
-        # full collections, which otherwise walk it all, off the ingest path's tail
-        # latency (p99 of a 100-event batch on SQLite: ~60 ms before, ~35 ms after).
-        gc.freeze()
-        log.info("TrackMaster is up on %s", settings.host)
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            await _compose(app, settings, stack)
+            # Everything made so far (modules, templates, the plan caches' scaffolding)
+            # lives as long as the process: moving it out of the collector's reach takes
+            # the full collections, which otherwise walk it all, off the ingest path's
+            # tail latency (p99 of a 100-event batch on SQLite: ~60 ms before, ~35 ms after).
+            gc.freeze()
+            log.info("TrackMaster is up on %s", settings.host)
             yield
-        finally:
-            # uvicorn waits for open connections before the lifespan ends, so SSE
-            # streams also watch sse-starlette's own exit signal (web/streams.py);
-            # this event catches anything that outlives it. Then accepted work drains.
-            app.state.shutting_down.set()
-            await pool.close(settings.shutdown_grace_s)
-            await background.stop_all(loops)
-            await runtime.close()
-            await guard.close()
-            if redis is not None:
-                await redis.aclose()
 
     app = Starlette(
         routes=build_routes(),
@@ -191,11 +212,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(BodyLimitMiddleware, settings=settings),
             # Before auth: a preflight carries no key; only ingest paths get CORS at all.
             Middleware(IngestCorsMiddleware),
-            Middleware(AuthMiddleware, guard=guard),
+            # The guard is made by the lifespan (it shares the Runtime's Redis client).
+            Middleware(AuthMiddleware),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.guard = guard
     return app

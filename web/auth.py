@@ -2,7 +2,7 @@
 
 For every HTTP request, in this order:
 
-1. The policy (trackmaster/auth/policy.py) names the access the request needs.
+1. The policy (web/policy.py) names the access the request needs.
    Ingest endpoints (project write key) pass straight through: no cookies,
    no user, no CSRF; they authenticate themselves.
 2. The user: an `Authorization: Bearer tm_...` API token, else the signed
@@ -30,12 +30,12 @@ import time
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import redis.asyncio as aioredis
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trackmaster.auth import audit, passwords, tokens
-from trackmaster.auth.policy import SAFE_METHODS, Access, decide
 from trackmaster.auth.roles import Role
 from trackmaster.auth.signing import Signer, is_nonce, new_nonce
 from trackmaster.auth.throttle import LoginThrottle, make_login_throttle
@@ -43,10 +43,10 @@ from trackmaster.auth.users import LOCAL_ADMIN, Principal, principal_of
 from trackmaster.errors import Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized
 from trackmaster.models import User
 from trackmaster.ratelimit import RateLimiter, make_ratelimiter
-from trackmaster.redis_client import redis_for
 from trackmaster.settings import Settings
 from web.errors import render_error
 from web.negotiation import wants_json
+from web.policy import SAFE_METHODS, Access, decide
 from web.templating import is_htmx
 
 log = logging.getLogger(__name__)
@@ -59,9 +59,6 @@ CSRF_FIELD = "csrf_token"
 # spares a query per request in local mode and bounds how long a stale answer lives.
 USERS_EXIST_CACHE_S = 2.0
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-_NOBODY_NEEDED = frozenset(
-    {"/ping", "/api/v2/ping", "/healthz", "/healthz/**", "/static/**", "/favicon.ico"}
-)
 
 
 def is_loopback(host: str) -> bool:
@@ -76,13 +73,12 @@ def is_loopback(host: str) -> bool:
 class Guard:
     """What access control holds for the app's lifetime: keys, throttles, rate limits."""
 
-    def __init__(self, settings: Settings, redis: aioredis.Redis | None = None) -> None:
+    def __init__(self, settings: Settings, redis: aioredis.Redis | None) -> None:
         self.settings = settings
         self.signer = Signer(settings.secret_key, settings.session_max_age_s)
         self.local_mode = is_loopback(settings.host)
-        # The app's one Redis client (trackmaster/redis_client.py); closed by its owner.
-        self._owns_redis = redis is None and bool(settings.redis)
-        self.redis: aioredis.Redis | None = redis if redis is not None else redis_for(settings)
+        # The Runtime's one Redis client (trackmaster/runtime.py), which closes it.
+        self.redis = redis
         self.login_throttle: LoginThrottle = make_login_throttle(self.redis, settings.redis_prefix)
         self.ingest_rate: RateLimiter = make_ratelimiter(
             self.redis, settings.redis_prefix, settings.ingest_rate_per_s, settings.ingest_burst
@@ -120,10 +116,6 @@ class Guard:
         user = await User.get_or_none(id=principal.user_id)
         return user is not None and not user.disabled and user.session_epoch == principal.epoch
 
-    async def close(self) -> None:
-        if self.redis is not None and self._owns_redis:
-            await self.redis.aclose()
-
 
 def guard_of(request: Request) -> Guard:
     return request.app.state.guard
@@ -151,11 +143,20 @@ def login_url(request: Request) -> str:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, guard: Guard) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.guard = guard
+        self._state: State | None = None
+
+    @property
+    def guard(self) -> Guard:
+        # Made by the app's lifespan, which opens the Redis client it shares (web/app.py).
+        if self._state is None:
+            raise RuntimeError("a request before the app's lifespan started")
+        guard: Guard = self._state.guard
+        return guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._state = scope["app"].state
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
             return
@@ -165,7 +166,7 @@ class AuthMiddleware:
         method = scope["method"]
         rule = decide(method, scope["path"])
         # Ingest authenticates itself; health and assets need nobody (and no query per file).
-        if rule.access is Access.WRITE_KEY or rule.pattern in _NOBODY_NEEDED:
+        if rule.access is Access.WRITE_KEY or not rule.identifies:
             await self.app(scope, receive, send)
             return
 

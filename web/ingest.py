@@ -49,12 +49,12 @@ from trackmaster.errors import (
 )
 from trackmaster.ratelimit import RateLimiter, make_ratelimiter
 from trackmaster.sessions.ingest import IngestReport
-from trackmaster.sessions.service import realtime_for
 from trackmaster.sources import Parsed, collect
 from trackmaster.sources.wire import Wire
 from trackmaster.sources.writekeys import MISSING_MESSAGE, body_key, request_key
 from web.api.openapi import add_components
 from web.auth import check_ingest_rate, guard_of
+from web.params import runtime_of
 from web.shedding import reservation_of
 from workers.pool import ClientGone, WorkerPool
 
@@ -219,7 +219,7 @@ async def accept(request: Request, protocol: Protocol) -> Accepted:
     received_at = datetime.now(UTC)
     received = await receive(request, protocol)
     parsed, project_id = received.parsed, received.project_id
-    realtime = realtime_for(request.app.state.runtime)
+    realtime = runtime_of(request).realtime
     pool = request.app.state.pool
     report = IngestReport()
     if parsed:  # e.g. a Segment batch of identify calls only stores nothing
@@ -253,7 +253,7 @@ async def receive(request: Request, protocol: Protocol) -> Accepted:
     client = request.client.host if request.client else "unknown"
     unknown = unknown_keys_of(request)
     unknown.check(client)
-    realtime = realtime_for(request.app.state.runtime)
+    realtime = runtime_of(request).realtime
 
     async def project_of(key: str) -> int:
         project_id = await realtime.index.project_for_key(key)

@@ -498,17 +498,8 @@ class LiveFeeds:
 
 
 def live_feeds(request: Request) -> LiveFeeds:
-    """The process's feeds, made on first use and kept on the app (same lifetime as its bus)."""
-    state = request.app.state
-    feeds = getattr(state, "live_feeds", None)
-    if feeds is None:
-        feeds = LiveFeeds(
-            state.runtime.bus,
-            getattr(state, "shutting_down", None),
-            state.settings.live_frames_per_s,
-            state.settings.live_gap_rows,
-        )
-        state.live_feeds = feeds
+    """The process's feeds, made by the app's lifespan (web/app.py) beside its bus."""
+    feeds: LiveFeeds = request.app.state.live_feeds
     return feeds
 
 

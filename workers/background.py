@@ -1,9 +1,8 @@
 """Long-running loops the web process runs beside its requests.
 
-Each entry takes the process's Runtime and WorkerPool and runs until
-cancelled at shutdown. The realtime issue adds the session expiry and the
-Jet pull loop; the schedule issue adds the in-process scheduler (without
-BROKER).
+Each loop takes the process's Runtime and WorkerPool and runs until cancelled at
+shutdown; the web lifespan (web/app.py) names the loops it runs (session expiry,
+the Jet pull, the in-process scheduler) and starts them here, guarded.
 """
 
 from __future__ import annotations
@@ -11,22 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from trackmaster.runtime import Runtime
-from workers import expiry, jet_pull, scheduler
 from workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
 BackgroundLoop = Callable[[Runtime, WorkerPool], Awaitable[None]]
-
-# Filled by the modules that own each loop (see web.app.create_app).
-LOOPS: list[tuple[str, BackgroundLoop]] = []
-LOOPS.append(("session-expiry", expiry.run))
-LOOPS.append(("jet-pull", jet_pull.run))
-# Scheduled plan sync without BROKER (returns at once when BROKER is set).
-LOOPS.append(("plan-scheduler", scheduler.scheduler_loop))
 
 
 async def _guarded(name: str, loop: BackgroundLoop, runtime: Runtime, pool: WorkerPool) -> None:
@@ -44,11 +35,11 @@ async def _guarded(name: str, loop: BackgroundLoop, runtime: Runtime, pool: Work
 
 
 def start_all(
-    runtime: Runtime, pool: WorkerPool, loops: list[tuple[str, BackgroundLoop]] | None = None
+    runtime: Runtime, pool: WorkerPool, loops: list[tuple[str, BackgroundLoop]]
 ) -> list[asyncio.Task[None]]:
     return [
         asyncio.create_task(_guarded(name, loop, runtime, pool), name=f"background-{name}")
-        for name, loop in (LOOPS if loops is None else loops)
+        for name, loop in loops
     ]
 
 
@@ -58,3 +49,15 @@ async def stop_all(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@contextlib.asynccontextmanager
+async def running(
+    runtime: Runtime, pool: WorkerPool, loops: list[tuple[str, BackgroundLoop]]
+) -> AsyncIterator[list[asyncio.Task[None]]]:
+    """The loops, started for the block and stopped (cancelled, awaited) when it ends."""
+    tasks = start_all(runtime, pool, loops)
+    try:
+        yield tasks
+    finally:
+        await stop_all(tasks)

@@ -18,7 +18,7 @@ import logging
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from trackmaster.locks import Locks, make_locks
+from trackmaster.locks import Locks
 from trackmaster.notify import Notifier
 from trackmaster.reachability import kafka_unreachable
 from trackmaster.schedule import (
@@ -226,24 +226,17 @@ async def run(settings: Settings, args: argparse.Namespace, stop: asyncio.Event)
     if not settings.broker:
         log.error("BROKER is not set: the web process schedules syncs itself; nothing to do")
         return 2
-    database = await process.open_database(settings)
-    locks = make_locks(settings.redis, settings.redis_prefix)
     if not settings.redis:
         log.warning("REDIS is not set: locks are per process; run a single consumer")
-    try:
-        async with process.beating("consumer", settings) as heartbeat:
-            consumer = Consumer(
-                settings,
-                locks=locks,
-                notifier=Notifier(settings.slack_webhook_url, settings.notify_webhook_url),
-                sync=jet_sync(settings),
-                heartbeat=heartbeat,
-            )
-            return await consumer.run(stop)
-    finally:
-        await locks.close()
-        await database.close()
-        log.info("consumer stopped")
+    async with process.opened("consumer", settings) as (runtime, heartbeat):
+        consumer = Consumer(
+            settings,
+            locks=runtime.locks,
+            notifier=runtime.notifier,
+            sync=jet_sync(settings, runtime.plan_changes),
+            heartbeat=heartbeat,
+        )
+        return await consumer.run(stop)
 
 
 def main(argv: list[str] | None = None) -> int:

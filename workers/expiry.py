@@ -12,7 +12,6 @@ import logging
 
 from trackmaster.db_outage import DatabaseUnavailable
 from trackmaster.runtime import Runtime
-from trackmaster.sessions.service import realtime_for
 from workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -21,7 +20,7 @@ CHECK_EVERY_S = 1.0
 
 
 async def run(runtime: Runtime, pool: WorkerPool, every_s: float = CHECK_EVERY_S) -> None:
-    lifecycle = realtime_for(runtime).lifecycle
+    lifecycle = runtime.realtime.lifecycle
     while True:
         try:
             stopped = await lifecycle.expire_due()

@@ -57,7 +57,7 @@ from trackmaster.plan.jet import JetLogs
 from trackmaster.runtime import Runtime
 from trackmaster.sessions import jet_staging
 from trackmaster.sessions.ingest import IngestReport
-from trackmaster.sessions.service import Realtime, realtime_for
+from trackmaster.sessions.service import Realtime
 from trackmaster.sources import CaughtEvent
 from workers.pool import WorkerPool
 from workers.ticker import Ticker
@@ -347,22 +347,14 @@ def _bad_id(item: object) -> object:
 
 
 def puller_for(runtime: Runtime, pool: WorkerPool) -> JetPuller:
+    """The process's puller; the web lifespan (web/app.py) runs it and lets the session
+    lifecycle call its `final_pull` before each Jet session stops."""
     settings = runtime.settings
     return JetPuller(
-        realtime_for(runtime),
+        runtime.realtime,
         runtime,
         pool,
         poll_interval_s=settings.poll_interval_s,
         lease_ttl_s=settings.jet_lease_ttl_s,
         clear_at_logs=settings.jet_clear_at_logs,
     )
-
-
-async def run(runtime: Runtime, pool: WorkerPool) -> None:
-    puller = puller_for(runtime, pool)
-    runtime.components["jet_puller"] = puller  # seen by tests and /healthz
-    puller.realtime.lifecycle.before_stop = puller.final_pull
-    try:
-        await puller.run_forever()
-    finally:
-        puller.realtime.lifecycle.before_stop = None

@@ -1,5 +1,5 @@
 """What the Procfile worker processes (producer, consumer) share: start-up, signals,
-the database, and a backoff for a broker that is away."""
+their Runtime and heartbeat (`opened`), and a backoff for a broker that is away."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from trackmaster.db import Database, SchemaOutOfDate
+from trackmaster.db import SchemaOutOfDate
 from trackmaster.reachability import Unreachable
+from trackmaster.runtime import Runtime
 from trackmaster.schedule.heartbeat import Heartbeat, check_main
 from trackmaster.settings import Settings, SettingsError, load_settings
 
@@ -54,21 +55,23 @@ def install_stop_signals(stop: asyncio.Event, name: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def beating(name: str, settings: Settings) -> AsyncIterator[Heartbeat]:
-    """The process's heartbeat, beating until the block ends; then stopped and closed."""
-    heartbeat = Heartbeat(name, settings)
-    task = asyncio.create_task(heartbeat.run())
+async def opened(name: str, settings: Settings) -> AsyncIterator[tuple[Runtime, Heartbeat]]:
+    """The process's Runtime (as the web process opens it: database, its one Redis
+    client, locks, bus, notifier) and its heartbeat on that client, beating until the
+    block ends; then the heartbeat is stopped and cleared, and the Runtime closed."""
+    runtime = await Runtime.open(settings, role=name, live=False)
     try:
-        yield heartbeat
+        heartbeat = Heartbeat(name, settings, runtime.redis)
+        task = asyncio.create_task(heartbeat.run())
+        try:
+            yield runtime, heartbeat
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await heartbeat.close()
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await heartbeat.close()
-
-
-async def open_database(settings: Settings) -> Database:
-    # Like the web process: SQLite migrates itself, a shared MySQL is migrated on purpose.
-    return await Database.open(settings, auto_migrate=not settings.uses_mysql)
+        await runtime.close()
+        log.info("%s stopped", name)
 
 
 def main(

@@ -166,21 +166,16 @@ async def run(settings: Settings, args: argparse.Namespace, stop: asyncio.Event)
     if not settings.broker:
         log.error("BROKER is not set: the web process schedules syncs itself; nothing to do")
         return 2
-    database = await process.open_database(settings)
-    try:
-        async with process.beating("producer", settings) as heartbeat:
-            producer = Producer(settings, heartbeat)
-            log.info(
-                "producer up: every %g s, topic %s on %s",
-                settings.schedule_scan_interval_s, settings.topic, settings.broker,
-            )  # fmt: skip
-            try:
-                return await producer.run(stop, once=args.once)
-            finally:
-                await producer.close()
-    finally:
-        await database.close()
-        log.info("producer stopped")
+    async with process.opened("producer", settings) as (_runtime, heartbeat):
+        producer = Producer(settings, heartbeat)
+        log.info(
+            "producer up: every %g s, topic %s on %s",
+            settings.schedule_scan_interval_s, settings.topic, settings.broker,
+        )  # fmt: skip
+        try:
+            return await producer.run(stop, once=args.once)
+        finally:
+            await producer.close()
 
 
 def main(argv: list[str] | None = None) -> int:

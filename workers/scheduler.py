@@ -42,7 +42,7 @@ async def scheduler_loop(runtime: Runtime, pool: WorkerPool, *, sync: SyncFn | N
     if settings.broker:
         log.info("scheduler: BROKER is set; the producer and consumer processes sync plans")
         return
-    sync = sync or jet_sync(settings)
+    sync = sync or jet_sync(settings, runtime.plan_changes)
     log.info("scheduler: in-process, scanning every %g s", settings.schedule_scan_interval_s)
     while True:
         await scan_once(runtime, sync)

@@ -15,7 +15,6 @@ from tests.support.realtime import Plan, make_plan, play_log
 from tests.support.servers import RunningServer
 from trackmaster.models import TestSession
 from trackmaster.sessions import actions
-from trackmaster.sessions.service import realtime_for
 
 # An unplanned key that is markup, sent beside a near miss of a planned object.
 HOSTILE_KEY = "<img src=x onerror=alert(1)>"
@@ -35,7 +34,7 @@ class Scenario:
 
 
 def realtime_of(server: RunningServer):
-    return realtime_for(server.server.config.app.state.runtime)  # type: ignore[attr-defined]
+    return server.server.config.app.state.runtime.realtime  # type: ignore[attr-defined]
 
 
 async def collect(server: RunningServer, plan: Plan, *logs: dict) -> None:

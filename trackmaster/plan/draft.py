@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trackmaster.models import Project, SyncRun
+from trackmaster.plan.changes import PlanChanges
 from trackmaster.plan.export import plan_document
 from trackmaster.plan.files import read_plan
 from trackmaster.plan.sync import import_snapshot
@@ -89,6 +90,7 @@ async def save_draft(
     *,
     description: str = "",
     started_by: str = "",
+    changes: PlanChanges | None = None,
 ) -> SyncRun:
     """Add the event (to `story_name`, made if new) to the plan as a recorded import."""
     document = await plan_document(project)
@@ -113,4 +115,6 @@ async def save_draft(
     story["events"].append(entry)
     # Through the file reader, so a draft is checked exactly as an uploaded file would be.
     snapshot = read_plan(json.dumps(document, ensure_ascii=False), "draft.json")
-    return await import_snapshot(project, snapshot, trigger="draft", started_by=started_by)
+    return await import_snapshot(
+        project, snapshot, trigger="draft", started_by=started_by, changes=changes
+    )

@@ -16,10 +16,12 @@ from trackmaster.auth import audit
 from trackmaster.checks.rules import KEYS, RuleError, merged, parse_rules
 from trackmaster.errors import NotFound, field_error
 from trackmaster.models import Field
-from trackmaster.plan.changes import plan_changed
+from trackmaster.plan.changes import PlanChanges, tell
 
 
-async def set_local_rules(field_id: int, raw: Any, by: str) -> Field:
+async def set_local_rules(
+    field_id: int, raw: Any, by: str, changes: PlanChanges | None = None
+) -> Field:
     """Replace a field's overlay with `raw` (a mapping; {} removes it); returns the field."""
     if not isinstance(raw, dict):
         raise field_error("rules", "must be a mapping of rule names to values ({} removes them)")
@@ -37,5 +39,5 @@ async def set_local_rules(field_id: int, raw: Any, by: str) -> Field:
         field.local_rules = dict(raw)
         await field.save(update_fields=["local_rules"])
         await audit.record(by or None, "field.local_rules", f"field:{field.id}", rules=raw)
-    plan_changed(field.event.story.project_id)
+    tell(changes, field.event.story.project_id)
     return field

@@ -25,7 +25,7 @@ from trackmaster.errors import InvalidParams, TooManyRequests
 from trackmaster.models import Project, SyncRun
 from trackmaster.plan import progress as live_progress
 from trackmaster.plan.apply import Progress, apply_snapshot
-from trackmaster.plan.changes import plan_changed
+from trackmaster.plan.changes import PlanChanges, tell
 from trackmaster.plan.diff import ACTIONS, Diff, summarize
 from trackmaster.plan.jet import JetClient, JetError
 from trackmaster.plan.reading import read_plan_off_loop
@@ -77,11 +77,13 @@ async def run_sync(
     trigger: str,
     started_by: str = "",
     on_progress: Progress | None = None,
+    changes: PlanChanges | None = None,
 ) -> SyncRun:
     """Record a run, fetch the snapshot, apply it in one transaction; never half-written.
 
     A failure (Jet, a bad plan, the database) is recorded on the run, which is
-    returned with status "failed"; it is not raised. A second sync of the same
+    returned with status "failed"; it is not raised. A run that changed the plan tells
+    `changes` (the process's live caches) after its commit. A second sync of the same
     project while one runs in this process raises TooManyRequests (retry later).
     """
     if project.id in _running:
@@ -129,7 +131,7 @@ async def run_sync(
         _running.pop(project.id, None)
         live_progress.forget(run.id)
     if run.status == "ok" and any(run.diff.get(action) for action in ACTIONS):
-        plan_changed(project.id)
+        tell(changes, project.id)
     await _audit(
         actor,
         f"plan.{source}",
@@ -157,6 +159,7 @@ async def sync_project_from_jet(
     trigger: str = "manual",
     started_by: str = "",
     full: bool | None = None,
+    changes: PlanChanges | None = None,
 ) -> SyncRun:
     """Sync one project's plan from Jet (see the module doc); returns the recorded run."""
     if not project.jet_id:
@@ -169,7 +172,9 @@ async def sync_project_from_jet(
     async def fetch(progress: Progress) -> PlanSnapshot:
         return await fetch_jet_snapshot(jet, project.jet_id or "", full=whole, progress=progress)
 
-    return await run_sync(project, fetch, source="jet", trigger=trigger, started_by=started_by)
+    return await run_sync(
+        project, fetch, source="jet", trigger=trigger, started_by=started_by, changes=changes
+    )
 
 
 async def sync_projects_from_jet(jet: JetClient, *, started_by: str = "") -> dict[str, Any]:
@@ -199,14 +204,21 @@ async def sync_projects_from_jet(jet: JetClient, *, started_by: str = "") -> dic
 
 
 async def import_snapshot(
-    project: Project, snapshot: PlanSnapshot, *, trigger: str = "upload", started_by: str = ""
+    project: Project,
+    snapshot: PlanSnapshot,
+    *,
+    trigger: str = "upload",
+    started_by: str = "",
+    changes: PlanChanges | None = None,
 ) -> SyncRun:
     """Apply a plan read from a file (already parsed and checked) as a recorded run."""
 
     async def fetch(progress: Progress) -> PlanSnapshot:
         return snapshot
 
-    return await run_sync(project, fetch, source="file", trigger=trigger, started_by=started_by)
+    return await run_sync(
+        project, fetch, source="file", trigger=trigger, started_by=started_by, changes=changes
+    )
 
 
 async def import_plan_file(
@@ -217,7 +229,10 @@ async def import_plan_file(
     fmt: str | None = None,
     trigger: str = "upload",
     started_by: str = "",
+    changes: PlanChanges | None = None,
 ) -> SyncRun:
     """Read a plan file (raises PlanFileError naming each problem) and apply it as a run."""
     snapshot = await read_plan_off_loop(content, filename, fmt)
-    return await import_snapshot(project, snapshot, trigger=trigger, started_by=started_by)
+    return await import_snapshot(
+        project, snapshot, trigger=trigger, started_by=started_by, changes=changes
+    )

@@ -27,17 +27,20 @@ log = logging.getLogger(__name__)
 
 
 class Heartbeat:
-    def __init__(self, name: str, settings: Settings) -> None:
+    def __init__(self, name: str, settings: Settings, redis: aioredis.Redis | None = None) -> None:
+        """`redis`: the process's client (its Runtime's, which closes it); without one, a
+        short-lived client of its own is made for REDIS (the `--check` of check_main)."""
         self.name = name
         self.ttl_s = settings.heartbeat_ttl_s
         self.host = socket.gethostname()
         self.key = f"{settings.redis_prefix}heartbeat:{name}:{self.host}"
         self.path = Path(settings.sqlite_path).parent / f"heartbeat-{name}.json"
-        self._redis = (
-            aioredis.from_url(settings.redis, socket_timeout=3, socket_connect_timeout=3)
-            if settings.redis
-            else None
-        )
+        self._owns_redis = redis is None
+        self._redis = redis
+        if redis is None and settings.redis:
+            self._redis = aioredis.from_url(
+                settings.redis, socket_timeout=3, socket_connect_timeout=3
+            )
         self.state = "starting"
         self.ok = True
 
@@ -94,7 +97,7 @@ class Heartbeat:
                 await self._redis.delete(self.key)
             elif clear:
                 self.path.unlink(missing_ok=True)
-        if self._redis is not None:
+        if self._redis is not None and self._owns_redis:
             await self._redis.aclose()
 
 

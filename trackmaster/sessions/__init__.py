@@ -1,6 +1,6 @@
 """Realtime test sessions: lifecycle, matching caught events, ingest, results, tester actions.
 
-service.Realtime / realtime_for(runtime)   the parts of one process, wired together
+service.Realtime / runtime.realtime   the parts of one process, wired together
 lifecycle     start, update, stop, expire (and the session's Jet filter)
 selection     accounts and events chosen for a session, validated
 live          which live sessions catch an event (in-memory, per project)

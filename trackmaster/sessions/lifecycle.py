@@ -11,8 +11,9 @@ two processes (a tester's click and the expiry loop) exactly one does it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
@@ -59,6 +60,8 @@ class JetFilters(Protocol):
 
 
 JetFactory = Callable[[], AbstractAsyncContextManager[JetFilters]]
+# One last read of a Jet session before it stops (the Jet puller's final_pull).
+FinalRead = Callable[[TestSession, bool], Awaitable[Any]]
 
 
 async def get_session(session_id: Any) -> TestSession:
@@ -82,10 +85,19 @@ class Lifecycle:
         self.limit_s = limit_s
         self.jet = jet
         self.notify = notify
-        # Set by the Jet puller of this process: one last read of a Jet session's
-        # logs before it stops, so events sent just before Stop are still caught;
-        # called with whether the filter was set STOPPED (then it may clear it).
-        self.before_stop: Callable[[TestSession, bool], Awaitable[Any]] | None = None
+        self._final_read: FinalRead | None = None
+
+    @contextlib.contextmanager
+    def reading_before_stop(self, read: FinalRead) -> Iterator[None]:
+        """While the block runs, `read(session, filter_stopped)` does one last read of a
+        Jet session's logs before it stops, so events sent just before Stop are still
+        caught; `filter_stopped` says whether the filter was set STOPPED (then it may
+        clear it). The web lifespan enters this with its Jet puller (web/app.py)."""
+        self._final_read = read
+        try:
+            yield
+        finally:
+            self._final_read = None
 
     # --- start -------------------------------------------------------------------------
 
@@ -271,11 +283,10 @@ class Lifecycle:
             filter_stopped = await self._set_filter(
                 session.jet_filter_id, FILTER_STOPPED, names, users
             )
-        if self.before_stop and session.jet_filter_id and session.status == SessionStatus.ON:
+        read = self._final_read
+        if read and session.jet_filter_id and session.status == SessionStatus.ON:
             try:
-                await asyncio.wait_for(
-                    self.before_stop(session, filter_stopped), timeout=FINAL_PULL_TIMEOUT_S
-                )
+                await asyncio.wait_for(read(session, filter_stopped), timeout=FINAL_PULL_TIMEOUT_S)
             except Exception as exc:  # the stop itself must not depend on Jet
                 log.warning("session %s: last Jet read before stop failed: %r", session.id, exc)
         now = datetime.now(UTC)

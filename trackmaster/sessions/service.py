@@ -1,7 +1,8 @@
 """One object per process that ties the realtime parts together: index, ingest, lifecycle.
 
-The web app, the Jet pull loop and the expiry loop share it, so that a start
-or stop in this process refreshes the live index the ingest path matches on.
+Made once by `Runtime.open` (trackmaster/runtime.py) as `runtime.realtime`; the web
+app, the Jet pull loop and the expiry loop share it, so that a start or stop in this
+process refreshes the live index the ingest path matches on.
 """
 
 from __future__ import annotations
@@ -10,16 +11,18 @@ from typing import Any
 
 from tortoise.functions import Count
 
+from trackmaster.bus import Bus
 from trackmaster.models import EventLog, SessionAccount, SessionEvent, TestSession, UnmatchedEvent
-from trackmaster.plan.changes import on_plan_change
-from trackmaster.runtime import Runtime
+from trackmaster.notify import Notifier
+from trackmaster.plan.changes import PlanChanges
 from trackmaster.sessions.ingest import Ingestor
 from trackmaster.sessions.lifecycle import JetFactory, Lifecycle
 from trackmaster.sessions.live import LiveIndex
 from trackmaster.sessions.results import session_json
+from trackmaster.settings import Settings
 
 
-def default_jet_factory(settings: Any) -> JetFactory | None:
+def default_jet_factory(settings: Settings) -> JetFactory | None:
     if not settings.jet_url:
         return None
     from trackmaster.plan.jet import JetClient
@@ -28,30 +31,27 @@ def default_jet_factory(settings: Any) -> JetFactory | None:
 
 
 class Realtime:
-    def __init__(self, runtime: Runtime, jet: JetFactory | None = None) -> None:
-        settings = runtime.settings
-        self.runtime = runtime
-        self.bus = runtime.bus
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        notifier: Notifier,
+        plan_changes: PlanChanges,
+        jet: JetFactory | None = None,
+    ) -> None:
+        self.bus = bus
         self.index = LiveIndex()
         # A synced or imported plan reaches live sessions at once in this process.
-        on_plan_change(self.index.invalidate)
-        self.ingestor = Ingestor(self.index, runtime.bus, settings.unmatched_keep)
+        plan_changes.listen(self.index.invalidate)
+        self.ingestor = Ingestor(self.index, bus, settings.unmatched_keep)
         self.jet = jet if jet is not None else default_jet_factory(settings)
         self.lifecycle = Lifecycle(
             self.index,
-            runtime.bus,
+            bus,
             limit_s=settings.realtime_limit,
             jet=self.jet,
-            notify=runtime.notifier.notify,
+            notify=notifier.notify,
         )
-
-
-def realtime_for(runtime: Runtime) -> Realtime:
-    """The process's Realtime, made on first use and kept on its Runtime (same lifetime)."""
-    existing = runtime.components.get("realtime")
-    if existing is None:
-        existing = runtime.components["realtime"] = Realtime(runtime)
-    return existing
 
 
 async def list_sessions(

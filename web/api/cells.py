@@ -17,9 +17,9 @@ from trackmaster.models import Platform, RejudgeRun
 from trackmaster.sessions import cell_store
 from trackmaster.sessions.lifecycle import get_session
 from trackmaster.sessions.rejudge import run_json, start_rejudge
-from trackmaster.sessions.service import realtime_for
 from web.api import actor
 from web.api.results_json import cell_overrides, session_results
+from web.params import runtime_of
 
 VALUES_LIMIT = 50
 
@@ -80,7 +80,7 @@ async def rejudge(request: Request) -> JSONResponse:
       404: {$ref: "#/components/responses/NotFound"}
     """
     session = await get_session(request.path_params["session_id"])
-    realtime = realtime_for(request.app.state.runtime)
+    realtime = runtime_of(request).realtime
     run = await start_rejudge(realtime.bus, session, actor(request))
     realtime.index.invalidate(session.project_id)
     return JSONResponse({"data": run_json(run)}, status_code=202)

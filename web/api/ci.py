@@ -21,10 +21,10 @@ from trackmaster.reports.json_out import counts_json, report_json
 from trackmaster.sessions import ci
 from trackmaster.sessions.lifecycle import get_session
 from trackmaster.sessions.results import session_json
-from trackmaster.sessions.service import realtime_for
 from web.api import actor, json_object
 from web.api.openapi import add_components
 from web.pager import page_from
+from web.params import runtime_of
 from web.reports import report_response
 
 add_components(
@@ -77,7 +77,7 @@ add_components(
 
 
 def _realtime(request: Request):
-    return realtime_for(request.app.state.runtime)
+    return runtime_of(request).realtime
 
 
 async def _session(request: Request):

@@ -24,6 +24,7 @@ from trackmaster.plan.files import FORMATS
 from trackmaster.plan.sync import import_plan_file, sync_projects_from_jet
 from web.api import actor, as_id, jet_client
 from web.pager import page_from
+from web.params import runtime_of
 
 
 def project_json(project: Project, stories: int | None = None) -> dict[str, Any]:
@@ -187,7 +188,13 @@ async def plan_import(request: Request) -> JSONResponse:
     if fmt is None and filename == "plan":
         raise field_error("format", "is required when the file has no name (yaml, json, csv)")
     run = await import_plan_file(
-        project, content, filename, fmt=fmt, trigger="api", started_by=actor(request)
+        project,
+        content,
+        filename,
+        fmt=fmt,
+        trigger="api",
+        started_by=actor(request),
+        changes=runtime_of(request).plan_changes,
     )
     if run.status != "ok":
         raise UpstreamError(f"the import failed: {run.error}", details={"run": run.id})

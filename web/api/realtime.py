@@ -33,13 +33,13 @@ from trackmaster.sessions.service import (
     Realtime,
     list_sessions,
     list_unmatched,
-    realtime_for,
     session_counts,
 )
 from web.api import actor, as_id, json_object, query_int
 from web.api.openapi import add_components
 from web.api.results_json import CELL_SCHEMA, session_results
 from web.pager import page_from
+from web.params import runtime_of
 
 _SESSION = {
     "type": "object",
@@ -165,7 +165,7 @@ add_components(
 
 
 def _realtime(request: Request) -> Realtime:
-    return realtime_for(request.app.state.runtime)
+    return runtime_of(request).realtime
 
 
 def _record(request: Request, body: dict[str, Any] | None = None) -> int:

@@ -21,6 +21,7 @@ from trackmaster.plan.local_rules import set_local_rules
 from trackmaster.plan.sync import sync_project_from_jet
 from web.api import actor, as_id, jet_client, json_object, query_int
 from web.pager import page_from
+from web.params import runtime_of
 
 
 def story_json(story: Story, events: int | None = None) -> dict[str, Any]:
@@ -100,7 +101,12 @@ async def stories_sync(request: Request) -> JSONResponse:
     full = _full(request)
     async with jet_client(request) as jet:
         run = await sync_project_from_jet(
-            project, jet, trigger="api", started_by=actor(request), full=full
+            project,
+            jet,
+            trigger="api",
+            started_by=actor(request),
+            full=full,
+            changes=runtime_of(request).plan_changes,
         )
     if run.status != "ok":
         raise UpstreamError(f"the sync failed: {run.error}", details={"run": run.id})
@@ -177,7 +183,10 @@ async def field_rules(request: Request) -> JSONResponse:
     """
     body = await json_object(request)
     field = await set_local_rules(
-        as_id(request.path_params["id"], "id"), body.get("rules"), actor(request)
+        as_id(request.path_params["id"], "id"),
+        body.get("rules"),
+        actor(request),
+        runtime_of(request).plan_changes,
     )
     return JSONResponse({"data": field_json(field)})
 

@@ -13,8 +13,8 @@ from starlette.routing import Route
 
 from trackmaster.sessions import unplanned
 from trackmaster.sessions.lifecycle import get_session
-from trackmaster.sessions.service import realtime_for
 from web.api import actor, json_object
+from web.params import runtime_of
 
 
 async def mark(request: Request) -> JSONResponse:
@@ -48,7 +48,7 @@ async def mark(request: Request) -> JSONResponse:
     """
     session = await get_session(request.path_params["session_id"])
     body = await json_object(request)
-    bus = realtime_for(request.app.state.runtime).bus
+    bus = runtime_of(request).realtime.bus
     found, created = await unplanned.mark_expected(
         bus, session, body.get("event"), body.get("key"), body.get("reason"), actor(request)
     )
@@ -77,7 +77,7 @@ async def unmark(request: Request) -> JSONResponse:
     """
     session = await get_session(request.path_params["session_id"])
     body = await json_object(request)
-    bus = realtime_for(request.app.state.runtime).bus
+    bus = runtime_of(request).realtime.bus
     removed = await unplanned.unmark_expected(
         bus, session, body.get("event"), body.get("key"), actor(request)
     )

@@ -28,6 +28,7 @@ from trackmaster.plan.browse import (
     story_counts,
     sync_history,
 )
+from trackmaster.plan.changes import PlanChanges
 from trackmaster.plan.diff import summarize
 from trackmaster.plan.files import PlanFileError
 from trackmaster.plan.jet import JetClient
@@ -41,6 +42,7 @@ from trackmaster.plan.sync import (
 from web.api import actor, as_id, jet_client
 from web.api.projects import read_upload
 from web.pager import page_from
+from web.params import runtime_of
 from web.templating import for_htmx, is_htmx, render
 
 log = logging.getLogger(__name__)
@@ -132,9 +134,11 @@ def _tasks(request: Request) -> set[asyncio.Task[Any]]:
     return state.plan_sync_tasks
 
 
-async def _sync_in_background(project: Project, client: JetClient, started_by: str) -> SyncRun:
+async def _sync_in_background(
+    project: Project, client: JetClient, started_by: str, changes: PlanChanges
+) -> SyncRun:
     async with client as jet:
-        return await sync_project_from_jet(project, jet, started_by=started_by)
+        return await sync_project_from_jet(project, jet, started_by=started_by, changes=changes)
 
 
 async def start_sync(request: Request) -> Response:
@@ -142,7 +146,9 @@ async def start_sync(request: Request) -> Response:
     client = jet_client(request)
     running = running_run_id(project.id)
     if running is None:
-        task = asyncio.create_task(_sync_in_background(project, client, actor(request)))
+        task = asyncio.create_task(
+            _sync_in_background(project, client, actor(request), runtime_of(request).plan_changes)
+        )
         tasks = _tasks(request)
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -204,7 +210,13 @@ async def import_plan(request: Request) -> Response:
     outcome: dict[str, Any] = {}
     try:
         content, filename = await read_upload(request)
-        run = await import_plan_file(project, content, filename, started_by=actor(request))
+        run = await import_plan_file(
+            project,
+            content,
+            filename,
+            started_by=actor(request),
+            changes=runtime_of(request).plan_changes,
+        )
         outcome["import_run"] = run
         if run.status != "ok":
             status_code = 400

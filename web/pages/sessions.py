@@ -31,13 +31,13 @@ from trackmaster.models import (
 )
 from trackmaster.sessions import actions, cell_store, unplanned
 from trackmaster.sessions.rejudge import start_rejudge
-from trackmaster.sessions.service import list_sessions, realtime_for
+from trackmaster.sessions.service import list_sessions
 from web import confirmations
 from web import session_fragments as fragments
 from web.api.results_json import cell_overrides
 from web.log_filter import LogFilter, filtered_logs
 from web.pager import page_from
-from web.params import actor
+from web.params import actor, runtime_of
 from web.parity_view import load_parity
 from web.session_view import (
     PLATFORMS,
@@ -81,7 +81,7 @@ def _back_to(session_id: int) -> RedirectResponse:
 
 
 def _realtime(request: Request):
-    return realtime_for(request.app.state.runtime)
+    return runtime_of(request).realtime
 
 
 # --- the sessions list -------------------------------------------------------------------

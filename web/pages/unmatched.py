@@ -25,7 +25,7 @@ from trackmaster.models import (
 )
 from trackmaster.plan.accounts import add_account
 from trackmaster.plan.draft import DraftField, propose_fields, save_draft
-from trackmaster.sessions.service import realtime_for
+from web.params import actor, runtime_of
 from web.session_fragments import partial
 from web.session_view import get_session
 from web.templating import is_htmx, render
@@ -71,7 +71,7 @@ async def watch_event(request: Request) -> Response:
         watched = await SessionEvent.filter(session_id=session.id).values_list(
             "event_id", flat=True
         )
-        await realtime_for(request.app.state.runtime).lifecycle.update(
+        await runtime_of(request).realtime.lifecycle.update(
             session.id, events=sorted({*watched, event.id})
         )
         return f"Watching {event.name} now: its next events are checked."
@@ -91,7 +91,7 @@ async def add_session_account(request: Request) -> Response:
         chosen = await SessionAccount.filter(session_id=session.id).values_list(
             "account_id", flat=True
         )
-        await realtime_for(request.app.state.runtime).lifecycle.update(
+        await runtime_of(request).realtime.lifecycle.update(
             session.id, accounts=sorted({*chosen, account.id})
         )
         return f"{user_id} is an account of this session now: its next events are checked."
@@ -146,7 +146,8 @@ async def save_draft_entry(request: Request) -> Response:
         name,
         fields,
         description=str(form.get("description") or "").strip(),
-        started_by=str(getattr(request.scope.get("user"), "username", "") or ""),
+        started_by=actor(request),
+        changes=runtime_of(request).plan_changes,
     )
     return RedirectResponse(f"/projects/{session.project_id}/sync/{run.id}", status_code=303)
 

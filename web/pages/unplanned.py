@@ -14,8 +14,8 @@ from starlette.routing import Route
 
 from trackmaster.errors import AppError
 from trackmaster.sessions import unplanned
-from trackmaster.sessions.service import realtime_for
 from web import session_fragments as fragments
+from web.params import runtime_of
 from web.session_view import get_session, load_snapshot
 from web.templating import is_htmx
 
@@ -28,7 +28,7 @@ def _event(raw: object) -> object:
 async def _answer(request: Request, expected: bool) -> Response:
     session = await get_session(request.path_params["session_id"])
     form = await request.form()
-    bus = realtime_for(request.app.state.runtime).bus
+    bus = runtime_of(request).realtime.bus
     by = str(getattr(request.scope.get("user"), "username", "") or "")
     key = form.get("key")
     status, notice = 200, ""

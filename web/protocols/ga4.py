@@ -25,9 +25,9 @@ from starlette.routing import Route
 from trackmaster.checks import check_event
 from trackmaster.checks.unplanned import find_unplanned, root_for
 from trackmaster.errors import AppError
-from trackmaster.sessions.service import realtime_for
 from trackmaster.sources import ga4
 from web.ingest import Accepted, Protocol, endpoint, receive
+from web.params import runtime_of
 from web.protocols._doc import describe, json_answer
 
 PROTOCOL = Protocol("ga4", ga4.parse, query_keys=("api_secret",), max_events=ga4.MAX_EVENTS)
@@ -73,7 +73,7 @@ async def debug(request: Request) -> Response:
         # status, so that a wrong api_secret is never mistaken for a valid request.
         status = 200 if exc.status == 400 or exc.status == 413 else exc.status
         return JSONResponse({"validationMessages": _refusal_messages(exc)}, status, exc.headers)
-    snapshot = await realtime_for(request.app.state.runtime).index.snapshot(received.project_id)
+    snapshot = await runtime_of(request).realtime.index.snapshot(received.project_id)
     now = datetime.now(UTC)
     messages = []
     for index, event in enumerate(received.parsed):

@@ -22,10 +22,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from trackmaster.errors import AppError, Unauthorized
-from trackmaster.sessions.service import realtime_for
 from trackmaster.sources import segment
 from trackmaster.sources.writekeys import request_key
 from web.ingest import Accepted, Protocol, endpoint, unknown_keys_of
+from web.params import runtime_of
 from web.protocols._doc import describe, json_answer
 
 PROTOCOLS = {
@@ -92,7 +92,7 @@ async def _project_of_path_key(request: Request, key: str) -> str:
     unknown = unknown_keys_of(request)
     unknown.check(client)
     key = key or request_key(request.headers, request.query_params) or ""
-    realtime = realtime_for(request.app.state.runtime)
+    realtime = runtime_of(request).realtime
     if not key or await realtime.index.project_for_key(key) is None:
         raise await unknown.refused(
             client, Unauthorized("unknown write key; copy it from the project page")

@@ -42,6 +42,7 @@ from web.api.v2.shapes import (
     project_json,
     story_json,
 )
+from web.params import runtime_of
 
 MAX_ID_CHARS = 32  # the original's `binding:"max=32"` on account and project ids
 
@@ -208,7 +209,13 @@ async def stories_sync(request: Request) -> JSONResponse:
     raw = query_text(request, "project", "project cannot be null")
     project = await project_or(raw, NotFound, "project does not exist")
     async with jet_client(request) as jet:
-        run = await sync_project_from_jet(project, jet, trigger="api", started_by=actor(request))
+        run = await sync_project_from_jet(
+            project,
+            jet,
+            trigger="api",
+            started_by=actor(request),
+            changes=runtime_of(request).plan_changes,
+        )
     if run.status != "ok":
         raise ServerError(f"the sync failed: {run.error}", details={"run": run.id})
     return ok()

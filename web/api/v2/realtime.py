@@ -26,7 +26,7 @@ from trackmaster.errors import BadRequest, NotFound
 from trackmaster.models import Event, Field, Project, SessionEvent, TestSession, Verdict
 from trackmaster.sessions import actions
 from trackmaster.sessions.results import session_logs
-from trackmaster.sessions.service import Realtime, realtime_for
+from trackmaster.sessions.service import Realtime
 from web.api import actor
 from web.api.results_json import session_results
 from web.api.v2._base import (
@@ -56,6 +56,7 @@ from web.api.v2.shapes import (
     plan_ids_of_logs,
     record_json,
 )
+from web.params import runtime_of
 
 RECORD_MISSING = "record required in query"
 _VERDICTS = {v.value for v in Verdict}
@@ -63,7 +64,7 @@ _COLUMNS = (("iOS", "ios"), ("Android", "android"), ("Other", "other"))
 
 
 def _realtime(request: Request) -> Realtime:
-    return realtime_for(request.app.state.runtime)
+    return runtime_of(request).realtime
 
 
 async def _record_or_404(raw: str) -> TestSession:

@@ -30,10 +30,10 @@ from tests.support.access import (
     secured,
 )
 from tests.support.servers import RunningServer
-from trackmaster.auth.policy import Access, decide
 from trackmaster.auth.roles import Role
 from trackmaster.settings import Settings
 from web.app import create_app
+from web.policy import Access, decide
 
 PUBLIC, KEY, VIEWER, TESTER, ADMIN = "public", "write-key", "viewer", "tester", "admin"
 
@@ -267,7 +267,7 @@ def test_every_route_has_a_decided_access(tmp_path) -> None:
     undecided = sorted(found - EXPECTED.keys())
     assert not undecided, (
         "routes nobody decided the access of; add them to EXPECTED in this file (and to the "
-        f"policy in trackmaster/auth/policy.py if its default is wrong): {undecided}"
+        f"policy in web/policy.py if its default is wrong): {undecided}"
     )
     stale = sorted(EXPECTED.keys() - found)
     assert not stale, f"EXPECTED names routes the app no longer has: {stale}"
@@ -421,11 +421,11 @@ async def test_api_tokens_get_the_same_answers(callers: dict[str, Caller], serve
 def test_docs_show_the_current_policy() -> None:
     from pathlib import Path
 
-    from trackmaster.auth.policy import markdown_table
+    from web.policy import markdown_table
 
     text = (Path(__file__).resolve().parent.parent / "docs" / "security.md").read_text()
     shown = text.split("<!-- policy:start -->\n", 1)[1].split("<!-- policy:end -->", 1)[0]
     assert shown == markdown_table(), (
         "docs/security.md shows an old permission table; paste the output of "
-        "`python -c 'from trackmaster.auth.policy import markdown_table as t; print(t())'`"
+        "`python -c 'from web.policy import markdown_table as t; print(t())'`"
     )

@@ -19,9 +19,9 @@ async def test_demo_session_holds_every_kind_of_verdict_and_is_made_once(db, set
     project, _ = await ensure_demo()
     runtime = await Runtime.open(settings)
     try:
-        session = await ensure_demo_session(runtime, project)
+        session = await ensure_demo_session(runtime.realtime, project)
         assert session is not None
-        assert await ensure_demo_session(runtime, project) is None
+        assert await ensure_demo_session(runtime.realtime, project) is None
     finally:
         await runtime.close()
     logs = await EventLog.filter(session=session)

@@ -1,6 +1,6 @@
 """CORS for the ingest endpoints only: browser SDKs post from any origin, without credentials.
 
-The ingest endpoints (Access.WRITE_KEY in trackmaster/auth/policy.py) take no
+The ingest endpoints (Access.WRITE_KEY in web/policy.py) take no
 cookies and no user: they authenticate by the project's write key, which a
 page ships to every visitor anyway. So any origin may post to them, and the
 answers say `Access-Control-Allow-Origin: *` and never allow credentials: a
@@ -22,7 +22,7 @@ import re
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from trackmaster.auth.policy import Access, decide
+from web.policy import Access, decide
 
 PREFLIGHT_MAX_AGE_S = 600
 ALLOWED_METHODS = "GET, POST, OPTIONS"

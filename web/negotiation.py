@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from trackmaster.auth.policy import Access, decide
-
-# Paths that only programs call: they always get JSON, whatever Accept says.
-_JSON_PREFIXES = ("/api/", "/collect", "/v1/", "/2/", "/healthz", "/ping")
+from web.policy import decide
 
 
 def wants_json(request: Request) -> bool:
-    path = request.url.path
-    if path.startswith(_JSON_PREFIXES):
-        return True
-    # Every ingest endpoint (Snowplow's /i, Mixpanel's /track...) is for SDKs, not people.
-    if decide(request.method, path).access is Access.WRITE_KEY:
+    # Paths only programs call (the API, ingest, health) always get JSON, whatever Accept
+    # says: the URL table (web/policy.py) marks them.
+    if decide(request.method, request.url.path).program:
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from trackmaster.checks.verdicts import FieldCheck, FieldRule
-from trackmaster.models import Platform
+from trackmaster.kinds import Platform
 
 
 class Coverage:

@@ -16,7 +16,7 @@ from trackmaster.checks.values import (
     quote,
     value_text,
 )
-from trackmaster.models import Verdict
+from trackmaster.kinds import Verdict
 
 # Checks of enumerated and fixed fields repeat (the same few values over and
 # over), and a FieldCheck is immutable: each rule keeps the ones it made, up

@@ -10,36 +10,19 @@ upserted once per batch and cell, plus a few distinct values per cell
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
 
+from trackmaster.kinds import PLATFORMS, Platform, SessionStatus, Verdict
+
 if TYPE_CHECKING:
     from trackmaster.models.plan import Account, Event, Field, Project
 
 
-class SessionStatus(StrEnum):
-    ON = "ON"
-    OFF = "OFF"
-
-
-class Platform(StrEnum):
-    IOS = "iOS"
-    ANDROID = "Android"
-    OTHER = "Other"
-
-
-# The platforms' names in the order every table and report shows them.
-PLATFORMS: tuple[str, ...] = tuple(p.value for p in Platform)
-
-
-class Verdict(StrEnum):
-    SUCCESS = "SUCCESS"
-    FAIL = "FAIL"
-    UNCERTAIN = "UNCERTAIN"
-    UNTESTED = "UNTESTED"
+# The domain's enums are plain Python (trackmaster/kinds.py), stored by these models.
+__all__ = ["PLATFORMS", "Platform", "SessionStatus", "Verdict"]
 
 
 class TestSession(Model):

@@ -1,6 +1,6 @@
 """A demo test session with caught events, so a first run has verdicts to look at.
 
-`trackmaster demo` calls it after importing the demo plan. It starts one
+`trackmaster demo` (trackmaster/cli/demo.py) calls it after importing the demo plan. It starts one
 session on the demo project (only when the project has none yet) and feeds it
 a few events from an iPhone and an Android phone through the real ingest path,
 so every verdict on the page was produced the way a tester's would be.
@@ -8,12 +8,10 @@ so every verdict on the page was produced the way a tester's would be.
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from trackmaster.models import Project, TestSession
-from trackmaster.runtime import Runtime
-from trackmaster.sessions.service import realtime_for
+from trackmaster.sessions.service import Realtime
 from trackmaster.sources.collect import parse_collect
 
 DEMO_SESSION_NAME = "Demo: playback and search"
@@ -49,11 +47,10 @@ def demo_events() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-async def ensure_demo_session(runtime: Runtime, project: Project) -> TestSession | None:
+async def ensure_demo_session(realtime: Realtime, project: Project) -> TestSession | None:
     """Start the demo session and feed it, unless the project already has a session."""
     if await TestSession.filter(project=project).exists():
         return None
-    realtime = realtime_for(runtime)
     accounts = [account.user_id async for account in project.accounts.all()]
     stories = [story.id async for story in project.stories.filter(removed_at=None)]
     session = await realtime.lifecycle.start(
@@ -61,35 +58,3 @@ async def ensure_demo_session(runtime: Runtime, project: Project) -> TestSession
     )
     await realtime.ingestor.ingest(project.id, parse_collect(demo_events()))
     return session
-
-
-def _demo_command(args: argparse.Namespace) -> int:
-    from trackmaster.plan.commands import report_run, run_with_database
-    from trackmaster.plan.demo import ensure_demo
-
-    async def work(settings: Any) -> int:
-        project, run = await ensure_demo()
-        print(f"demo project #{project.id} {project.name!r}")
-        runtime = await Runtime.open(settings)
-        try:
-            session = await ensure_demo_session(runtime, project)
-        finally:
-            await runtime.close()
-        if session is not None:
-            print(f"demo session #{session.id} {session.name!r} with caught events")
-        print(
-            "send it an event (README: Send your first event): "
-            f'KEY=$(.venv/bin/trackmaster write-key --project "{project.name}")'
-        )
-        return report_run(run)
-
-    return int(run_with_database(work))
-
-
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from trackmaster.plan.commands import exit_code
-
-    demo = commands.add_parser(
-        "demo", help='create (or refresh) the "Demo app" project from examples/plan.yaml'
-    )
-    demo.set_defaults(handler=exit_code(_demo_command))

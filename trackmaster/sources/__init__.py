@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from trackmaster.checks.lookup import LookupStyle
-from trackmaster.models import Platform
+from trackmaster.kinds import Platform
 from trackmaster.sources._common import (
     MAX_BATCH_EVENTS,
     MAX_MESSAGE_ID_CHARS,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, cast, overload
 
 from trackmaster.errors import InvalidParams, PayloadTooLarge, field_error
-from trackmaster.models import Platform
+from trackmaster.kinds import Platform
 
 # Limits the API layer imports (settings may lower MAX_BATCH_EVENTS later).
 MAX_BATCH_EVENTS = 500

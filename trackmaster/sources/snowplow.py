@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from trackmaster.errors import field_error
-from trackmaster.models import Platform
+from trackmaster.kinds import Platform
 from trackmaster.sources import CaughtEvent
 from trackmaster.sources._common import (
     MAX_BATCH_EVENTS,

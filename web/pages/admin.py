@@ -1,6 +1,6 @@
 """Admin pages: users, API tokens, the audit log, and rotating a project's write key.
 
-The policy (trackmaster/auth/policy.py) lets only admins in; each handler
+The policy (web/policy.py) lets only admins in; each handler
 checks again, so a policy edit cannot open them by accident.
 """
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trackmaster.plan.commands import exit_code, run_with_database
+from trackmaster.cli.running import exit_code, run_with_database
 
 if TYPE_CHECKING:
     from trackmaster.reports.model import Report

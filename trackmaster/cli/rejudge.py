@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from trackmaster.plan.commands import exit_code, run_with_database
+from trackmaster.cli.running import exit_code, run_with_database
 
 
 def _rejudge(args: argparse.Namespace) -> int:

@@ -1,8 +1,6 @@
-"""The `trackmaster` console command.
+"""`trackmaster serve`: the web app under uvicorn (and https beside it with HTTPS_PORT).
 
-Subcommands import their implementation lazily, so `trackmaster migrate`
-does not load the web app, and this package keeps importing neither web nor
-workers (they are named as import strings).
+This package imports neither web nor workers: the app is named as an import string.
 """
 
 from __future__ import annotations
@@ -11,16 +9,13 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from trackmaster.settings import Settings, SettingsError, load_settings
+from trackmaster.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     import uvicorn
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -145,58 +140,7 @@ async def _preflight(settings: Settings) -> None:
             )
 
 
-def _migrate(args: argparse.Namespace) -> int:
-    from trackmaster import db
-
-    settings = load_settings()
-    applied = asyncio.run(db.migrate(settings))
-    where = db.describe(settings)
-    if applied:
-        print(f"applied {len(applied)} migration(s) to {where}: {', '.join(applied)}")
-    else:
-        print(f"{where} is up to date")
-    return 0
-
-
-def _makemigrations(args: argparse.Namespace) -> int:
-    from trackmaster import db
-
-    names = asyncio.run(db.detect_model_changes(write=not args.check))
-    if args.check:
-        if names:
-            print(f"models changed without a migration; run `trackmaster makemigrations` ({names})")
-            return 1
-        print("migrations match the models")
-        return 0
-    print(f"wrote {', '.join(names)}" if names else "no changes")
-    return 0
-
-
-def _settings(args: argparse.Namespace) -> int:
-    from trackmaster import settings_docs
-
-    if args.write_docs:
-        from pathlib import Path
-
-        for path in settings_docs.write_docs(Path.cwd()):
-            print(f"wrote {path}")
-    elif args.env_example:
-        print(settings_docs.env_example(), end="")
-    elif args.markdown:
-        print(settings_docs.markdown_table(), end="")
-    else:
-        for name, value in load_settings().as_dict().items():
-            print(f"{name}={value}")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="trackmaster",
-        description="Check analytics events against the tracking plan, live.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser("serve", help="run the web app (and its worker pool)")
     serve.add_argument("--host", help="listen address (default: HOST setting)")
     serve.add_argument("--port", type=int, help="listen port (default: PORT setting)")
@@ -208,69 +152,3 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cert", help="PEM certificate for https (default: a self-made one)")
     serve.add_argument("--key", help="PEM private key of --cert")
     serve.set_defaults(handler=_serve)
-
-    migrate = commands.add_parser("migrate", help="apply pending database migrations")
-    migrate.set_defaults(handler=_migrate)
-
-    make = commands.add_parser("makemigrations", help="write a migration for model changes")
-    make.add_argument("--check", action="store_true", help="fail if the models need one")
-    make.set_defaults(handler=_makemigrations)
-
-    show = commands.add_parser("settings", help="print the effective settings (secrets hidden)")
-    show.add_argument("--env-example", action="store_true", help="print .env.example")
-    show.add_argument("--markdown", action="store_true", help="print the docs' settings table")
-    show.add_argument(
-        "--write-docs",
-        action="store_true",
-        help="rewrite .env.example, docs/settings.md and README's table (run in the repo root)",
-    )
-    show.set_defaults(handler=_settings)
-
-    from trackmaster.plan import commands as plan_commands
-
-    plan_commands.register(commands)
-    from trackmaster.sessions import demo as demo_command
-
-    demo_command.register(commands)
-    from trackmaster.auth import commands as auth_commands
-
-    auth_commands.register(commands)
-    from trackmaster.reports import check as check_command
-
-    check_command.register(commands)
-    from trackmaster.reports import commands as report_commands
-
-    report_commands.register(commands)
-    from trackmaster.sessions import rejudge_command
-
-    rejudge_command.register(commands)
-    _describe_subcommands(commands)
-    return parser
-
-
-def _describe_subcommands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`trackmaster X --help` opens with the same one line that `trackmaster --help` lists."""
-    for action in commands._choices_actions:
-        sub = commands.choices[action.dest]
-        if not sub.description:
-            sub.description = action.help
-
-
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    args = build_parser().parse_args(argv)
-    from trackmaster.db import SchemaOutOfDate
-    from trackmaster.reachability import Unreachable
-
-    try:
-        return int(args.handler(args))  # each handler returns its exit code
-    except (SettingsError, Unreachable, SchemaOutOfDate) as exc:
-        # A configuration the user can fix: one line that says how, no traceback.
-        print(f"trackmaster {args.command}: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

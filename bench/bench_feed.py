@@ -28,7 +28,6 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_sse import event_body, seed  # noqa: E402
 from trackmaster import db as database  # noqa: E402
 from trackmaster.runtime import Runtime  # noqa: E402
-from trackmaster.sessions.service import realtime_for  # noqa: E402
 from trackmaster.settings import load_settings  # noqa: E402
 from trackmaster.sources.collect import parse_collect  # noqa: E402
 
@@ -44,7 +43,7 @@ async def run(args: argparse.Namespace) -> list[dict]:
     ids = await seed(settings)
     runtime = await Runtime.open(settings)
     try:
-        realtime = realtime_for(runtime)
+        realtime = runtime.realtime
         session = await realtime.lifecycle.start(ids["project"], ["bench-user"], ids["events"])
         seq = 0
 

@@ -14,7 +14,7 @@ from tests.support.schedule import ROOT
 TOP = ("trackmaster", "web", "workers")
 
 
-def imports_of(path: Path) -> set[str]:
+def imports_of(path: Path, tops: tuple[str, ...] = TOP) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -22,7 +22,7 @@ def imports_of(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in names if name.split(".")[0] in TOP}
+    return {name for name in names if name.split(".")[0] in tops}
 
 
 def module_name(path: Path) -> str:
@@ -141,19 +141,9 @@ def test_the_pure_checks_and_event_formats_do_not_import_the_orm() -> None:
         f"{module_name(path)} imports tortoise"
         for top in ("checks", "sources")
         for path in sorted((ROOT / "trackmaster" / top).rglob("*.py"))
-        if "tortoise" in {n.split(".")[0] for n in _all_imports(path)}
+        if "tortoise" in {n.split(".")[0] for n in imports_of(path, tops=("tortoise",))}
     ]
     assert wrong == []
-
-
-def _all_imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
 
 
 def test_a_door_import_in_the_core_is_found() -> None:

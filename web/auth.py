@@ -18,16 +18,17 @@ For every HTTP request, in this order:
 
 The user lands in `scope["user"]` (a Principal), the token in
 `scope["csrf_token"]`, and the actor of the audit log in a context variable.
+Beside it, one idea each: reading a form's CSRF field and replaying the body
+(web/csrf_form.py), the ingest rate limit (web/ingest_rate.py), the access rules
+written into the OpenAPI documents (web/access_doc.py).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-import math
-import re
 import time
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import redis.asyncio as aioredis
 from starlette.datastructures import State
@@ -36,14 +37,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trackmaster.auth import audit, passwords, tokens
-from trackmaster.auth.roles import Role
 from trackmaster.auth.signing import Signer, is_nonce, new_nonce
 from trackmaster.auth.throttle import LoginThrottle, make_login_throttle
 from trackmaster.auth.users import LOCAL_ADMIN, Principal, principal_of
-from trackmaster.errors import Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized
+from trackmaster.errors import Forbidden, PayloadTooLarge, Unauthorized
 from trackmaster.models import User
 from trackmaster.ratelimit import RateLimiter, make_ratelimiter
 from trackmaster.settings import Settings
+from web.csrf_form import form_field
 from web.errors import render_error
 from web.negotiation import wants_json
 from web.policy import SAFE_METHODS, Access, decide
@@ -300,7 +301,7 @@ class AuthMiddleware:
         token = headers.get(CSRF_HEADER)
         if token is None and headers.get("content-type", "").startswith(_FORM_TYPES):
             try:
-                token, receive = await _form_field(
+                token, receive = await form_field(
                     request, receive, CSRF_FIELD, self.guard.form_limit_bytes
                 )
             except PayloadTooLarge as exc:
@@ -390,119 +391,3 @@ def _with_cookies(send: Send, set_cookies: list[str]) -> Send:
         await send(message)
 
     return sending
-
-
-async def _form_field(
-    request: Request, receive: Receive, name: str, limit_bytes: int
-) -> tuple[str | None, Receive]:
-    """Read one form field and hand back a receive that replays the whole body downstream."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit_bytes:
-            raise PayloadTooLarge(f"the form is larger than {limit_bytes} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
-    replay = _replaying(body, receive)
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        try:
-            form = await Request(request.scope, _replaying(body, receive)).form()
-        except Exception:  # malformed multipart: no token found; the handler never sees it
-            return None, replay
-        try:
-            value = form.get(name)
-        finally:
-            await form.close()
-        return (value if isinstance(value, str) else None), replay
-    for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
-        if key == name:
-            return value, replay
-    return None, replay
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()  # then http.disconnect, as the server says
-
-    return replay
-
-
-async def check_ingest_rate(request: Request, project_id: int, events: int) -> None:
-    """Take `events` tokens from the project's bucket, or refuse with 429 and Retry-After.
-
-    Keyed by project, not by the key's text: rotating a key does not refill
-    the bucket, and unknown keys (refused before this) never create one.
-    """
-    guard = guard_of(request)
-    wait_s = await guard.ingest_rate.take(f"ingest:{project_id}", max(1, events))
-    if wait_s is None:
-        return
-    settings = guard.settings
-    raise TooManyRequests(
-        f"this project's write key is over its rate of {settings.ingest_rate_per_s:g} events/s "
-        f"(bursts up to {settings.ingest_burst}; INGEST_RATE_PER_S, INGEST_BURST); nothing was "
-        "stored, retry after the delay in Retry-After",
-        retry_after_s=math.ceil(wait_s),
-        details={"retryAfterS": round(wait_s, 3)},
-    )
-
-
-_PATH_PARAM = re.compile(r"\{[^}]+\}")
-
-
-def document_access(document: dict) -> None:
-    """Write the policy into an OpenAPI document: how to sign in, and who may call what.
-
-    Each operation gets the security schemes and its 401/403 answers from the
-    same rules the middleware enforces, so the document cannot drift from them;
-    and a 400 where it takes input, since every parameter is checked with
-    `field_error`.
-    """
-    components = document.setdefault("components", {})
-    components.setdefault("securitySchemes", {}).update(
-        {
-            "apiToken": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "An API token (tm_...) an admin made under /admin/tokens.",
-            },
-            "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
-        }
-    )
-    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    for path, item in document.get("paths", {}).items():
-        for method, operation in item.items():
-            if not isinstance(operation, dict) or "responses" not in operation:
-                continue
-            responses = operation["responses"]
-            takes_input = operation.get("parameters") or operation.get("requestBody")
-            if takes_input:
-                _document_answer(responses, 400, "Code 2: invalid parameters.", error)
-            access = decide(method.upper(), _PATH_PARAM.sub("1", path)).access
-            needed = access.role
-            if needed is None:
-                continue
-            operation["x-required-role"] = needed.label
-            operation.setdefault("security", [{"apiToken": []}, {"session": []}])
-            _document_answer(responses, 401, "Code 6: no valid API token or login.", error)
-            if needed > Role.VIEWER:  # every signed-in user is at least a viewer
-                _document_answer(responses, 403, f"Code 7: needs the {needed.label} role.", error)
-
-
-def _document_answer(responses: dict, status: int, description: str, error: dict) -> None:
-    # Docstrings' YAML gives int keys, hand-written ones strings: never both for one status.
-    if status not in responses and str(status) not in responses:
-        responses[status] = {"description": description, **error}

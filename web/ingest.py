@@ -53,7 +53,8 @@ from trackmaster.sources import Parsed, collect
 from trackmaster.sources.wire import Wire
 from trackmaster.sources.writekeys import MISSING_MESSAGE, body_key, request_key
 from web.api.openapi import add_components
-from web.auth import check_ingest_rate, guard_of
+from web.auth import guard_of
+from web.ingest_rate import check_ingest_rate
 from web.params import runtime_of
 from web.shedding import reservation_of
 from workers.pool import ClientGone, WorkerPool

@@ -220,7 +220,7 @@ def build_document(
     document = generator.get_schema(routes)
     prefix = f"/api/v{version}/"
     document["paths"] = {p: op for p, op in document["paths"].items() if p.startswith(prefix)}
-    from web.auth import document_access  # the access policy, written into the document
+    from web.access_doc import document_access  # the access policy, written into the document
 
     document_access(document)
     document["paths"] = dict(sorted(document["paths"].items()))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import inspect
 import os
 import sys
 import tempfile
@@ -65,7 +66,8 @@ async def run(
                 ids["project"], ["bench-user"], [ids["event"]]
             )
             # Code from before group commit has no such switch (before/after runs).
-            grouping = {"group_commit": group_commit} if hasattr(Ingestor, "_store_many") else {}
+            switch = "group_commit" in inspect.signature(Ingestor).parameters
+            grouping = {"group_commit": group_commit} if switch else {}
             ingestor = Ingestor(index, bus, **grouping)
             template = batch_template()
             counter = iter(range(10**9))

@@ -128,3 +128,63 @@ async def test_an_interrupted_writer_leaves_nobody_waiting():
     assert writer.committed == []
     writer.gate.set()
     assert await groups.store("c") == "stored c"  # a new writer starts for the next batch
+
+
+async def test_a_group_cancelled_after_its_commit_is_not_told_to_store_again() -> None:
+    # From the review: GroupFailed means "nothing of it was stored", and ingest stores such
+    # a batch again alone. A writer cancelled after the commit, while it tells live pages
+    # (`after`), must answer its callers with their results.
+    committed: list[str] = []
+    publishing = asyncio.Event()
+
+    async def write(items: Sequence[str]) -> list[str]:
+        committed.extend(items)  # the transaction committed
+        return [f"stored {x}" for x in items]
+
+    async def after(items: Sequence[str], results: Sequence[str]) -> None:
+        publishing.set()
+        await asyncio.sleep(10)  # publish_safely(...) after the commit
+
+    groups = GroupCommit(write, after=after)
+    caller = asyncio.create_task(groups.store("a"))
+    await publishing.wait()
+    queued = asyncio.create_task(groups.store("b"))  # waits for the next transaction
+    await settle()
+    assert groups._writer is not None
+    groups._writer.cancel()
+    outcome = await asyncio.gather(caller, queued, return_exceptions=True)
+    assert committed == ["a"]
+    assert outcome[0] == "stored a", "a committed batch was sent back to be stored again"
+    assert isinstance(outcome[1], GroupFailed)  # never written: its caller stores it alone
+    assert (groups.groups, groups.batches) == (1, 1)
+
+
+async def test_a_failing_after_does_not_undo_the_commit_nor_stop_the_queue() -> None:
+    async def write(items: Sequence[str]) -> list[str]:
+        return [f"stored {x}" for x in items]
+
+    async def after(items: Sequence[str], results: Sequence[str]) -> None:
+        raise RuntimeError("the bus is down")
+
+    groups = GroupCommit(write, after=after)
+    assert await asyncio.gather(groups.store("a"), groups.store("b")) == ["stored a", "stored b"]
+    assert await groups.store("c") == "stored c"
+
+
+async def test_a_caller_cancelled_after_its_group_began_has_it_stored_once() -> None:
+    # Its group is written with it; the caller gets CancelledError, not GroupFailed, so
+    # nothing ever stores it a second time.
+    writer = Writer()
+    groups = GroupCommit(writer.write)
+    gone = asyncio.create_task(groups.store("gone"))
+    await settle()
+    assert writer.groups == [["gone"]]  # its transaction is running
+    gone.cancel()
+    await settle()
+    assert groups._writer is not None  # the transaction goes on without its caller
+    writer.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert await groups.store("next") == "stored next"
+    assert writer.committed == ["gone", "next"]
+    assert writer.groups == [["gone"], ["next"]]

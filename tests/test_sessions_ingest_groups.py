@@ -5,6 +5,7 @@ of storing the batches one by one, and a batch that fails takes none of the othe
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -33,8 +34,33 @@ def batch(tag: str, n: int, name: str = "play_click") -> list[CaughtEvent]:
     return events
 
 
-async def live(name: str, group_commit: bool):
-    bus = MemoryBus()
+class HeldBus(MemoryBus):
+    """Holds the next `logs` message's publishing (after a commit) until `release`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = False
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def publish(self, channel: str, message: dict) -> None:
+        if self.hold and message["type"] == "logs":
+            self.hold = False
+            self.holding.set()
+            await self.release.wait()
+        await super().publish(channel, message)
+
+
+async def until(condition, timeout_s: float = 10.0) -> None:
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out waiting")
+
+
+async def live(name: str, group_commit: bool, bus: MemoryBus | None = None):
+    bus = bus or MemoryBus()
     index = LiveIndex(ttl_s=60)
     plan = await make_plan(name)
     session = await Lifecycle(index, bus, limit_s=3600).start(
@@ -151,3 +177,54 @@ async def test_the_same_message_id_in_two_concurrent_batches_is_stored_once(db, 
     assert sum(r.stored for r in reports) == 4
     assert sum(r.duplicates for r in reports) == 8
     assert await EventLog.filter(session_id=session.id).count() == 4
+
+
+@pytest.mark.parametrize("message_ids", [True, False])
+async def test_a_writer_cancelled_while_it_publishes_does_not_store_its_batch_twice(
+    db, message_ids
+) -> None:
+    # From the review: the writer cancelled after the commit (during the publish) answered
+    # GroupFailed and ingest() stored the batch again: logs without a message id twice,
+    # logs with one reported as duplicates although they had just been stored.
+    bus = HeldBus()
+    plan, session, ingestor, _ = await live("cancelled", True, bus)
+    events = batch("c", 5)
+    if not message_ids:
+        events = [dataclasses.replace(e, message_id=None) for e in events]
+    bus.hold = True
+    caller = asyncio.create_task(ingestor.ingest(plan.project.id, events))
+    await asyncio.wait_for(bus.holding.wait(), 10)
+    assert ingestor.groups._writer is not None
+    ingestor.groups._writer.cancel()
+    report = await asyncio.wait_for(caller, 10)
+    assert (report.stored, report.duplicates) == (5, 0)
+    assert await EventLog.filter(session_id=session.id).count() == 5
+    _, rows = await cell_store.load_cells(session.id)
+    assert sum(v.caught for v in rows.values()) == 5
+    bus.release.set()
+
+
+async def test_a_caller_cancelled_during_its_groups_transaction_has_it_stored_once(
+    db, monkeypatch
+) -> None:
+    plan, session, ingestor, _ = await live("gone", True)
+    inside, go_on = asyncio.Event(), asyncio.Event()
+    real_add_batch = cell_store.add_batch
+
+    async def add_batch(conn, tally) -> None:
+        inside.set()
+        await go_on.wait()
+        await real_add_batch(conn, tally)
+
+    monkeypatch.setattr(cell_store, "add_batch", add_batch)
+    events = [dataclasses.replace(e, message_id=None) for e in batch("g", 4)]
+    caller = asyncio.create_task(ingestor.ingest(plan.project.id, events))
+    await asyncio.wait_for(inside.wait(), 10)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    go_on.set()
+    await until(lambda: ingestor.groups.groups == 1 and ingestor.groups._writer is None)
+    assert await EventLog.filter(session_id=session.id).count() == 4  # once, never again
+    _, rows = await cell_store.load_cells(session.id)
+    assert sum(v.caught for v in rows.values()) == 4

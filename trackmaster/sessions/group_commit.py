@@ -14,9 +14,16 @@ What each caller is promised is unchanged:
   batches gets `GroupFailed` and is stored again alone by its caller, as it
   would have been without grouping (so a bad batch fails alone, with its own
   error, and the others are stored). A group of one gets the real error.
+- A batch whose transaction committed is never sent back to be stored again:
+  `write` returns as soon as its transaction committed, and from then on each
+  caller gets its result whatever interrupts the writer (a cancellation during
+  `after`, the publishing to live pages, included). `GroupFailed` therefore
+  always means the batch's transaction did not commit.
 - A batch whose caller stopped waiting (cancelled) before its group began is
   not written; one whose group had begun is written with it, and its caller
-  (gone) gets no answer: its client's resend is de-duplicated by message id.
+  (gone) gets no answer. The cancelled caller never stores it itself (a
+  cancellation is not `GroupFailed`): it is stored once; only its client's
+  resend could bring it again, and that is de-duplicated by message id.
 
 One transaction runs at a time per GroupCommit: batches queue in order of
 arrival and groups are taken in that order, so commit order is arrival order.
@@ -25,8 +32,11 @@ arrival and groups are taken in that order, so commit order is arrival order.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -36,14 +46,22 @@ MAX_GROUP = 16
 
 
 class GroupFailed(Exception):
-    """The transaction of a group of several batches failed: nothing of it was stored."""
+    """The transaction of a group did not commit: nothing of it was stored."""
 
 
 class GroupCommit(Generic[T, R]):
     def __init__(
-        self, write: Callable[[Sequence[T]], Awaitable[Sequence[R]]], max_group: int = MAX_GROUP
+        self,
+        write: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
+        max_group: int = MAX_GROUP,
+        *,
+        after: Callable[[Sequence[T], Sequence[R]], Awaitable[None]] | None = None,
     ) -> None:
+        """`write(items)` runs one transaction and returns the items' results once it
+        committed; `after(items, results)` is what follows a commit (telling live
+        pages), run before the callers are answered and allowed to be cut short."""
         self._write = write
+        self._after = after
         self.max_group = max_group
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -100,8 +118,18 @@ class GroupCommit(Generic[T, R]):
                     failed.__cause__ = exc
                     done.set_exception(failed)
             return
-        self.groups += 1
-        self.batches += len(group)
-        for (_, done), result in zip(group, results, strict=True):
-            if not done.done():
-                done.set_result(result)
+        # Committed. Nothing awaits between the commit and this `try`, so no
+        # cancellation lands there, and the `finally` (which awaits nothing) answers
+        # every caller with its result even when `after` is interrupted: a committed
+        # batch must never come back as GroupFailed and be stored a second time.
+        try:
+            if self._after is not None:
+                await self._after([item for item, _ in group], results)
+        except Exception:
+            log.exception("group commit: after the commit of %d batches", len(group))
+        finally:
+            self.groups += 1
+            self.batches += len(group)
+            for (_, done), result in zip(group, results, strict=True):
+                if not done.done():
+                    done.set_result(result)

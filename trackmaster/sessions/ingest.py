@@ -106,6 +106,11 @@ class _Batch:
     prepared: _Prepared
     received_at: datetime
     report: IngestReport
+    # Set the moment its transaction committed: from then on it is never stored again.
+    committed: bool = False
+    # What live pages are told after the commit: (session id, message), the same list
+    # in every batch of a group (one message per session for the whole group).
+    messages: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
 
 def _json(value: Any) -> str:
@@ -131,7 +136,7 @@ class Ingestor:
         # Batches ready while a transaction runs are stored together in the next one
         # (trackmaster/sessions/group_commit.py); each still returns only after its commit.
         self.groups: GroupCommit[_Batch, IngestReport] | None = (
-            GroupCommit(self._store_many) if group_commit else None
+            GroupCommit(self._commit_many, after=self._publish) if group_commit else None
         )
 
     async def ingest(
@@ -158,12 +163,15 @@ class Ingestor:
             prepared.duplicates += await self._drop_stored(prepared)
             try:
                 if self.groups is not None and also_in_transaction is None:
+                    batch = _Batch(project_id, prepared, received_at, report)
                     try:
-                        return await self.groups.store(
-                            _Batch(project_id, prepared, received_at, report)
-                        )
+                        return await self.groups.store(batch)
                     except GroupFailed:
-                        pass  # nothing of its group was stored: this batch alone, as ever
+                        # GroupCommit answers a committed batch with its report; should
+                        # that ever change, a committed batch is still never stored twice.
+                        if batch.committed:
+                            return batch.report
+                        # Nothing of its group was stored: this batch alone, as ever.
                 return await self._store(
                     project_id, prepared, received_at, report, also_in_transaction
                 )
@@ -276,11 +284,13 @@ class Ingestor:
         report: IngestReport,
         also_in_transaction: Callable[[Any], Awaitable[None]] | None = None,
     ) -> IngestReport:
-        """Store one batch in a transaction of its own."""
+        """Store one batch in a transaction of its own, then tell live pages."""
         batch = _Batch(project_id, prepared, received_at, report)
-        return (await self._store_many([batch], also_in_transaction))[0]
+        reports = await self._commit_many([batch], also_in_transaction)
+        await self._publish([batch], reports)
+        return reports[0]
 
-    async def _store_many(
+    async def _commit_many(
         self,
         batches: Sequence[_Batch],
         also_in_transaction: Callable[[Any], Awaitable[None]] | None = None,
@@ -288,7 +298,11 @@ class Ingestor:
         """Store batches in ONE transaction, as one bigger batch of their rows in order:
         the counts, reasons, first sightings and examples come out as if they had been
         stored one after another; each session's revision is bumped once and one
-        message per session names all of its new logs."""
+        message per session names all of its new logs (sent by `_publish`).
+
+        Returns as soon as the transaction committed, with nothing left to await:
+        GroupCommit answers the callers from there (a cancellation after the commit
+        must not make a stored batch look unstored)."""
         changed: dict[int, set[tuple[int, int, str]]] = defaultdict(set)
         log_ids: list[dict[int, list[int]]] = [{} for _ in batches]
         rows = [row for batch in batches for row in batch.prepared.rows]
@@ -349,6 +363,9 @@ class Ingestor:
             for batch in batches:
                 if batch.prepared.unmatched:
                     await self._bin_unmatched(conn, batch.project_id, batch.prepared.unmatched)
+        # Committed: mark it before anything else can happen to this task.
+        for batch in batches:
+            batch.committed = True
         reports = []
         for batch, batch_log_ids in zip(batches, log_ids, strict=True):
             report, prepared = batch.report, batch.prepared
@@ -361,9 +378,8 @@ class Ingestor:
         for batch_log_ids in log_ids:
             for session_id, session_log_ids in batch_log_ids.items():
                 new_logs.setdefault(session_id, []).extend(session_log_ids)
-        for session_id, session_log_ids in new_logs.items():
-            await publish_safely(
-                self.bus,
+        messages: list[tuple[int, dict[str, Any]]] = [
+            (
                 session_id,
                 {
                     "type": "logs",
@@ -373,6 +389,8 @@ class Ingestor:
                     "changed": sorted([list(cell) for cell in changed[session_id]]),
                 },
             )
+            for session_id, session_log_ids in new_logs.items()
+        ]
         # No revision: the unmatched panel is not part of what a resume must replay
         # (a full refresh redraws it).
         told: set[int] = set()
@@ -381,10 +399,15 @@ class Ingestor:
                 for session_id in batch.prepared.live_session_ids:
                     if session_id not in told:
                         told.add(session_id)
-                        await publish_safely(
-                            self.bus, session_id, {"type": "unmatched", "session": session_id}
-                        )
+                        messages.append((session_id, {"type": "unmatched", "session": session_id}))
+        for batch in batches:
+            batch.messages = messages
         return reports
+
+    async def _publish(self, batches: Sequence[_Batch], _: Sequence[IngestReport]) -> None:
+        """After the commit: tell live pages (the group's messages, held by each batch)."""
+        for session_id, message in batches[0].messages if batches else ():
+            await publish_safely(self.bus, session_id, message)
 
     async def _bin_unmatched(
         self, conn: BaseDBAsyncClient, project_id: int, rows: list[tuple[Any, ...]]

@@ -11,8 +11,10 @@ import pytest
 
 from tests.support.realtime import make_plan, play_log
 from trackmaster.bus import MemoryBus
-from trackmaster.models import CoverageValue, EventLog, Platform, UnplannedProperty
+from trackmaster.models import CellValue, CoverageValue, EventLog, Platform, UnplannedProperty
 from trackmaster.sessions import cell_store
+from trackmaster.sessions.actions import reset_event
+from trackmaster.sessions.cells import VALUES_PER_CELL
 from trackmaster.sessions.ingest import Ingestor
 from trackmaster.sessions.lifecycle import Lifecycle
 from trackmaster.sessions.live import LiveIndex
@@ -228,3 +230,58 @@ async def test_a_caller_cancelled_during_its_groups_transaction_has_it_stored_on
     assert await EventLog.filter(session_id=session.id).count() == 4  # once, never again
     _, rows = await cell_store.load_cells(session.id)
     assert sum(v.caught for v in rows.values()) == 4
+
+
+def page_ids(tag: str, ids: list[str]) -> list[CaughtEvent]:
+    payloads = [play_log(page="home", page_info={"id": i}) for i in ids]
+    return [
+        CaughtEvent("play_click", "alice-42", Platform.IOS, p, "collect", f"{tag}-{n}", None)
+        for n, p in enumerate(payloads)
+    ]
+
+
+async def reset_between_two_batches(name: str, max_group: int):
+    """A full cell; then batch A prepared before a reset of the event, batch B after it,
+    both waiting behind one transaction, then stored (together when max_group allows)."""
+    bus = HeldBus()
+    plan, session, ingestor, _ = await live(name, True, bus)
+    ingestor.groups.max_group = max_group
+    index = ingestor.index
+    project = plan.project.id
+    await ingestor.ingest(project, page_ids("fill", [f"p{n}" for n in range(VALUES_PER_CELL)]))
+    bus.hold = True
+    blocker = asyncio.create_task(ingestor.ingest(project, page_ids("x", ["p1"])))
+    await asyncio.wait_for(bus.holding.wait(), 10)  # committed, its writer still publishing
+    before = asyncio.create_task(ingestor.ingest(project, page_ids("a", ["p0", "p0"])))
+    await until(lambda: len(ingestor.groups._waiting) == 1)
+    await reset_event(bus, session, plan.play.id, "start again", "alice", index=index)
+    after = asyncio.create_task(
+        ingestor.ingest(project, page_ids("b", [f"q{n}" for n in range(9)]))
+    )
+    await until(lambda: len(ingestor.groups._waiting) == 2)
+    bus.release.set()
+    await asyncio.gather(blocker, before, after)
+    cells, rows = await cell_store.load_cells(session.id)
+    by_key = {plan.f(k): k for k in plan.fields}
+    kept = await CellValue.filter(session_id=session.id).values_list(
+        "field_id", "platform", "value", "count"
+    )
+    return (
+        ingestor.groups,
+        {(by_key[f], p): v for (f, p), v in counts(cells).items()},
+        sorted((by_key[f], str(p), v, c) for f, p, v, c in kept),
+        sorted((v.caught, v.since_reset, v.success, v.fail, v.uncertain) for v in rows.values()),
+    )
+
+
+async def test_a_reset_between_two_grouped_batches_counts_as_one_by_one(db) -> None:
+    # From the review: a group was tallied with its FIRST batch's target, so a batch
+    # prepared after a reset used the kept values of before it (a full cell: its new
+    # values were not kept) and the plan of before it.
+    grouped, *together = await reset_between_two_batches("together", 16)
+    alone, *one_by_one = await reset_between_two_batches("alone", 1)
+    assert grouped.batches - grouped.groups == 1  # A and B shared a transaction
+    assert alone.batches == alone.groups
+    assert together == one_by_one
+    kept_values = {v for key, _, v, _ in together[1] if key == "page_info.id"}
+    assert kept_values == {"p0", *(f"q{n}" for n in range(9))}

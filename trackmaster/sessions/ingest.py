@@ -319,10 +319,12 @@ class Ingestor:
             ids = await _sql.insert_rows(conn, "event_log", LOG_COLUMNS, rows, returning_id=True)
             coverage_rows = []
             tally = BatchTally()
-            # The logs of each session x event x platform, in id order: tallied per group.
-            groups: dict[
-                tuple[int, int, Platform], tuple[Target, list[tuple[int, list[FieldCheck]]]]
-            ] = {}
+            # The logs of each session x event x platform, in id order, tallied per run
+            # of one target: batches prepared on either side of a reset or a plan change
+            # hold different targets (kept values, the plan's fields), and each log is
+            # tallied with its own, in id order, as if the batches were stored one by one.
+            runs: list[tuple[int, int, Platform, Target, list[tuple[int, list[FieldCheck]]]]] = []
+            current: dict[tuple[int, int, Platform], tuple[Target, list[Any]]] = {}
             if len(ids) != len(rows):
                 raise AssertionError(f"{len(ids)} ids returned for {len(rows)} rows")
             offset = 0
@@ -337,10 +339,11 @@ class Ingestor:
                 ):  # fmt: skip
                     session_id, event_id = row[_SESSION], row[_EVENT]
                     batch_log_ids.setdefault(session_id, []).append(log_id)
-                    group = groups.get((session_id, event_id, platform))
-                    if group is None:
-                        group = groups[(session_id, event_id, platform)] = (target, [])
-                    group[1].append((log_id, checks))
+                    run = current.get((session_id, event_id, platform))
+                    if run is None or run[0] is not target:
+                        run = current[(session_id, event_id, platform)] = (target, [])
+                        runs.append((session_id, event_id, platform, target, run[1]))
+                    run[1].append((log_id, checks))
                     if unplanned:
                         tally.add_unplanned(session_id, event_id, platform, log_id, unplanned)
                     for field_id, value in first_seen:
@@ -348,7 +351,7 @@ class Ingestor:
                             (session_id, field_id, platform.value, value[:255], log_id,
                              received_at)
                         )  # fmt: skip
-            for (session_id, event_id, platform), (target, logs) in groups.items():
+            for session_id, event_id, platform, target, logs in runs:
                 tally.add_logs(session_id, event_id, platform, logs, target.session.values)
                 changed[session_id].update(
                     (event_id, field_id, platform.value) for field_id in target.plan.field_ids

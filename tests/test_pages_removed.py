@@ -67,3 +67,25 @@ async def test_a_field_removed_from_the_plan_shows_removed_with_its_verdict(
     await page.reload()
     await expect(row.locator(".badge")).to_have_text("removed", timeout=WAIT_MS)
     await expect(cell).to_have_text("FAIL 1 of 1")
+
+
+async def test_a_field_removed_before_the_session_began_is_not_one_of_its_columns(
+    page, live_server, plan
+) -> None:
+    # A session that began after the field left the plan never used it: showing it as a
+    # "removed" column would only add UNTESTED cells nobody can test.
+    key = "content_info.type"
+    await remove_field(live_server, plan.project.id, "play_click", key)
+    await start(page, live_server, plan)
+    await expect(
+        page.locator("tr.field-row[data-key='event_info.current_page_name']")
+    ).to_have_count(1)
+    await expect(page.locator(f"tr.field-row[data-key='{key}']")).to_have_count(0)
+    await expect(page.locator("tr.field-row .badge")).to_have_count(0)
+
+    # Removed while this session runs: from then on it is one of its removed columns.
+    await remove_field(live_server, plan.project.id, "play_click", "page_info.id")
+    await post(live_server, plan, [play_log(kind="MOVIE", page="player", user_id="alice-42")])
+    row = page.locator("tr.field-row[data-key='page_info.id']")
+    await expect(row.locator(".badge")).to_have_text("removed", timeout=WAIT_MS)
+    await expect(page.locator(f"tr.field-row[data-key='{key}']")).to_have_count(0)

@@ -7,9 +7,12 @@ events, then their fields), never per caught event.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from tortoise.expressions import Q
 
 from trackmaster.checks import FieldRule
 from trackmaster.checks.rules import NO_RULES, RuleError, TypedRules, merged, parse_rules
@@ -41,14 +44,18 @@ class EventPlan:
         return tuple(field.id for field in self.fields)
 
 
-async def _fields_by_event(event_ids: list[int], *, removed: bool) -> dict[int, list[FieldPlan]]:
-    """The fields of these events in the plan (or, `removed`, those that left it), by id."""
+async def _fields_by_event(
+    event_ids: list[int], *, removed: bool, only: Q | None = None
+) -> dict[int, list[FieldPlan]]:
+    """The fields of these events in the plan (or, `removed`, those that left it; `only`
+    those that match it too), by id."""
     by_event: dict[int, list[FieldPlan]] = {event_id: [] for event_id in event_ids}
     if event_ids:
-        rows = (
-            await Field.filter(event_id__in=event_ids, removed_at__isnull=not removed)
-            .order_by("id")
-            .values_list("id", "event_id", "key", "values", "note", "rules", "local_rules")
+        query = Field.filter(event_id__in=event_ids, removed_at__isnull=not removed)
+        if only is not None:
+            query = query.filter(only)
+        rows = await query.order_by("id").values_list(
+            "id", "event_id", "key", "values", "note", "rules", "local_rules"
         )
         for field_id, event_id, key, values, note, rules, local in rows:
             typed = field_rules(field_id, rules, local)
@@ -70,10 +77,17 @@ async def load_event_plans(event_ids: Iterable[int]) -> dict[int, EventPlan]:
     }
 
 
-async def load_removed_fields(event_ids: Iterable[int]) -> dict[int, tuple[FieldPlan, ...]]:
-    """The fields of these events that left the plan: sessions that used them keep them
-    (marked removed, with their verdicts); nothing judges them any more."""
-    by_event = await _fields_by_event(sorted(set(event_ids)), removed=True)
+async def load_removed_fields(
+    event_ids: Iterable[int], *, used_since: datetime, judged: Collection[int] = ()
+) -> dict[int, tuple[FieldPlan, ...]]:
+    """The fields of these events that left the plan while a session that began at
+    `used_since` could use them (or that it judged, `judged` field ids): that session keeps
+    them (marked removed, with their verdicts); nothing judges them any more. A field gone
+    before the session began was never one of its columns (docs/plans.md)."""
+    used = Q(removed_at__gt=used_since)
+    if judged:
+        used |= Q(id__in=sorted(set(judged)))
+    by_event = await _fields_by_event(sorted(set(event_ids)), removed=True, only=used)
     return {event_id: tuple(fields) for event_id, fields in by_event.items() if fields}
 
 

@@ -239,7 +239,9 @@ async def load_view(session: TestSession) -> SessionView:
         override = by_id.get(state.override_id) if state.override_id else None
         cells[key] = cell_result(state, override, resets.get(key[0]), caught_at)
     event_ids = [event_id for event_id, _ in watched]
-    removed_fields = await load_removed_fields(event_ids)
+    removed_fields = await load_removed_fields(
+        event_ids, used_since=session.started_at, judged={key[1] for key in states}
+    )
     about: dict[int, tuple[str, bool]] = {}
     if event_ids:
         for event_id, story, removed_at in await Event.filter(id__in=event_ids).values_list(

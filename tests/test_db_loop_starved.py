@@ -110,3 +110,30 @@ async def test_a_database_that_does_not_answer_a_free_loop_is_an_outage(
     assert got == "unavailable"
     assert waited_s < 10
     assert outage.outages == 1
+
+
+async def test_a_silent_database_under_load_is_an_outage_sooner_or_later(
+    migrated_settings, db, outage
+) -> None:
+    """Found in review: a database that never answered, on a loop kept busy (as the load an
+    outage brings keeps it: senders retrying), was LoopStarved every time and never an
+    outage, so the fast 503 never engaged."""
+    opened, client = await _client(migrated_settings, db)
+    stop = asyncio.Event()
+
+    async def load() -> None:  # the loop runs 30 ms of every 100 ms, for at most 20 s
+        for _ in range(200):
+            if stop.is_set():
+                return
+            time.sleep(0.07)  # noqa: ASYNC251
+            await asyncio.sleep(0.03)
+
+    busy = asyncio.create_task(load())
+    try:
+        got = [await _outcome(client.execute_query("SELECT SLEEP(30)")) for _ in range(4)]
+    finally:
+        stop.set()
+        await busy
+        await opened.close()
+    assert outage.outages >= 1, (got, outage.state())
+    assert got[-1] == "unavailable"  # the outage is said to clients too (503, fast path)

@@ -23,11 +23,22 @@ given back, up to twice the deadline, and a deadline that still expires with
 the loop stalled for at least half of its time raises `LoopStarved` (503,
 no outage). Under 600 senders a starved loop had read answers that came in
 milliseconds seconds late, and each such call was counted as an outage.
+
+But a database that never answers, under the load an outage brings (clients
+retrying), also expires its deadlines on a busy loop: counted as LoopStarved
+every time, it was never an outage, so the fast 503 never engaged. So when a
+deadline expires the connection is looked at: bytes waiting on it (read into
+its reader, or still in the socket) mean the answer came and the loop was late
+to read it (LoopStarved, not counted); nothing there means the database said
+nothing. `SILENT_STARVED_OUTAGE` such silent LoopStarved calls in a row, with
+no call succeeding between, are an outage (OUTAGE): one alone is not, as a
+loop starved long enough can expire a slow but healthy query.
 """
 
 from __future__ import annotations
 
 import asyncio
+import select
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -42,7 +53,12 @@ from tortoise.backends.mysql.client import MySQLClient, TransactionWrapper
 from tortoise.connection import get_connections
 
 from trackmaster import loop_lag
-from trackmaster.db_outage import OUTAGE, DatabaseUnavailable, is_unreachable
+from trackmaster.db_outage import (
+    OUTAGE,
+    SILENT_STARVED_OUTAGE,
+    DatabaseUnavailable,
+    is_unreachable,
+)
 
 T = TypeVar("T")
 DEFAULT_DEADLINE_S = 5.0
@@ -71,6 +87,10 @@ class _Deadline:
         self.lag = loop_lag.of_running_loop()
         self.timeout = timeout
         self.deadline_s = deadline_s
+        # The aiomysql connection the call waits on, once known; what it had when the
+        # deadline expired: None (not known), or whether any bytes of an answer were there.
+        self.connection: Callable[[], Any] = lambda: None
+        self.answer_waiting: bool | None = None
         self._handle: asyncio.TimerHandle | None = None
         self.restart()
 
@@ -108,7 +128,28 @@ class _Deadline:
             self.given_back_s += step_s
             self._at(self.loop.time() + step_s)
             return
+        # Looked at now: once cancelled, the call closes its connection and the evidence goes.
+        self.answer_waiting = _answer_waiting(self.connection())
         self.timeout.reschedule(self.loop.time())  # expires now: the call is cancelled
+
+
+def _answer_waiting(connection: Any) -> bool | None:
+    """Whether bytes from the server wait on `connection` (None: no open connection to see).
+
+    The loop reads a socket into its StreamReader only when it comes round to it, so
+    bytes that arrived late in a stalled turn are still in the socket: both are looked at.
+    """
+    reader = getattr(connection, "_reader", None)
+    writer = getattr(connection, "_writer", None)
+    if reader is None or writer is None:
+        return None
+    if len(getattr(reader, "_buffer", b"")) > 0:
+        return True
+    sock = writer.get_extra_info("socket")
+    if sock is None or sock.fileno() < 0:
+        return None
+    readable, _, _ = select.select([sock.fileno()], [], [], 0)
+    return bool(readable)
 
 
 @dataclass
@@ -117,6 +158,9 @@ class _Call:
 
     deadline: _Deadline
     holding: bool = False
+
+    def holds(self, connection: Any) -> None:
+        self.deadline.connection = lambda: connection
 
 
 _CALL: ContextVar[_Call | None] = ContextVar("trackmaster_db_call", default=None)
@@ -131,12 +175,16 @@ async def _guard(
     call: Awaitable[T],
     on_failure: Any = None,
     pool: Callable[[], Any] | None = None,
+    connection: Callable[[], Any] | None = None,
 ) -> T:
     """`call` under the deadline; `pool` (when the call takes a pooled connection) tells a
-    queue for connections from a database that does not answer."""
+    queue for connections from a database that does not answer; `connection` is the one
+    the call uses, when it holds one already (a transaction's)."""
     try:
         async with asyncio.timeout(None) as timeout:
             deadline = _Deadline(timeout, deadline_s)
+            if connection is not None:
+                deadline.connection = connection
             this = _Call(deadline)
             token = _CALL.set(this if pool is not None else None)
             try:
@@ -152,13 +200,16 @@ async def _guard(
                 f"every database connection of this process stayed busy for {deadline_s:g} s "
                 "(DB_POOL_SIZE, DB_TIMEOUT_S); retry in a moment"
             ) from exc
-        if deadline.starved():
+        why = f"no answer from the database within {deadline_s:g} s (DB_TIMEOUT_S)"
+        silent = None if deadline.answer_waiting is None else not deadline.answer_waiting
+        if deadline.starved() and not OUTAGE.starved(silent):
             raise LoopStarved(
                 f"this process was too busy to read the database's answer (its event loop "
                 f"lost {deadline.stalled_s():.1f} s of the {deadline.waited_s():.1f} s the call "
                 "waited); retry in a moment"
             ) from exc
-        why = f"no answer from the database within {deadline_s:g} s (DB_TIMEOUT_S)"
+        if deadline.starved():
+            why += f" ({SILENT_STARVED_OUTAGE}+ calls in a row on a busy loop, none answered)"
         OUTAGE.failed(why)
         raise DatabaseUnavailable(f"{why}; retry in a moment") from exc
     except DatabaseUnavailable:
@@ -181,7 +232,7 @@ class _ClosingPoolConnection(PoolConnectionWrapper[Any]):
 
     async def __aenter__(self) -> Any:
         connection = await super().__aenter__()
-        _held()
+        _held(connection)
         return connection
 
     async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
@@ -193,11 +244,12 @@ class _ClosingPoolConnection(PoolConnectionWrapper[Any]):
         await super().__aexit__(exc_type, exc_val, exc_tb)
 
 
-def _held() -> None:
+def _held(connection: Any) -> None:
     """The call in this task holds a connection now: the database gets a whole deadline."""
     this = _CALL.get()
     if this is not None and not this.holding:
         this.holding = True
+        this.holds(connection)
         this.deadline.restart()
 
 
@@ -240,7 +292,9 @@ class GuardedTransaction(TransactionWrapper):
             self._connection.close()
 
     def _g(self, call: Awaitable[T]) -> Awaitable[T]:
-        return _guard(self.deadline_s, call, self._close_connection)
+        return _guard(
+            self.deadline_s, call, self._close_connection, connection=lambda: self._connection
+        )
 
     async def execute_insert(self, query: str, values: list[Any]) -> Any:
         return await self._g(super().execute_insert(query, values))

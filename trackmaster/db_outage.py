@@ -72,6 +72,11 @@ def is_unreachable(exc: BaseException) -> bool:
 # connections from before a restart fail once each after the first fresh one succeeded,
 # and each would otherwise be a new outage with its own warning and notification.
 SAME_OUTAGE_WITHIN_S = 10.0
+# This many LoopStarved calls in a row with nothing from the database on their connection,
+# and no call succeeding between, are an outage (trackmaster/db_mysql.py): a database that
+# never answers expires every deadline on a busy loop, and the load its outage brings
+# (clients retrying) keeps the loop busy.
+SILENT_STARVED_OUTAGE = 3
 
 
 class Outage:
@@ -83,6 +88,7 @@ class Outage:
         self.failures = 0  # calls failed in the current outage
         self.outages = 0  # outages seen since start
         self.last_error = ""
+        self.silent_starved = 0  # LoopStarved calls in a row that heard nothing from the database
         self.notifier: Notifier | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -109,7 +115,18 @@ class Outage:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def starved(self, silent: bool | None) -> bool:
+        """A call expired on a starved loop; True when it makes SILENT_STARVED_OUTAGE in a row
+        that heard nothing (`silent`), an outage then. An answer seen (False) starts again;
+        a call with no connection to look at (None) counts neither way."""
+        if silent is False:
+            self.silent_starved = 0
+        elif silent:
+            self.silent_starved += 1
+        return self.silent_starved >= SILENT_STARVED_OUTAGE
+
     def succeeded(self) -> None:
+        self.silent_starved = 0
         if self.down_since is None:
             return
         self.back_at = time.monotonic()

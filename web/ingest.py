@@ -56,7 +56,7 @@ from web.api.openapi import add_components
 from web.auth import guard_of
 from web.ingest_rate import check_ingest_rate
 from web.params import runtime_of
-from web.shedding import reservation_of
+from web.shedding import admitted, reservation_of
 from workers.pool import ClientGone, WorkerPool
 
 add_components(
@@ -249,7 +249,7 @@ async def receive(request: Request, protocol: Protocol) -> Accepted:
     """
     settings = request.app.state.settings
     pool = request.app.state.pool
-    if reservation_of(request) is None:  # admitted by web/shedding.py already otherwise
+    if not admitted(request):  # web/shedding.py admitted it otherwise (its place: read_body)
         _admit(pool)
     client = request.client.host if request.client else "unknown"
     unknown = unknown_keys_of(request)

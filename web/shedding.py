@@ -10,10 +10,15 @@ database is away and jobs wait on it) from the pool's own numbers, before its
 body is read, with headers rendered once (the security and CORS headers the
 inner middleware would add included).
 
-An admitted request holds a place in the pool (`workers.pool.Reservation`) while
-its body is read and parsed, so the requests arriving meanwhile see the pool as
-it will be, not as it was; the endpoint's job takes that place. The endpoint
-checks again for requests that hold none, so nothing depends on this shortcut.
+An admitted request takes a place in the pool (`workers.pool.Reservation`) when
+the last chunk of its body has arrived, and holds it while the body is parsed,
+so the requests arriving meanwhile see the pool as it will be, not as it was;
+the endpoint's job takes that place. Not before: a place taken with the headers
+was held as long as the body took (up to BODY_TIMEOUT_S), and ~160 sockets
+trickling bodies made every other ingest request 429. A pool that is over its
+budget by the last chunk refuses then (PoolBusy out of `receive`: 429, before
+the parse). The endpoint checks again for requests that were not admitted here,
+so nothing depends on this shortcut.
 The connection is kept: closing one with its body unread would reset it, and
 the client could lose the answer.
 """
@@ -21,10 +26,11 @@ the client could lose the answer.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trackmaster.db_outage import OUTAGE
 from trackmaster.errors import PoolBusy, PoolClosed
@@ -43,6 +49,29 @@ AWAY = json.dumps(
 RESERVATION = "pool_reservation"
 
 
+class Admission:
+    """A request admitted here: its place in the pool is taken when its body is all in."""
+
+    def __init__(self, pool: Any, receive: Receive) -> None:
+        self.pool = pool
+        self.reservation: Reservation | None = None
+        self._receive = receive
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if (
+            message["type"] == "http.request"
+            and not message.get("more_body", False)
+            and self.reservation is None
+        ):
+            self.reservation = self.pool.reserve()  # PoolBusy: refused before the parse
+        return message
+
+    def release(self) -> None:
+        if self.reservation is not None:
+            self.reservation.release()  # unless its job took it
+
+
 def _headers(body: bytes) -> list[tuple[bytes, bytes]]:
     return [
         (b"content-type", b"application/json"),
@@ -58,9 +87,15 @@ _BUSY_HEADERS = _headers(BUSY)
 _AWAY_HEADERS = _headers(AWAY)
 
 
+def admitted(request: Request) -> bool:
+    """Whether this request was admitted here (its place is taken with its last body chunk)."""
+    return request.scope.get("state", {}).get(RESERVATION) is not None
+
+
 def reservation_of(request: Request) -> Reservation | None:
     """The place this request holds in the pool, if it was admitted here and still holds it."""
-    held = request.scope.get("state", {}).get(RESERVATION)
+    admission = request.scope.get("state", {}).get(RESERVATION)
+    held = admission.reservation if admission is not None else None
     return held if held is not None and held.held else None
 
 
@@ -94,18 +129,19 @@ class SheddingMiddleware:
             await _refuse(send, 503, AWAY, _AWAY_HEADERS, 2)
             return
         try:
-            reservation = pool.reserve()
+            pool.admit()
         except PoolBusy as busy:
             await _refuse(send, 429, BUSY, _BUSY_HEADERS, busy.retry_after_s)
             return
         except PoolClosed:
             await self.app(scope, receive, send)  # the endpoint says it (503, shutting down)
             return
-        scope.setdefault("state", {})[RESERVATION] = reservation
+        admission = Admission(pool, receive)
+        scope.setdefault("state", {})[RESERVATION] = admission
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, admission.receive, send)
         finally:
-            reservation.release()  # unless its job took it
+            admission.release()
 
 
 async def _refuse(

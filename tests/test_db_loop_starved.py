@@ -12,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aiomysql
 import pytest
+from pymysql.constants import COMMAND
 from tortoise import connections
 
+from tests.conftest import MARIADB
 from trackmaster import db_outage, loop_lag
 from trackmaster.db import Database
-from trackmaster.db_mysql import LoopStarved
-from trackmaster.db_outage import DatabaseUnavailable
+from trackmaster.db_mysql import LoopStarved, _answer_waiting
+from trackmaster.db_outage import SILENT_STARVED_OUTAGE, DatabaseUnavailable
 
 DEADLINE_S = 0.5
 
@@ -137,3 +140,35 @@ async def test_a_silent_database_under_load_is_an_outage_sooner_or_later(
         await opened.close()
     assert outage.outages >= 1, (got, outage.state())
     assert got[-1] == "unavailable"  # the outage is said to clients too (503, fast path)
+
+
+@pytest.mark.mariadb
+async def test_an_answer_on_the_connection_is_seen_read_or_not() -> None:
+    """What a deadline looks at when it expires: an answer already read into the connection's
+    reader, or still in its socket (the loop stalled since it came), or nothing at all."""
+    connection = await aiomysql.connect(**MARIADB)
+    try:
+        assert _answer_waiting(connection) is False  # idle: nothing from the server
+        await connection._execute_command(COMMAND.COM_QUERY, "SELECT 1")
+        time.sleep(0.3)  # noqa: ASYNC251  (the loop stalled: the answer is in the socket only)
+        assert len(connection._reader._buffer) == 0
+        assert _answer_waiting(connection) is True
+        await asyncio.sleep(0.3)  # the loop ran: now it is in the reader, unread by the call
+        assert len(connection._reader._buffer) > 0
+        assert _answer_waiting(connection) is True
+    finally:
+        connection.close()
+    assert _answer_waiting(connection) is None  # closed: nothing to look at
+
+
+def test_silent_starved_calls_in_a_row_are_an_outage_an_answer_seen_starts_again(outage) -> None:
+    for _ in range(SILENT_STARVED_OUTAGE - 1):
+        assert not outage.starved(silent=True)
+    assert not outage.starved(silent=None)  # no connection seen: counts neither way
+    assert not outage.starved(silent=False)  # an answer was there: the database is alive
+    for _ in range(SILENT_STARVED_OUTAGE - 1):
+        assert not outage.starved(silent=True)
+    outage.succeeded()  # a call succeeded between
+    for _ in range(SILENT_STARVED_OUTAGE - 1):
+        assert not outage.starved(silent=True)
+    assert outage.starved(silent=True)

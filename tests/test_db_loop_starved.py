@@ -54,6 +54,15 @@ async def _outcome(call) -> str:
     return "ok"
 
 
+async def _keep_busy(stop: asyncio.Event, blocked_s: float, free_s: float, turns: int) -> None:
+    """Block the loop `blocked_s` of every `blocked_s + free_s`, `turns` times or until `stop`."""
+    for _ in range(turns):
+        if stop.is_set():
+            return
+        time.sleep(blocked_s)  # noqa: ASYNC251  (blocking the loop is the point)
+        await asyncio.sleep(free_s)
+
+
 async def test_an_answer_read_late_by_a_blocked_loop_is_no_outage(
     migrated_settings, db, outage
 ) -> None:
@@ -77,15 +86,8 @@ async def test_a_loop_starved_past_the_give_back_is_busy_not_an_outage(
 ) -> None:
     opened, client = await _client(migrated_settings, db)
     stop = asyncio.Event()
-
-    async def hog() -> None:  # the loop runs 1 ms of every 100 ms, for at most 10 s
-        for _ in range(100):
-            if stop.is_set():
-                return
-            time.sleep(0.1)  # noqa: ASYNC251  (blocking the loop is the point)
-            await asyncio.sleep(0.001)
-
-    hogging = asyncio.create_task(hog())
+    # The loop runs 1 ms of every 100 ms, for at most 10 s.
+    hogging = asyncio.create_task(_keep_busy(stop, blocked_s=0.1, free_s=0.001, turns=100))
     try:
         started = time.monotonic()
         got = await _outcome(client.execute_query("SELECT SLEEP(30)"))
@@ -123,15 +125,8 @@ async def test_a_silent_database_under_load_is_an_outage_sooner_or_later(
     outage, so the fast 503 never engaged."""
     opened, client = await _client(migrated_settings, db)
     stop = asyncio.Event()
-
-    async def load() -> None:  # the loop runs 30 ms of every 100 ms, for at most 20 s
-        for _ in range(200):
-            if stop.is_set():
-                return
-            time.sleep(0.07)  # noqa: ASYNC251
-            await asyncio.sleep(0.03)
-
-    busy = asyncio.create_task(load())
+    # The loop runs 30 ms of every 100 ms, for at most 20 s.
+    busy = asyncio.create_task(_keep_busy(stop, blocked_s=0.07, free_s=0.03, turns=200))
     try:
         got = [await _outcome(client.execute_query("SELECT SLEEP(30)")) for _ in range(4)]
     finally:

@@ -144,6 +144,7 @@ async def _compose(app: Starlette, settings: Settings, stack: contextlib.AsyncEx
     stack.push_async_callback(runtime.close)
     # Access control's throttles and rate limits share the Runtime's one Redis client.
     app.state.guard = Guard(settings, redis=runtime.redis)
+    app.state.unknown_keys = ingest.unknown_keys_for(settings, runtime.redis)
     pool = WorkerPool(
         workers=settings.workers,
         queue_size=settings.queue_size,

@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import redis.asyncio as aioredis
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -49,11 +50,11 @@ from trackmaster.errors import (
 )
 from trackmaster.ratelimit import RateLimiter, make_ratelimiter
 from trackmaster.sessions.ingest import IngestReport
+from trackmaster.settings import Settings
 from trackmaster.sources import Parsed, collect
 from trackmaster.sources.wire import Wire
 from trackmaster.sources.writekeys import MISSING_MESSAGE, body_key, request_key
 from web.api.openapi import add_components
-from web.auth import guard_of
 from web.ingest_rate import check_ingest_rate
 from web.params import runtime_of
 from web.shedding import admitted, reservation_of
@@ -196,19 +197,20 @@ class UnknownKeys:
         )
 
 
+def unknown_keys_for(settings: Settings, redis: aioredis.Redis | None) -> UnknownKeys:
+    """The process's limiter of unknown keys, made by the lifespan on the Runtime's Redis."""
+    limiter = make_ratelimiter(
+        redis,
+        settings.redis_prefix,
+        settings.ingest_unknown_key_rate_per_s,
+        settings.ingest_unknown_key_burst,
+    )
+    return UnknownKeys(limiter, settings.ingest_unknown_key_rate_per_s)
+
+
 def unknown_keys_of(request: Request) -> UnknownKeys:
-    state = request.app.state
-    found = getattr(state, "unknown_keys", None)
-    if found is None:
-        guard, settings = guard_of(request), request.app.state.settings
-        limiter = make_ratelimiter(
-            guard.redis,
-            settings.redis_prefix,
-            settings.ingest_unknown_key_rate_per_s,
-            settings.ingest_unknown_key_burst,
-        )
-        found = state.unknown_keys = UnknownKeys(limiter, settings.ingest_unknown_key_rate_per_s)
-    return found
+    unknown: UnknownKeys = request.app.state.unknown_keys
+    return unknown
 
 
 def media_type(request: Request) -> str:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import running_app
+from tests.support.access import create_personas, csrf_token, login, secured
 from tests.support.faults import Traffic, assert_all_stored_once, running
 from tests.support.private_services import PrivateRedis
 from tests.support.realtime import make_plan, play_log
@@ -216,6 +217,40 @@ async def test_200_concurrent_requests_share_one_bounded_redis_pool(
     assert statuses <= {200, 429, 503}, statuses
     assert sum(a.status == 200 for a in answers) > 0
     traffic.assert_clean()
+
+
+@mariadb_only
+async def test_people_sign_in_while_redis_is_away_and_the_throttle_still_holds(
+    db, settings, private_redis, caplog
+) -> None:
+    # The login throttle counted in Redis alone: with Redis away every sign-in failed,
+    # though nothing else about a login needs it.
+    names = await create_personas()
+    caplog.set_level(logging.INFO)
+    tuned = secured(settings.replace(redis=private_redis.url, redis_timeout_s=0.5))
+    async with running_app(tuned) as server:
+        private_redis.kill()
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            await login(http, names["tester"])
+            assert (await http.get("/")).status_code == 200
+        statuses = []
+        for _ in range(7):
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+                answer = await http.post(
+                    "/login",
+                    data={"username": names["viewer"], "password": "wrong",
+                          "csrf_token": await csrf_token(http), "next": "/"},
+                    headers={"Origin": server.url},
+                )  # fmt: skip
+                statuses.append(answer.status_code)
+        # Counted in this process meanwhile: five failures, then the pair waits.
+        assert statuses[:5] == [401] * 5 and statuses[5:] == [429, 429], statuses
+        await private_redis.start()
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            await login(http, names["admin"])
+    warnings = [r for r in caplog.records if "login throttle: Redis unavailable" in r.message]
+    assert len(warnings) == 1, "the fallback is logged once per outage"
+    assert any("login throttle: Redis is back" in r.message for r in caplog.records)
 
 
 async def _eventually_s(check, timeout_s: float) -> float:

@@ -16,10 +16,15 @@ counted.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from typing import Protocol
 
 import redis.asyncio as aioredis
+
+from trackmaster.redis_client import UNAVAILABLE
+
+log = logging.getLogger(__name__)
 
 MAX_FAILURES = 5
 WINDOW_S = 15 * 60
@@ -90,5 +95,51 @@ class RedisLoginThrottle:
         await self.client.delete(self.prefix + key)
 
 
+class FallbackLoginThrottle:
+    """Redis counts; this process's own counts while Redis cannot be reached.
+
+    Sign-in must not depend on Redis (nothing else about a login does): while it is away
+    the failures are counted per web process, so with N processes a guesser gets up to N
+    times MAX_FAILURES per window, and the counts start again when Redis is back. A
+    person who needs to sign in during an outage matters more than that.
+    """
+
+    def __init__(self, primary: RedisLoginThrottle, fallback: MemoryLoginThrottle) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.degraded = False
+
+    async def attempt(self, key: str) -> float | None:
+        try:
+            wait_s = await self.primary.attempt(key)
+        except UNAVAILABLE as exc:
+            self._degrade(exc)
+            return await self.fallback.attempt(key)
+        self._recover()
+        return wait_s
+
+    async def reset(self, key: str) -> None:
+        await self.fallback.reset(key)
+        try:
+            await self.primary.reset(key)
+        except UNAVAILABLE as exc:
+            self._degrade(exc)
+
+    def _degrade(self, exc: BaseException) -> None:
+        if not self.degraded:
+            self.degraded = True
+            log.warning(
+                "login throttle: Redis unavailable (%s: %s); counting failed logins in this "
+                "process until it is back", type(exc).__name__, exc,
+            )  # fmt: skip
+
+    def _recover(self) -> None:
+        if self.degraded:
+            self.degraded = False
+            log.info("login throttle: Redis is back; failed logins are counted there again")
+
+
 def make_login_throttle(client: aioredis.Redis | None, prefix: str) -> LoginThrottle:
-    return MemoryLoginThrottle() if client is None else RedisLoginThrottle(client, prefix)
+    if client is None:
+        return MemoryLoginThrottle()
+    return FallbackLoginThrottle(RedisLoginThrottle(client, prefix), MemoryLoginThrottle())

@@ -58,7 +58,7 @@ def hand_made() -> Report:
 
 
 def test_unplanned_properties_are_read_from_the_results() -> None:
-    plan = EventPlan(7, (), (), PlannedKeys(()))
+    plan = EventPlan(7, (), PlannedKeys(()))
     unplanned = {7: {"unplanned": [
         {"platform": "iOS", "key": "scren", "count": 4, "suggestion": "screen"}]}}  # fmt: skip
     view = SessionView(1, (WatchedEvent(7, "checkout", plan),), {}, {}, {}, unplanned, {}, {})

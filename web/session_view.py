@@ -36,7 +36,7 @@ PAYLOAD_SHOWN_CHARS = 20_000
 @dataclass(frozen=True, slots=True)
 class MatrixField:
     """A row of the session page's matrix: a field as a tester reads it (the checks judge
-    `trackmaster.sessions.plans.FieldPlan`; a plan file or Jet gives `plan.snapshot.PlanField`)."""
+    `trackmaster.checks.FieldRule`; a plan file or Jet gives `plan.snapshot.PlanField`)."""
 
     id: int
     key: str
@@ -250,9 +250,9 @@ def _event_part(
     in their place, marked removed), their cells, and coverage rows."""
     fields, cells, coverage = [], {}, []
     kept = [(f, False) for f in event.plan.fields] + [(f, True) for f in event.removed_fields]
-    for plan_field, removed in sorted(kept, key=lambda pair: pair[0].id):
+    for plan_field, removed in sorted(kept, key=lambda pair: pair[0].field_id):
         shown = MatrixField(
-            plan_field.id, plan_field.key, plan_field.values, plan_field.note, removed,
+            plan_field.field_id, plan_field.key, plan_field.allowed, plan_field.note, removed,
             describe_rules(plan_field.typed.as_json()),
         )  # fmt: skip
         fields.append(shown)

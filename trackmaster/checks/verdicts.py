@@ -50,7 +50,8 @@ class Code:
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:
-    """What the plan expects of one field of an event."""
+    """What the plan expects of one field of an event: what the checks judge by, and what
+    the session's matrix, report and API show of it (one type for both: docs/architecture.md)."""
 
     field_id: int
     key: str
@@ -58,6 +59,7 @@ class FieldRule:
     allowed: tuple[str, ...]
     # Typed rules (trackmaster/checks/rules.py); NO_RULES: today's judgement by values alone.
     typed: TypedRules = NO_RULES
+    note: str = ""  # the plan's words for a tester; the checks never read it
     allowed_set: frozenset[str] = field(init=False, repr=False, compare=False)
     parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     not_found: FieldCheck = field(init=False, repr=False, compare=False)

@@ -142,14 +142,14 @@ async def build_report(session: TestSession) -> Report:
         events.append(
             ReportEvent(
                 event.id, event.name, event.story, sum(by_platform.values()), by_platform,
-                tuple((f.id, f.key, tuple(f.values)) for f in fields),
+                tuple((f.field_id, f.key, f.allowed) for f in fields),
             )
         )  # fmt: skip
         for field in fields:
             for platform in PLATFORMS:
-                cell = view.cell(event.id, field.id, platform)
-                cells.append(_cell(event, field.id, field.key, cell, platform))
-            for platform, summary in (view.coverage.get(field.id) or {}).items():
+                cell = view.cell(event.id, field.field_id, platform)
+                cells.append(_cell(event, field.field_id, field.key, cell, platform))
+            for platform, summary in (view.coverage.get(field.field_id) or {}).items():
                 coverage.append(
                     CoverageLine(event.name, field.key, platform,
                                  tuple(summary["seen"]), tuple(summary["missing"]))

@@ -221,7 +221,7 @@ class Ingestor:
                         continue
                     seen_ids.add(key)
                 payload = payload or _payload_text(event)
-                checks = check_event(target.plan.rules, event.payload, style)
+                checks = check_event(target.plan.fields, event.payload, style)
                 values, verdicts = log_columns(checks)
                 prepared.rows.append(
                     (session.id, target.plan.event_id, event.name, event.user_id,

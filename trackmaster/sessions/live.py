@@ -156,7 +156,7 @@ class LiveIndex:
         plans = await load_event_plans(e for by_name in events.values() for e in by_name.values())
         for session_id, expires_at in rows:
             watched = events[session_id]
-            rules = tuple(rule for e in watched.values() for rule in plans[e].rules)
+            rules = tuple(rule for e in watched.values() for rule in plans[e].fields)
             live = LiveSession(
                 session_id,
                 project_id,

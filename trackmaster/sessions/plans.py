@@ -23,33 +23,23 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class FieldPlan:
-    id: int
-    key: str
-    values: tuple[str, ...]
-    note: str
-    typed: TypedRules = NO_RULES
-
-
-@dataclass(frozen=True, slots=True)
 class EventPlan:
     event_id: int
-    fields: tuple[FieldPlan, ...]
-    rules: tuple[FieldRule, ...]
+    fields: tuple[FieldRule, ...]  # what the checks judge, and what the matrix shows
     # The planned keys ready for unplanned-property detection, built once per plan load.
     planned: PlannedKeys
 
     @property
     def field_ids(self) -> tuple[int, ...]:
-        return tuple(field.id for field in self.fields)
+        return tuple(field.field_id for field in self.fields)
 
 
 async def _fields_by_event(
     event_ids: list[int], *, removed: bool, only: Q | None = None
-) -> dict[int, list[FieldPlan]]:
+) -> dict[int, list[FieldRule]]:
     """The fields of these events in the plan (or, `removed`, those that left it; `only`
     those that match it too), by id."""
-    by_event: dict[int, list[FieldPlan]] = {event_id: [] for event_id in event_ids}
+    by_event: dict[int, list[FieldRule]] = {event_id: [] for event_id in event_ids}
     if event_ids:
         query = Field.filter(event_id__in=event_ids, removed_at__isnull=not removed)
         if only is not None:
@@ -59,7 +49,7 @@ async def _fields_by_event(
         )
         for field_id, event_id, key, values, note, rules, local in rows:
             typed = field_rules(field_id, rules, local)
-            by_event[event_id].append(FieldPlan(field_id, key, tuple(values or ()), note, typed))
+            by_event[event_id].append(FieldRule(field_id, key, tuple(values or ()), typed, note))
     return by_event
 
 
@@ -67,19 +57,14 @@ async def load_event_plans(event_ids: Iterable[int]) -> dict[int, EventPlan]:
     """The current fields of each event (fields removed from the plan are left out)."""
     by_event = await _fields_by_event(sorted(set(event_ids)), removed=False)
     return {
-        event_id: EventPlan(
-            event_id,
-            tuple(fields),
-            tuple(FieldRule(f.id, f.key, f.values, f.typed) for f in fields),
-            PlannedKeys(tuple(f.key for f in fields)),
-        )
+        event_id: EventPlan(event_id, tuple(fields), PlannedKeys(tuple(f.key for f in fields)))
         for event_id, fields in by_event.items()
     }
 
 
 async def load_removed_fields(
     event_ids: Iterable[int], *, used_since: datetime, judged: Collection[int] = ()
-) -> dict[int, tuple[FieldPlan, ...]]:
+) -> dict[int, tuple[FieldRule, ...]]:
     """The fields of these events that left the plan while a session that began at
     `used_since` could use them (or that it judged, `judged` field ids): that session keeps
     them (marked removed, with their verdicts); nothing judges them any more. A field gone

@@ -150,7 +150,7 @@ class _Replay:
             payload = json.loads(row["payload"])  # stored by the exact parser (huge integers)
         source = row["source"]
         style = CaughtEvent("", "", Platform.OTHER, payload, source, None, None).lookup_style
-        checks = check_event(plan.rules, payload, style)
+        checks = check_event(plan.fields, payload, style)
         self.log_updates.append((*log_columns(checks), log_id))
         platform = str(row["platform"])
         self.unplanned.add_unplanned(

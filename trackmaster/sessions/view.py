@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from trackmaster.checks import Coverage
+from trackmaster.checks import Coverage, FieldRule
 from trackmaster.models import (
     CoverageValue,
     Event,
@@ -30,7 +30,6 @@ from trackmaster.sessions.cell_store import load_cells
 from trackmaster.sessions.cells import CellState, EventCounts
 from trackmaster.sessions.plans import (
     EventPlan,
-    FieldPlan,
     load_event_plans,
     load_removed_fields,
 )
@@ -83,7 +82,7 @@ class WatchedEvent:
     story: str = ""
     removed: bool = False  # the event left the plan; the session keeps it
     # Its fields that left the plan: kept with their verdicts, judged no more.
-    removed_fields: tuple[FieldPlan, ...] = ()
+    removed_fields: tuple[FieldRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -202,7 +201,7 @@ async def _caught_at(states: Iterable[CellState]) -> dict[int, Any]:
 async def _read_coverage(
     session_id: int, plans: Iterable[EventPlan]
 ) -> dict[int, dict[str, dict[str, Any]]]:
-    rules = [rule for plan in plans for rule in plan.rules]
+    rules = [rule for plan in plans for rule in plan.fields]
     coverage = Coverage(rules)
     tracked = [rule.field_id for rule in rules if coverage.tracks(rule.field_id)]
     if not tracked:

@@ -88,15 +88,17 @@ def results_json(view: SessionView) -> list[dict[str, Any]]:
         fields = []
         for field in event.plan.fields:
             body: dict[str, Any] = {
-                "id": field.id,
+                "id": field.field_id,
                 "key": field.key,
-                "values": list(field.values),
+                "values": list(field.allowed),
                 "rules": field.typed.as_json(),
                 "note": field.note,
-                "results": {p: cell_json(view.cell(event.id, field.id, p)) for p in PLATFORM_NAMES},
+                "results": {
+                    p: cell_json(view.cell(event.id, field.field_id, p)) for p in PLATFORM_NAMES
+                },
             }
-            if field.id in view.coverage:
-                body["coverage"] = view.coverage[field.id]
+            if field.field_id in view.coverage:
+                body["coverage"] = view.coverage[field.field_id]
             fields.append(body)
         per_platform = {}
         for p in PLATFORM_NAMES:

@@ -83,8 +83,8 @@ async def debug(request: Request) -> Response:
             messages.append(_message(f"events[{index}].name", why, "VALUE_INVALID"))
             continue
         for target in targets:
-            keys = {rule.field_id: rule.key for rule in target.plan.rules}
-            for check in check_event(target.plan.rules, event.payload, event.lookup_style):
+            keys = {rule.field_id: rule.key for rule in target.plan.fields}
+            for check in check_event(target.plan.fields, event.payload, event.lookup_style):
                 if check.verdict.value == "SUCCESS":
                     continue
                 messages.append(

@@ -38,8 +38,7 @@ from trackmaster.models import (
 )
 from trackmaster.sessions.lifecycle import Lifecycle
 from trackmaster.sessions.publish import bump_revisions, publish_safely
-from trackmaster.sessions.results import LOG_VALUES, log_json
-from trackmaster.sessions.unplanned import add_to_logs
+from trackmaster.sessions.results import LOG_VALUES, CaughtLog, caught_log, keys_of_fields
 
 VERDICT_FILTERS = ("good", "bad")
 # A log is bad when a field's verdict is FAIL. In the stored JSON a verdict is the token
@@ -98,13 +97,9 @@ def parse_filter(params: dict[str, str]) -> CaughtFilter:
     )
 
 
-def is_bad(verdicts: dict[str, Any] | None) -> bool:
-    return any(got and got[0] == "FAIL" for got in (verdicts or {}).values())
-
-
 async def caught_events(
     session_id: int, wanted: CaughtFilter, offset: int, limit: int
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[CaughtLog], int]:
     """A page of the session's caught events (cleared ones too), newest first; and the total."""
     query = EventLog.filter(session_id=session_id)
     if wanted.event:
@@ -121,16 +116,8 @@ async def caught_events(
         query = query.annotate(bad=_BAD).filter(bad=1 if wanted.verdict == "bad" else 0)
     total = await query.count()
     rows = await query.order_by("-id").offset(offset).limit(limit).values(*LOG_VALUES)
-    event_ids = sorted({row["event_id"] for row in rows})
-    keys = dict(await Field.filter(event_id__in=event_ids).values_list("id", "key")) if rows else {}
-    logs = [_with_verdict(log_json(row, keys), row) for row in rows]
-    await add_to_logs(session_id, logs)
-    return logs, total
-
-
-def _with_verdict(body: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
-    body["verdict"] = "bad" if is_bad(row["verdicts"]) else "good"
-    return body
+    keys = await keys_of_fields(row["event_id"] for row in rows)
+    return [caught_log(row, keys) for row in rows], total
 
 
 # --- starting a session for a pipeline ---------------------------------------------------

@@ -18,7 +18,6 @@ from trackmaster.plan.changes import PlanChanges
 from trackmaster.sessions.ingest import Ingestor
 from trackmaster.sessions.lifecycle import JetFactory, Lifecycle
 from trackmaster.sessions.live import LiveIndex
-from trackmaster.sessions.results import session_json
 from trackmaster.settings import Settings
 
 
@@ -56,7 +55,7 @@ class Realtime:
 
 async def list_sessions(
     project_id: int | None, status: str | None, offset: int, limit: int
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[tuple[TestSession, dict[str, int]]], int]:
     """Sessions newest first, each with its numbers of accounts, events and logs."""
     query = TestSession.all()
     if project_id is not None:
@@ -66,7 +65,7 @@ async def list_sessions(
     total = await query.count()
     sessions = await query.order_by("-id").offset(offset).limit(limit)
     counts = await session_counts([s.id for s in sessions])
-    return [session_json(s, counts[s.id]) for s in sessions], total
+    return [(s, counts[s.id]) for s in sessions], total
 
 
 async def session_counts(ids: list[int]) -> dict[int, dict[str, int]]:

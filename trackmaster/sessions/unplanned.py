@@ -14,6 +14,7 @@ UNCERTAIN with code `unplanned_property` ("a person must look").
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -139,38 +140,43 @@ async def _count_the_rest(
         entry["unplannedMore"] = int(total) - hidden - len(entry["unplanned"])
 
 
-async def add_to_logs(session_id: int, logs: list[dict[str, Any]]) -> None:
-    """Give each caught log (log_json's shape) its own unplanned properties, as checks.
+async def unplanned_of_logs(
+    session_id: int, logs: Sequence[tuple[int, str, Any]]
+) -> list[list[dict[str, Any]]]:
+    """Each caught log's own unplanned properties, as checks, in the order of `logs`
+    (each `(event_id, source, payload)`).
 
     Found again from the stored payload with the current plan (a page of logs at a
     time): `{key, path, suggestion, verdict, code, reason, expected}`, `expected` true
     when a tester marked the key expected in this session.
     """
     if not logs:
-        return
-    plans = await load_event_plans({int(log["event"]) for log in logs})
+        return []
+    plans = await load_event_plans({int(event_id) for event_id, _, _ in logs})
     marked = {
         (event_id, digest)
         for event_id, digest in await ExpectedProperty.filter(session_id=session_id).values_list(
             "event_id", "digest"
         )
     }
-    for log in logs:
-        plan = plans.get(int(log["event"]))
-        payload = _payload(log.get("payload"))
+    answers: list[list[dict[str, Any]]] = []
+    for event_id, source, raw in logs:
+        plan = plans.get(int(event_id))
+        payload = _payload(raw)
         if plan is None or payload is None:
-            log["unplanned"] = []
+            answers.append([])
             continue
-        style = CaughtEvent("", "", Platform.OTHER, payload, log["source"], None, None).lookup_style
-        found = find_unplanned(plan.planned, payload, root_for(log["source"], style))
-        log["unplanned"] = [
+        style = CaughtEvent("", "", Platform.OTHER, payload, source, None, None).lookup_style
+        found = find_unplanned(plan.planned, payload, root_for(source, style))
+        answers.append([
             {
                 "key": u.key, "path": u.path, "suggestion": u.suggestion,
                 "verdict": Verdict.UNCERTAIN.value, "code": Code.UNPLANNED_PROPERTY,
                 "reason": u.reason, "expected": (plan.event_id, u.digest) in marked,
             }
             for u in found
-        ]  # fmt: skip
+        ])  # fmt: skip
+    return answers
 
 
 def _payload(raw: Any) -> Any:

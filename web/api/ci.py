@@ -20,9 +20,9 @@ from trackmaster.reports.build import build_report
 from trackmaster.reports.json_out import counts_json, report_json
 from trackmaster.sessions import ci
 from trackmaster.sessions.lifecycle import get_session
-from trackmaster.sessions.results import session_json
 from web.api import actor, json_object
 from web.api.openapi import add_components
+from web.api.results_json import logs_json, session_json
 from web.pager import page_from
 from web.params import runtime_of
 from web.reports import report_response
@@ -179,8 +179,8 @@ async def events(request: Request) -> JSONResponse:
     page = page_from(request)
     if page.offset > MAX_OFFSET:
         raise field_error("page", f"is too far: at most {MAX_OFFSET} rows can be skipped")
-    rows, total = await ci.caught_events(session.id, wanted, page.offset, page.page_size)
-    return JSONResponse(page.envelope(rows, total))
+    logs, total = await ci.caught_events(session.id, wanted, page.offset, page.page_size)
+    return JSONResponse(page.envelope(await logs_json(session.id, logs, good_or_bad=True), total))
 
 
 async def reset(request: Request) -> JSONResponse:

@@ -26,9 +26,9 @@ from starlette.routing import Route
 from trackmaster.errors import BadRequest, field_error
 from trackmaster.found import get_project
 from trackmaster.models import SessionStatus
-from trackmaster.sessions import actions, unplanned
+from trackmaster.sessions import actions
 from trackmaster.sessions.lifecycle import get_session
-from trackmaster.sessions.results import session_json, uncleared_logs
+from trackmaster.sessions.results import uncleared_logs
 from trackmaster.sessions.service import (
     Realtime,
     list_sessions,
@@ -37,7 +37,7 @@ from trackmaster.sessions.service import (
 )
 from web.api import actor, as_id, json_object, query_int
 from web.api.openapi import add_components
-from web.api.results_json import CELL_SCHEMA, session_results
+from web.api.results_json import CELL_SCHEMA, logs_json, session_json, session_results
 from web.pager import page_from
 from web.params import runtime_of
 
@@ -297,8 +297,7 @@ async def get_log(request: Request) -> JSONResponse:
     page = page_from(request)
     after = query_int(request, "after", required=False) or 0
     logs, total = await uncleared_logs(session.id, page.offset, page.page_size, after_id=after)
-    await unplanned.add_to_logs(session.id, logs)
-    return JSONResponse(page.envelope(logs, total))
+    return JSONResponse(page.envelope(await logs_json(session.id, logs), total))
 
 
 async def clear_log(request: Request) -> JSONResponse:
@@ -405,7 +404,7 @@ async def sessions(request: Request) -> JSONResponse:
     if status is not None and status not in SessionStatus.__members__:
         raise field_error("status", f"must be ON or OFF, got {status!r}")
     rows, total = await list_sessions(project, status, page.offset, page.page_size)
-    return JSONResponse(page.envelope(rows, total))
+    return JSONResponse(page.envelope([session_json(s, counts) for s, counts in rows], total))
 
 
 async def session(request: Request) -> JSONResponse:

@@ -2,7 +2,9 @@
 
 The read model (trackmaster/sessions/view.py `SessionView`) speaks domain names; the
 API's camelCase (`"from"`, `"logId"`, `"afterLogId"`, `"eventCounts"`) is made here,
-for /api/v3, /api/v2 (web/api/v2) and the cell panel's override history.
+for /api/v3, /api/v2 (web/api/v2) and the cell panel's override history; so are a
+session's (`session_json`) and a caught log's (`log_json`, from
+trackmaster/sessions/results.py `CaughtLog`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from trackmaster.models import TestSession
+from trackmaster.sessions.results import CaughtLog
+from trackmaster.sessions.unplanned import unplanned_of_logs
 from trackmaster.sessions.view import (
     PLATFORM_NAMES,
     CellResult,
@@ -34,6 +38,78 @@ CELL_SCHEMA = {
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def session_json(session: TestSession, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    """A session as /api/v3 answers it (`counts`: its accounts, events and logs)."""
+    body = {
+        "id": session.id,
+        "project": session.project_id,
+        "name": session.name,
+        "status": str(session.status),
+        "source": session.source,
+        "jetFilterId": session.jet_filter_id,
+        "startedAt": _iso(session.started_at),
+        "expiresAt": _iso(session.expires_at),
+        "stoppedAt": _iso(session.stopped_at),
+        "stopReason": session.stop_reason,
+        "createdBy": session.created_by,
+        "revision": session.revision,
+    }
+    if counts is not None:
+        body.update(counts)
+    return body
+
+
+def log_json(
+    log: CaughtLog,
+    *,
+    good_or_bad: bool = False,
+    unplanned: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A caught log as /api/v3 answers it; `good_or_bad` adds the CI endpoint's "verdict",
+    `unplanned` its unplanned properties (trackmaster/sessions/unplanned.unplanned_of_logs)."""
+    body: dict[str, Any] = {
+        "id": log.id,
+        "event": log.event_id,
+        "name": log.name,
+        "userId": log.user_id,
+        "platform": log.platform,
+        "source": log.source,
+        "messageId": log.message_id,
+        "sentAt": _iso(log.sent_at),
+        "receivedAt": _iso(log.received_at),
+        "payload": log.payload,
+        "cleared": log.cleared,
+        "fields": [
+            {
+                "id": f.field_id,
+                "key": f.key,
+                "found": f.found,
+                "value": f.value,
+                "verdict": f.verdict,
+                "reason": f.reason,
+                "code": f.code,
+                "path": "$." + f.key.replace("$$", "."),
+            }
+            for f in log.fields
+        ],
+    }
+    if good_or_bad:
+        body["verdict"] = "bad" if log.bad else "good"
+    if unplanned is not None:
+        body["unplanned"] = unplanned
+    return body
+
+
+async def logs_json(
+    session_id: int, logs: list[CaughtLog], *, good_or_bad: bool = False
+) -> list[dict[str, Any]]:
+    """Caught logs as /api/v3 answers them, each with its unplanned properties."""
+    extra = await unplanned_of_logs(session_id, [(g.event_id, g.source, g.payload) for g in logs])
+    return [
+        log_json(g, good_or_bad=good_or_bad, unplanned=u) for g, u in zip(logs, extra, strict=True)
+    ]
 
 
 def override_json(o: Override) -> dict[str, Any]:

@@ -315,10 +315,10 @@ async def log_page(request: Request) -> Response:
         for fid, got in (row[0]["verdicts"] or {}).items()
     ]
     # Then what it sent that the plan does not list (its own checks, never a field's).
-    found = [{"event": row[0]["event_id"], "source": row[0]["source"],
-              "payload": row[0]["payload"]}]  # fmt: skip
-    await unplanned.add_to_logs(session.id, found)
-    for item in found[0]["unplanned"]:
+    (found,) = await unplanned.unplanned_of_logs(
+        session.id, [(row[0]["event_id"], row[0]["source"], row[0]["payload"])]
+    )
+    for item in found:
         fields.append((
             item["key"], (), None, item["verdict"],
             item["reason"] + (" (marked expected in this session)" if item["expected"] else ""),

@@ -24,6 +24,7 @@ from trackmaster.models import (
     Story,
     TestSession,
 )
+from trackmaster.sessions.results import CaughtLog
 from web.api.v2._base import go_time, plan_id, record_id
 
 SCHEDULE_NAME_SUFFIX = "_定期更新需求"  # the original named a schedule "<project>_定期更新需求"
@@ -161,38 +162,38 @@ def _value_text(value: Any) -> str:
 
 
 def event_log_json(
-    log: dict[str, Any], record: str, event_ids: dict[int, str], field_ids: dict[int, str]
+    log: CaughtLog, record: str, event_ids: dict[int, str], field_ids: dict[int, str]
 ) -> dict[str, Any]:
-    """A caught log (the core's log_json) as the original's EventLog with its FieldLogs."""
-    log_id = log["messageId"] if log["source"] == "jet" and log["messageId"] else str(log["id"])
-    at = log["receivedAt"]
+    """A caught log as the original's EventLog with its FieldLogs."""
+    log_id = log.message_id if log.source == "jet" and log.message_id else str(log.id)
+    at = log.received_at.isoformat() if log.received_at is not None else None
     field_logs = [
         {
             "eventLogID": log_id,
-            "fieldID": field_ids.get(field["id"], str(field["id"])),
-            "id": f"{log['id']:016x}{field['id']:016x}",
-            "key": field["key"],
-            "value": _value_text(field["value"]),
+            "fieldID": field_ids.get(field.field_id, str(field.field_id)),
+            "id": f"{log.id:016x}{field.field_id:016x}",
+            "key": field.key,
+            "value": _value_text(field.value),
             "used": False,
             "tested": False,
-            "platform": log["platform"],
+            "platform": log.platform,
             "createdAt": at,
             "updatedAt": at,
-            "verdict": field["verdict"],
-            "reason": field["reason"],
+            "verdict": field.verdict,
+            "reason": field.reason,
         }
-        for field in log["fields"]
+        for field in log.fields
     ]
     return {
         "recordID": record,
-        "eventID": event_ids.get(log["event"], str(log["event"])),
+        "eventID": event_ids.get(log.event_id, str(log.event_id)),
         "id": log_id,
-        "name": log["name"],
-        "userId": log["userId"],
-        "used": log["cleared"],
+        "name": log.name,
+        "userId": log.user_id,
+        "used": log.cleared,
         "tested": True,  # judged when it was stored
-        "platform": log["platform"],
-        "raw": log["payload"],
+        "platform": log.platform,
+        "raw": log.payload,
         "content": "{}",  # the original's podcast content lookups are not part of TrackMaster
         "createdAt": at,
         "updatedAt": at,
@@ -200,13 +201,13 @@ def event_log_json(
     }
 
 
-async def plan_ids_of_logs(logs: list[dict[str, Any]]) -> tuple[dict[int, str], dict[int, str]]:
+async def plan_ids_of_logs(logs: list[CaughtLog]) -> tuple[dict[int, str], dict[int, str]]:
     """The original ids of the events and fields these logs name."""
-    event_rows = await Event.filter(id__in={log["event"] for log in logs}).values_list(
+    event_rows = await Event.filter(id__in={log.event_id for log in logs}).values_list(
         "id", "jet_id"
     )
     field_rows = await Field.filter(
-        id__in={field["id"] for log in logs for field in log["fields"]}
+        id__in={field.field_id for log in logs for field in log.fields}
     ).values_list("id", "jet_id")
     return (
         {row_id: plan_id(jet_id, row_id) for row_id, jet_id in event_rows},

@@ -20,8 +20,8 @@ from web.session_view import (
     VERDICTS,
     LogView,
     MatrixPlan,
-    _field_keys,
     log_view,
+    matrix_keys,
 )
 
 # Verdicts are in a JSON column: a verdict filter reads at most this many rows to fill a page.
@@ -79,7 +79,7 @@ async def filtered_logs(
         query = query.filter(payload__icontains=wanted.q)
     scan = VERDICT_SCAN_ROWS if wanted.verdict else limit + 1
     rows = await query.order_by("-id").limit(scan).values(*_LOG_COLUMNS)
-    keys = _field_keys(plan)
+    keys = matrix_keys(plan)
     views = [log_view(row, keys) for row in rows]
     if wanted.verdict:
         views = [view for view in views if view.verdict_counts.get(wanted.verdict)]

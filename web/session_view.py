@@ -15,7 +15,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from trackmaster import found
 from trackmaster.checks.rules import describe as describe_rules
 from trackmaster.checks.unplanned import key_digest
 from trackmaster.models import (
@@ -135,11 +134,6 @@ class CoverageRow:
 
     def key(self) -> tuple:
         return tuple((p, tuple(self.seen[p])) for p in PLATFORMS)
-
-
-async def get_session(session_id: int) -> TestSession:
-    """The session with its project, which every session page names."""
-    return await found.get_session(session_id, with_project=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +356,10 @@ def pretty_payload(payload: str) -> tuple[str, bool]:
     return text, False
 
 
-def _field_keys(plan: MatrixPlan) -> dict[str, str]:
+def matrix_keys(plan: MatrixPlan) -> dict[str, str]:
+    """The keys of the fields the matrix shows, by field id as text (a stored log's
+    `field_values` and `verdicts` are keyed so). Not `sessions/results.keys_of_fields`,
+    which reads every field of some events, removed ones too, from the database."""
     return {str(f.id): f.key for e in plan.events for f in e.fields}
 
 
@@ -395,7 +392,7 @@ async def load_logs(
     if before is not None:
         query = query.filter(id__lt=before)
     rows = await query.order_by("-id").limit(limit + 1).values(*_LOG_COLUMNS)
-    keys = _field_keys(plan)
+    keys = matrix_keys(plan)
     return [log_view(row, keys) for row in rows[:limit]], len(rows) > limit
 
 
@@ -407,7 +404,7 @@ async def load_logs_by_id(session_id: int, plan: MatrixPlan, log_ids: list[int])
         .order_by("-id")
         .values(*_LOG_COLUMNS)
     )
-    keys = _field_keys(plan)
+    keys = matrix_keys(plan)
     return [log_view(row, keys) for row in rows]
 
 
@@ -445,6 +442,6 @@ async def load_log_gap(
     if total <= skip or limit <= 0:
         return LogGap(after, [], max(0, total - skip))
     rows = await query.order_by("-id").offset(skip).limit(limit).values(*_LOG_COLUMNS)
-    keys = _field_keys(plan)
+    keys = matrix_keys(plan)
     logs = [log_view(row, keys) for row in rows]
     return LogGap(after, logs, total - skip - len(logs))

@@ -14,8 +14,8 @@ from trackmaster.cli.running import exit_code, run_with_database
 
 
 def _rejudge(args: argparse.Namespace) -> int:
+    from trackmaster.found import get_session
     from trackmaster.models import RejudgeRun
-    from trackmaster.sessions.lifecycle import get_session
     from trackmaster.sessions.rejudge import rejudge_session
 
     def progress(done: int, total: int) -> None:

@@ -32,8 +32,8 @@ def _chunks(report: Report, fmt: str) -> Iterator[str]:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from trackmaster.found import get_session
     from trackmaster.reports.build import build_report
-    from trackmaster.sessions.lifecycle import get_session
 
     async def work(settings: Any) -> Report:
         return await build_report(await get_session(args.session))

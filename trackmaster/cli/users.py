@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any
 
 from trackmaster.auth.passwords import MIN_PASSWORD_CHARS
 from trackmaster.auth.roles import ROLE_NAMES
+from trackmaster.cli.running import exit_code, run_with_database
 from trackmaster.errors import AppError
-from trackmaster.settings import load_settings
-
-_T = TypeVar("_T")
-
-
-async def _with_db(work: Callable[[], Awaitable[_T]]) -> _T:
-    from trackmaster.db import Database
-
-    settings = load_settings()
-    # Like the web app: the embedded SQLite migrates itself, a shared MySQL must be migrated.
-    db = await Database.open(settings, auto_migrate=not settings.uses_mysql)
-    try:
-        return await work()
-    finally:
-        await db.close()
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -43,37 +27,33 @@ def _read_password(args: argparse.Namespace) -> str:
     return first
 
 
+@exit_code
 def _create_user(args: argparse.Namespace) -> int:
     from trackmaster.auth import users
+    from trackmaster.models import User
 
-    try:
+    async def work(_settings: Any) -> User:
         password = _read_password(args)
-        user = asyncio.run(
-            _with_db(lambda: users.create_user(args.username, password, args.role, actor="cli"))
-        )
-    except AppError as exc:
-        print(f"trackmaster: {exc.msg}", file=sys.stderr)
-        return 1
+        return await users.create_user(args.username, password, args.role, actor="cli")
+
+    user = run_with_database(work)
     print(f"created {user.role} {user.username}")
     return 0
 
 
+@exit_code
 def _create_token(args: argparse.Namespace) -> int:
     from trackmaster.auth import tokens
     from trackmaster.models import User
 
-    async def work() -> tokens.NewToken:
+    async def work(_settings: Any) -> tokens.NewToken:
         user = await User.get_or_none(username=args.username)
         if user is None or user.disabled:
             raise AppError(f"no enabled user named {args.username!r}")
         lifetime = tokens.parse_lifetime(args.expires_in or "")
         return await tokens.create_token(user, args.name, expires_in=lifetime, actor="cli")
 
-    try:
-        created = asyncio.run(_with_db(work))
-    except AppError as exc:
-        print(f"trackmaster: {exc.msg}", file=sys.stderr)
-        return 1
+    created = run_with_database(work)
     # The token alone on stdout, so that scripts can capture it; the note goes to stderr.
     print(created.plaintext)
     print(

@@ -64,12 +64,6 @@ JetFactory = Callable[[], AbstractAsyncContextManager[JetFilters]]
 FinalRead = Callable[[TestSession, bool], Awaitable[Any]]
 
 
-async def get_session(session_id: Any) -> TestSession:
-    if isinstance(session_id, bool) or not isinstance(session_id, int):
-        raise field_error("record", f"must be a session id (a number), got {session_id!r}")
-    return await found.get_session(session_id)
-
-
 class Lifecycle:
     def __init__(
         self,
@@ -215,7 +209,7 @@ class Lifecycle:
     async def update(
         self, session_id: Any, accounts: Any = None, events: Any = None, stories: Any = None
     ) -> TestSession:
-        session = await get_session(session_id)
+        session = await found.get_session(session_id)
         if session.status != SessionStatus.ON:
             raise BadRequest(f"test session {session.id} is stopped; start a new one")
         if accounts is None and events is None and stories is None:
@@ -270,7 +264,7 @@ class Lifecycle:
 
     async def stop(self, session_id: Any, reason: str = "stopped", by: str = "") -> TestSession:
         """Stop a live session; stopping a stopped one answers it as it is."""
-        session = await get_session(session_id)
+        session = await found.get_session(session_id)
         await self._stop(session, reason, by)
         return await TestSession.get(id=session.id)
 

@@ -13,9 +13,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from trackmaster.errors import NotFound, field_error
+from trackmaster.found import get_session
 from trackmaster.models import Platform, RejudgeRun
 from trackmaster.sessions import cell_store
-from trackmaster.sessions.lifecycle import get_session
 from trackmaster.sessions.rejudge import run_json, start_rejudge
 from web.api import actor
 from web.api.results_json import cell_overrides, session_results

@@ -16,10 +16,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from trackmaster.errors import field_error
+from trackmaster.found import get_session
 from trackmaster.reports.build import build_report
 from trackmaster.reports.json_out import counts_json, report_json
 from trackmaster.sessions import ci
-from trackmaster.sessions.lifecycle import get_session
 from web.api import actor, json_object
 from web.api.openapi import add_components
 from web.api.results_json import logs_json, session_json

@@ -24,10 +24,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from trackmaster.errors import BadRequest, field_error
-from trackmaster.found import get_project
+from trackmaster.found import get_project, get_session
 from trackmaster.models import SessionStatus
 from trackmaster.sessions import actions
-from trackmaster.sessions.lifecycle import get_session
 from trackmaster.sessions.results import uncleared_logs
 from trackmaster.sessions.service import (
     Realtime,

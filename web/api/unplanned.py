@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from trackmaster.found import get_session
 from trackmaster.sessions import unplanned
-from trackmaster.sessions.lifecycle import get_session
 from web.api import actor, json_object
 from web.params import runtime_of
 

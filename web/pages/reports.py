@@ -6,9 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from trackmaster.found import get_session
 from trackmaster.reports.build import build_report
 from web.reports import report_response
-from web.session_view import get_session
 
 
 def _links(session_id: int) -> dict[str, str]:
@@ -22,7 +22,7 @@ def _links(session_id: int) -> dict[str, str]:
 
 
 async def _report(request: Request, fmt: str) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     report = await build_report(session)
     return report_response(request, report, fmt, _links(session.id))
 

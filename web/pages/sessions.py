@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from trackmaster.errors import AppError, InvalidParams, NotFound, field_error
-from trackmaster.found import get_project
+from trackmaster.found import get_project, get_session
 from trackmaster.models import (
     Account,
     Event,
@@ -42,11 +42,11 @@ from web.parity_view import load_parity
 from web.session_view import (
     PLATFORMS,
     VERDICTS,
-    get_session,
     load_log_gap,
     load_logs,
     load_snapshot,
     log_view,
+    matrix_keys,
     session_accounts,
 )
 from web.templating import for_htmx, is_htmx, render
@@ -184,7 +184,7 @@ async def start_session(request: Request) -> Response:
 
 
 async def edit_session_page(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     chosen = {
         "accounts": set(
             await SessionAccount.filter(session_id=session.id).values_list("account_id", flat=True)
@@ -198,7 +198,7 @@ async def edit_session_page(request: Request) -> Response:
 
 
 async def update_session(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     form = await request.form()
     try:
         await _realtime(request).lifecycle.update(
@@ -220,7 +220,7 @@ async def update_session(request: Request) -> Response:
 
 
 async def session_page(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     # The revision first, then the data: the stream resumes after this revision, and anything
     # newer that the data already shows is sent again (swaps are idempotent; log rows deduped).
     revision = session.revision
@@ -253,7 +253,7 @@ async def session_page(request: Request) -> Response:
 
 
 async def logs_window(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     before = _int_param(request, "before")
     wanted = LogFilter.from_query(request.query_params)
     snapshot = await load_snapshot(session)
@@ -275,7 +275,7 @@ async def log_gap(request: Request) -> Response:
 
     Every URL is a whole page: without htmx this is the older-events page from `before`.
     """
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     after, before = _int_param(request, "after"), _int_param(request, "before")
     if after is None or before is None:
         raise field_error("after" if after is None else "before", "is required")
@@ -290,7 +290,7 @@ async def log_gap(request: Request) -> Response:
 
 
 async def log_page(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     row = (
         await EventLog.filter(session_id=session.id, id=request.path_params["log_id"])
         .values("id", "event_id", "name", "user_id", "platform", "source", "received_at",
@@ -299,7 +299,7 @@ async def log_page(request: Request) -> Response:
     if not row:
         raise NotFound(f"session {session.id} has no caught event {request.path_params['log_id']}")
     snapshot = await load_snapshot(session)
-    keys = {str(f.id): f.key for e in snapshot.plan.events for f in e.fields}
+    keys = matrix_keys(snapshot.plan)
     expected = {str(f.id): f.values for e in snapshot.plan.events for f in e.fields}
     values = row[0]["field_values"] or {}
     # Expected and got side by side, per field of the plan.
@@ -359,7 +359,7 @@ async def _inspector_context(session: TestSession, event_id: int, field_id: int,
 
 
 async def cell_page(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     p = request.path_params
     context = await _inspector_context(session, p["event_id"], p["field_id"], p["platform"])
     template = for_htmx(request, "sessions/_inspector.html", "sessions/cell.html")
@@ -370,7 +370,7 @@ async def cell_page(request: Request) -> Response:
 
 
 async def stop_session(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     form = await request.form()
     if not confirmations.confirmed(request, form):
         ask = confirmations.stop_session(session.id)
@@ -384,7 +384,7 @@ async def stop_session(request: Request) -> Response:
 
 
 async def clear_logs(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     form = await request.form()
     if not confirmations.confirmed(request, form):
         ask = confirmations.clear_logs(session.id)
@@ -398,7 +398,7 @@ async def clear_logs(request: Request) -> Response:
 
 
 async def override_verdict(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     form = await request.form()
     event_id, field_id = _ids(form, "event")[:1], _ids(form, "field")[:1]
     if not event_id or not field_id:
@@ -465,7 +465,7 @@ async def _rejudge_fragment(request: Request, session: TestSession, run) -> Resp
 
 
 async def rejudge(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     realtime = _realtime(request)
     run = await start_rejudge(realtime.bus, session, actor(request))
     realtime.index.invalidate(session.project_id)
@@ -475,7 +475,7 @@ async def rejudge(request: Request) -> Response:
 
 
 async def rejudge_progress(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     run = await RejudgeRun.get_or_none(id=request.path_params["run_id"], session_id=session.id)
     if run is None:
         raise NotFound(f"no re-judge run {request.path_params['run_id']} of this session")
@@ -483,7 +483,7 @@ async def rejudge_progress(request: Request) -> Response:
 
 
 async def reset_event(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     form = await request.form()
     if not confirmations.confirmed(request, form):
         event = await Event.get_or_none(id=request.path_params["event_id"])

@@ -12,13 +12,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from trackmaster.errors import InvalidParams, NotFound
+from trackmaster.found import get_session
 from trackmaster.models import ShareLink, TestSession
 from trackmaster.reports import share
 from trackmaster.reports.build import build_report
 from web import confirmations
 from web.params import actor
 from web.reports import report_response
-from web.session_view import get_session
 from web.templating import render
 
 
@@ -39,12 +39,12 @@ async def _page(request: Request, session: TestSession, **extra) -> Response:
 
 
 async def share_page(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     return await _page(request, session)
 
 
 async def create_link(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     form = await request.form()
     try:
         created = await share.create_link(
@@ -57,7 +57,7 @@ async def create_link(request: Request) -> Response:
 
 
 async def revoke_link(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     form = await request.form()
     if not confirmations.confirmed(request, form):
         link = await ShareLink.get_or_none(id=request.path_params["link_id"], session_id=session.id)

@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from trackmaster.errors import AppError, BadRequest, NotFound, field_error
+from trackmaster.found import get_session
 from trackmaster.models import (
     Account,
     Event,
@@ -27,7 +28,6 @@ from trackmaster.plan.accounts import add_account
 from trackmaster.plan.draft import DraftField, propose_fields, save_draft
 from web.params import actor, runtime_of
 from web.session_fragments import partial
-from web.session_view import get_session
 from web.templating import is_htmx, render
 from web.unmatched_view import load_unmatched
 
@@ -58,7 +58,7 @@ async def _answer(request: Request, session, change) -> Response:
 
 
 async def watch_event(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     form = await request.form()
 
     async def change() -> str:
@@ -80,7 +80,7 @@ async def watch_event(request: Request) -> Response:
 
 
 async def add_session_account(request: Request) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     form = await request.form()
 
     async def change() -> str:
@@ -103,7 +103,7 @@ async def add_session_account(request: Request) -> Response:
 
 
 async def _draft_source(request: Request):
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     row = await UnmatchedEvent.get_or_none(
         id=request.path_params["row_id"], project_id=session.project_id
     )

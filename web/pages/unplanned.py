@@ -13,10 +13,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from trackmaster.errors import AppError
+from trackmaster.found import get_session
 from trackmaster.sessions import unplanned
 from web import session_fragments as fragments
 from web.params import runtime_of
-from web.session_view import get_session, load_snapshot
+from web.session_view import load_snapshot
 from web.templating import is_htmx
 
 
@@ -26,7 +27,7 @@ def _event(raw: object) -> object:
 
 
 async def _answer(request: Request, expected: bool) -> Response:
-    session = await get_session(request.path_params["session_id"])
+    session = await get_session(request.path_params["session_id"], with_project=True)
     form = await request.form()
     bus = runtime_of(request).realtime.bus
     by = str(getattr(request.scope.get("user"), "username", "") or "")

@@ -106,17 +106,22 @@ async def test_pull_stores_then_clears_and_stop_sets_the_filter_stopped(
         assert jet_filter["events"] == ["play_click"]  # STOPPED keeps what it held
 
 
+async def _session_with_an_unread_log(http, jet_plan, fake_jet) -> tuple[dict, dict]:
+    """A live Jet session whose filter holds one log the puller has not read yet."""
+    answer = await start_jet_session(http, jet_plan)
+    assert answer.status_code == 201, answer.text
+    session = answer.json()
+    # Let the loop take its first round (before the event exists), then send one.
+    await eventually(lambda: asyncio.sleep(0, any(r.call == "logs" for r in fake_jet.requests)))
+    fake_jet.emit(jet_plan.jet_project_id, "alice-42", "play_click", play_log(page="home"))
+    return session, fake_jet.filters[session["jetFilterId"]]
+
+
 async def test_stop_reads_the_last_logs_before_it_stops(jet_plan, fake_jet, settings) -> None:
     # A poll interval far longer than the test: only the stop's own last read can catch it.
     slow = settings.replace(jet_url=fake_jet.url, poll_interval_s=60)
     async with running_app(slow) as server, httpx.AsyncClient(base_url=server.url) as http:
-        answer = await start_jet_session(http, jet_plan)
-        assert answer.status_code == 201, answer.text
-        session = answer.json()
-        jet_filter = fake_jet.filters[session["jetFilterId"]]
-        # Let the loop take its first round (before the event exists), then send one.
-        await eventually(lambda: asyncio.sleep(0, any(r.call == "logs" for r in fake_jet.requests)))
-        fake_jet.emit(jet_plan.jet_project_id, "alice-42", "play_click", play_log(page="home"))
+        session, jet_filter = await _session_with_an_unread_log(http, jet_plan, fake_jet)
         assert await EventLog.filter(session_id=session["id"]).count() == 0
 
         stopped = await http.post(f"{API}/stop", params={"record": session["id"]})
@@ -128,6 +133,22 @@ async def test_stop_reads_the_last_logs_before_it_stops(jet_plan, fake_jet, sett
                                                                   "clear_logs")]  # fmt: skip
         assert calls[-3:] == ["change_filter", "logs", "clear_logs"]
         assert jet_filter["cleared_unread"] == 0
+
+
+async def test_a_stop_while_the_pool_drains_keeps_its_last_jet_logs(
+    jet_plan, fake_jet, settings
+) -> None:
+    # The lifespan drains the pool while the expiry loop may still stop sessions: the
+    # stop's last read clears Jet, so its logs must be judged even with the pool closed.
+    slow = settings.replace(jet_url=fake_jet.url, poll_interval_s=60)
+    async with running_app(slow) as server, httpx.AsyncClient(base_url=server.url) as http:
+        state = server.server.config.app.state
+        session, jet_filter = await _session_with_an_unread_log(http, jet_plan, fake_jet)
+        await state.pool.close(0.1)  # what the lifespan does first on shutdown
+        await state.runtime.realtime.lifecycle.stop(session["id"], "time limit")  # expiry
+        assert jet_filter["logs"] == []  # read and cleared by the stop
+        assert await EventLog.filter(session_id=session["id"]).count() == 1
+        assert await JetStagedLog.filter(session_id=session["id"]).count() == 0
 
 
 async def test_a_stop_goes_through_when_jet_is_down_for_the_last_read(

@@ -129,8 +129,12 @@ class _Deadline:
             self._at(self.loop.time() + step_s)
             return
         # Looked at now: once cancelled, the call closes its connection and the evidence goes.
-        self.answer_waiting = _answer_waiting(self.connection())
-        self.timeout.reschedule(self.loop.time())  # expires now: the call is cancelled
+        try:
+            self.answer_waiting = _answer_waiting(self.connection())
+        except Exception:  # evidence is best effort: the deadline itself must always fire
+            self.answer_waiting = None
+        finally:
+            self.timeout.reschedule(self.loop.time())  # expires now: the call is cancelled
 
 
 def _answer_waiting(connection: Any) -> bool | None:
@@ -148,8 +152,10 @@ def _answer_waiting(connection: Any) -> bool | None:
     sock = writer.get_extra_info("socket")
     if sock is None or sock.fileno() < 0:
         return None
-    readable, _, _ = select.select([sock.fileno()], [], [], 0)
-    return bool(readable)
+    # poll, not select: select refuses descriptors >= FD_SETSIZE (1024).
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 @dataclass

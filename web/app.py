@@ -8,6 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -133,6 +134,16 @@ def _all_routes() -> list[BaseRoute]:
     ]
 
 
+async def _finish_tasks(tasks: set[asyncio.Task[Any]], grace_s: float) -> None:
+    """Let `tasks` finish within `grace_s`, cancel what is left, and wait for them all."""
+    pending = set(tasks)
+    if pending:
+        _, pending = await asyncio.wait(pending, timeout=grace_s)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def _compose(app: Starlette, settings: Settings, stack: contextlib.AsyncExitStack) -> None:
     """Open everything the process holds, each part's close pushed on `stack` (LIFO).
 
@@ -142,6 +153,12 @@ async def _compose(app: Starlette, settings: Settings, stack: contextlib.AsyncEx
     """
     runtime = await Runtime.open(settings, role="web")
     stack.push_async_callback(runtime.close)
+    # Plan syncs started from the project page run as tasks of this process: they end
+    # (finished within the grace, else cancelled: a sync is one transaction) before the
+    # database closes under them.
+    plan_syncs: set[asyncio.Task[Any]] = set()
+    app.state.plan_sync_tasks = plan_syncs
+    stack.push_async_callback(_finish_tasks, plan_syncs, settings.shutdown_grace_s)
     # Access control's throttles and rate limits share the Runtime's one Redis client.
     app.state.guard = Guard(settings, redis=runtime.redis)
     app.state.unknown_keys = ingest.unknown_keys_for(settings, runtime.redis)

@@ -57,7 +57,7 @@ from trackmaster.sources.writekeys import MISSING_MESSAGE, body_key, request_key
 from web.api.openapi import add_components
 from web.ingest_rate import check_ingest_rate
 from web.params import runtime_of
-from web.shedding import admitted, reservation_of
+from web.shedding import admitted, check_admitted, reservation_of
 from workers.pool import ClientGone, WorkerPool
 
 add_components(
@@ -276,6 +276,7 @@ async def receive(request: Request, protocol: Protocol) -> Accepted:
     if protocol.max_body_bytes is not None:
         max_bytes = min(max_bytes, protocol.max_body_bytes)
     body = await read_body(request, max_bytes) if request.method != "GET" else b""
+    check_admitted(request)  # over budget by the last chunk: 429 before the parse
     wire = Wire(
         body=body,
         content_type=media_type(request),

@@ -55,6 +55,9 @@ class Admission:
     def __init__(self, pool: Any, receive: Receive) -> None:
         self.pool = pool
         self.reservation: Reservation | None = None
+        # A pool over budget by the last chunk: raised by the endpoint once the body is
+        # read (web/ingest.py), not from receive, where a body refused 413 is drained.
+        self.refused: Exception | None = None
         self._receive = receive
 
     async def receive(self) -> Message:
@@ -63,8 +66,12 @@ class Admission:
             message["type"] == "http.request"
             and not message.get("more_body", False)
             and self.reservation is None
+            and self.refused is None
         ):
-            self.reservation = self.pool.reserve()  # PoolBusy: refused before the parse
+            try:
+                self.reservation = self.pool.reserve()
+            except (PoolBusy, PoolClosed) as exc:
+                self.refused = exc
         return message
 
     def release(self) -> None:
@@ -90,6 +97,13 @@ _AWAY_HEADERS = _headers(AWAY)
 def admitted(request: Request) -> bool:
     """Whether this request was admitted here (its place is taken with its last body chunk)."""
     return request.scope.get("state", {}).get(RESERVATION) is not None
+
+
+def check_admitted(request: Request) -> None:
+    """Raise the refusal its last body chunk met (PoolBusy: 429 before the parse)."""
+    admission = request.scope.get("state", {}).get(RESERVATION)
+    if admission is not None and admission.refused is not None:
+        raise admission.refused
 
 
 def reservation_of(request: Request) -> Reservation | None:

@@ -174,7 +174,14 @@ class JetPuller:
                 await lease.release()
 
     async def pull_once(
-        self, jet, session_id: int, project_id: int, filter_id: str, *, stopped: bool = False
+        self,
+        jet,
+        session_id: int,
+        project_id: int,
+        filter_id: str,
+        *,
+        stopped: bool = False,
+        final: bool = False,
     ) -> int:
         """Read, stage what is new, clear at the threshold, then judge and store; returns
         how many logs were stored. `stopped`: the filter is STOPPED (nothing can reach it
@@ -191,7 +198,8 @@ class JetPuller:
             reads = 1 if stopped else READS_PER_ROUND
             await self._stage_and_clear(jet, session_id, filter_id, read, clear, reads)
         # Every staged log, not only this read's: what a failed store or a crash left too.
-        return await self.judge_staged(session_id, project_id)
+        # A stop's last read judges them even when the pool refuses: the session ends next.
+        return await self.judge_staged(session_id, project_id, inline=final)
 
     async def _stage_and_clear(
         self, jet, session_id: int, filter_id: str, read: JetLogs, clear: bool, max_reads: int
@@ -256,7 +264,7 @@ class JetPuller:
             )
         return len(fresh) + len(bad)
 
-    async def judge_staged(self, session_id: int, project_id: int) -> int:
+    async def judge_staged(self, session_id: int, project_id: int, *, inline: bool = False) -> int:
         """Judge and store a session's staged logs in the worker pool; returns how many stored.
 
         A failure leaves them staged for the next round; nothing is lost and Jet is
@@ -269,11 +277,14 @@ class JetPuller:
             )
 
         try:
-            report = await self.pool.run(
-                f"jet-pull:{session_id}", lambda: jet_staging.judge(session_id, ingest)
-            )
-        except (PoolBusy, PoolClosed):
-            return 0  # busy: the logs stay staged, the next round tries again
+            try:
+                report = await self.pool.run(
+                    f"jet-pull:{session_id}", lambda: jet_staging.judge(session_id, ingest)
+                )
+            except (PoolBusy, PoolClosed):
+                if not inline:
+                    return 0  # busy: the logs stay staged, the next round tries again
+                report = await jet_staging.judge(session_id, ingest)
         except Exception as exc:
             self.stats.failures += 1
             log.warning("jet pull: session %s: storing failed, logs kept staged: %r",
@@ -330,7 +341,12 @@ class JetPuller:
             return 0
         async with self.realtime.jet() as jet:
             return await self.pull_once(
-                jet, session.id, session.project_id, session.jet_filter_id, stopped=filter_stopped
+                jet,
+                session.id,
+                session.project_id,
+                session.jet_filter_id,
+                stopped=filter_stopped,
+                final=True,
             )
 
     async def close(self) -> None:

@@ -128,10 +128,9 @@ async def stories_fragment(request: Request) -> Response:
 
 
 def _tasks(request: Request) -> set[asyncio.Task[Any]]:
-    state = request.app.state
-    if getattr(state, "plan_sync_tasks", None) is None:
-        state.plan_sync_tasks = set()
-    return state.plan_sync_tasks
+    # Made by the lifespan, which waits for them before the database closes (web/app.py).
+    tasks: set[asyncio.Task[Any]] = request.app.state.plan_sync_tasks
+    return tasks
 
 
 async def _sync_in_background(

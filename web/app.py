@@ -48,6 +48,7 @@ from web.pages import unmatched as unmatched_pages
 from web.pages import unplanned as unplanned_pages
 from web.security import SecurityHeadersMiddleware
 from web.shedding import SheddingMiddleware, post_paths
+from web.stream_access import StreamQuota
 from workers import background, expiry, jet_pull, scheduler
 from workers.pool import WorkerPool
 
@@ -198,6 +199,7 @@ async def _compose(app: Starlette, settings: Settings, stack: contextlib.AsyncEx
     app.state.pool = pool
     app.state.jet_puller = puller
     app.state.live_feeds = feeds
+    app.state.stream_quota = StreamQuota(settings.sse_streams_per_user)
     app.state.shutting_down = shutting_down
 
 

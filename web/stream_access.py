@@ -48,10 +48,8 @@ class StreamQuota:
 
 
 def _quota(request: Request) -> StreamQuota:
-    state = request.app.state
-    quota = getattr(state, "stream_quota", None)
-    if quota is None:
-        quota = state.stream_quota = StreamQuota(state.settings.sse_streams_per_user)
+    # Made by the lifespan with the live feeds (web/app.py): one per process.
+    quota: StreamQuota = request.app.state.stream_quota
     return quota
 
 

@@ -22,6 +22,12 @@ from tests.support.private_services import PrivateRedis
 from tests.support.realtime import make_plan, play_log
 from tests.support.sse import messages, next_message
 from tests.test_streams import parts
+from trackmaster.auth.throttle import (
+    FallbackLoginThrottle,
+    MemoryLoginThrottle,
+    RedisLoginThrottle,
+)
+from trackmaster.redis_client import RETRY_REDIS_S, RedisBreaker, make_redis
 
 pytestmark = [pytest.mark.faults, pytest.mark.services]
 
@@ -246,6 +252,8 @@ async def test_people_sign_in_while_redis_is_away_and_the_throttle_still_holds(
         # Counted in this process meanwhile: five failures, then the pair waits.
         assert statuses[:5] == [401] * 5 and statuses[5:] == [429, 429], statuses
         await private_redis.start()
+        # While degraded, Redis is asked again at most once per RETRY_REDIS_S.
+        await asyncio.sleep(RETRY_REDIS_S)
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
             await login(http, names["admin"])
     warnings = [r for r in caplog.records if "login throttle: Redis unavailable" in r.message]
@@ -261,3 +269,41 @@ async def _eventually_s(check, timeout_s: float) -> float:
             return time.monotonic() - started
         await asyncio.sleep(0.05)
     raise AssertionError(f"not within {timeout_s} s")
+
+
+async def test_a_hung_redis_costs_the_login_throttle_one_wait_not_one_per_sign_in(
+    private_redis, redis_prefix, caplog
+) -> None:
+    # The throttle asked Redis on every attempt while it was away: each sign-in waited
+    # REDIS_TIMEOUT_S (and the client's retry) before falling back. Now it follows the
+    # ingest limiter's rule: one probe per retry_s while degraded, the rest in-process.
+    caplog.set_level(logging.INFO)
+    client = make_redis(private_redis.url, timeout_s=0.3)
+    breaker = RedisBreaker("login throttle", "counting failed logins in this process", 0.5)
+    throttle = FallbackLoginThrottle(
+        RedisLoginThrottle(client, redis_prefix, max_failures=3), MemoryLoginThrottle(3), breaker
+    )
+    try:
+        assert await throttle.attempt("pair") is None  # Redis counts while it answers
+        private_redis.freeze()
+        started = time.monotonic()
+        assert await throttle.attempt("pair") is None  # waits for Redis once, then counts here
+        first_s = time.monotonic() - started
+        started = time.monotonic()
+        waits = [await throttle.attempt("pair") for _ in range(3)]
+        rest_s = time.monotonic() - started
+        # Counted in this process: three allowed (the first counted in Redis is not here),
+        # then the fourth waits; none of the three asked the hung Redis.
+        assert waits[:2] == [None, None] and waits[2] is not None, waits
+        assert throttle.degraded and breaker.probes == 0
+        assert first_s >= 0.3 and rest_s < 0.3, (first_s, rest_s)
+        private_redis.thaw()
+        await asyncio.sleep(0.6)  # past retry_s: the next attempt probes Redis again
+        assert await throttle.attempt("other") is None
+        assert breaker.probes == 1 and not throttle.degraded
+    finally:
+        private_redis.thaw()
+        await client.aclose()
+    warnings = [r for r in caplog.records if "login throttle: Redis unavailable" in r.message]
+    assert len(warnings) == 1
+    assert any("login throttle: Redis is back" in r.message for r in caplog.records)

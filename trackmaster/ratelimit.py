@@ -15,18 +15,12 @@ takes made in-process (`fallback_takes`, on /healthz).
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from trackmaster.redis_client import UNAVAILABLE
-
-log = logging.getLogger(__name__)
-
-# While degraded, Redis is tried again this often (by one request at a time).
-RETRY_REDIS_S = 1.0
+from trackmaster.redis_client import UNAVAILABLE, RedisBreaker
 
 
 class RateLimiter(Protocol):
@@ -133,52 +127,30 @@ class FallbackRateLimiter:
     def __init__(self, primary: RedisRateLimiter, fallback: MemoryRateLimiter) -> None:
         self.primary = primary
         self.fallback = fallback
-        self.degraded_since: float | None = None
-        self.outages = 0
+        self.breaker = RedisBreaker("ingest rate limit", "counting in this process's own buckets")
         self.fallback_takes = 0  # the metric: takes answered in-process
-        self._retry_at = 0.0
 
     async def take(self, key: str, cost: float = 1) -> float | None:
-        now = time.monotonic()
-        if self.degraded_since is None or now >= self._retry_at:
-            if self.degraded_since is not None:
-                self._retry_at = now + RETRY_REDIS_S  # one probe at a time while degraded
+        if self.breaker.should_try():
             try:
                 wait_s = await self.primary.take(key, cost)
             except UNAVAILABLE as exc:
-                self._degrade(exc)
+                self.breaker.failed(exc)
             else:
-                if self.degraded_since is not None:
-                    log.info(
-                        "ingest rate limit: Redis is back after %.1f s (%d take(s) were counted "
-                        "in this process meanwhile)",
-                        time.monotonic() - self.degraded_since,
-                        self.fallback_takes,
-                    )
-                    self.degraded_since = None
+                self.breaker.succeeded(
+                    f" ({self.fallback_takes} take(s) were counted in this process meanwhile)"
+                )
                 return wait_s
         self.fallback_takes += 1
         return await self.fallback.take(key, cost)
 
-    def _degrade(self, exc: BaseException) -> None:
-        self._retry_at = time.monotonic() + RETRY_REDIS_S
-        if self.degraded_since is not None:
-            return
-        self.degraded_since = time.monotonic()
-        self.outages += 1
-        log.warning(
-            "ingest rate limit: Redis unavailable (%s: %s); counting in this process's own "
-            "buckets until it is back",
-            type(exc).__name__,
-            exc,
-        )
-
     def state(self) -> dict[str, Any]:
+        degraded = self.breaker.degraded
         return {
-            "ok": self.degraded_since is None,
-            "mode": "redis" if self.degraded_since is None else "in-process (Redis unavailable)",
+            "ok": not degraded,
+            "mode": "in-process (Redis unavailable)" if degraded else "redis",
             "fallback_takes": self.fallback_takes,
-            "outages": self.outages,
+            "outages": self.breaker.outages,
         }
 
 

@@ -19,6 +19,9 @@ REDIS_POOL_SIZE connections. Why each option:
 
 from __future__ import annotations
 
+import logging
+import time
+
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -32,6 +35,67 @@ HEALTH_CHECK_INTERVAL_S = 5
 
 # What a Redis outage looks like to callers: redis-py's own errors, and the OS's.
 UNAVAILABLE = (aioredis.RedisError, OSError, TimeoutError)
+
+# While a user of Redis is degraded, Redis is tried again this often (by one call at a time).
+RETRY_REDIS_S = 1.0
+
+log = logging.getLogger(__name__)
+
+
+class RedisBreaker:
+    """When one user of Redis (the ingest rate limit, the login throttle) falls back, and
+    when it tries Redis again.
+
+    While Redis is away every call would wait up to REDIS_TIMEOUT_S (twice, with the
+    client's retry) before falling back: a sign-in or an ingest request paying that each
+    time is a slow service, not a degraded one. So after a failure, only one call per
+    `retry_s` tries Redis; the others go straight to the fallback. One WARNING when an
+    outage starts and one INFO line when Redis answers again, whatever the number of calls.
+    """
+
+    def __init__(self, user: str, fallback: str, retry_s: float = RETRY_REDIS_S) -> None:
+        self.user = user  # who speaks in the log lines: "ingest rate limit"
+        self.fallback = fallback  # what it does meanwhile, for the WARNING
+        self.retry_s = retry_s
+        self.degraded_since: float | None = None
+        self.outages = 0
+        self.probes = 0  # calls that tried Redis while degraded (for tests and /healthz)
+        self._retry_at = 0.0
+
+    @property
+    def degraded(self) -> bool:
+        return self.degraded_since is not None
+
+    def should_try(self) -> bool:
+        """Whether this call goes to Redis: always while healthy, one per `retry_s` while not."""
+        if self.degraded_since is None:
+            return True
+        now = time.monotonic()
+        if now < self._retry_at:
+            return False
+        self._retry_at = now + self.retry_s  # taken before the await: one probe at a time
+        self.probes += 1
+        return True
+
+    def failed(self, exc: BaseException) -> None:
+        self._retry_at = time.monotonic() + self.retry_s
+        if self.degraded_since is not None:
+            return
+        self.degraded_since = time.monotonic()
+        self.outages += 1
+        log.warning(
+            "%s: Redis unavailable (%s: %s); %s until it is back",
+            self.user, type(exc).__name__, exc, self.fallback,
+        )  # fmt: skip
+
+    def succeeded(self, meanwhile: str = "") -> None:
+        if self.degraded_since is None:
+            return
+        log.info(
+            "%s: Redis is back after %.1f s%s",
+            self.user, time.monotonic() - self.degraded_since, meanwhile,
+        )  # fmt: skip
+        self.degraded_since = None
 
 
 def make_redis(

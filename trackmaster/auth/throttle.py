@@ -22,7 +22,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from trackmaster.redis_client import UNAVAILABLE
+from trackmaster.redis_client import UNAVAILABLE, RedisBreaker
 
 log = logging.getLogger(__name__)
 
@@ -104,39 +104,45 @@ class FallbackLoginThrottle:
     person who needs to sign in during an outage matters more than that.
     """
 
-    def __init__(self, primary: RedisLoginThrottle, fallback: MemoryLoginThrottle) -> None:
+    def __init__(
+        self,
+        primary: RedisLoginThrottle,
+        fallback: MemoryLoginThrottle,
+        breaker: RedisBreaker | None = None,
+    ) -> None:
         self.primary = primary
         self.fallback = fallback
-        self.degraded = False
+        # The ingest limiter's rule: while Redis is away, one attempt a second asks it;
+        # the others are counted here at once instead of each waiting REDIS_TIMEOUT_S.
+        self.breaker = breaker or RedisBreaker(
+            "login throttle", "counting failed logins in this process"
+        )
+
+    @property
+    def degraded(self) -> bool:
+        return self.breaker.degraded
 
     async def attempt(self, key: str) -> float | None:
-        try:
-            wait_s = await self.primary.attempt(key)
-        except UNAVAILABLE as exc:
-            self._degrade(exc)
-            return await self.fallback.attempt(key)
-        self._recover()
-        return wait_s
+        if self.breaker.should_try():
+            try:
+                wait_s = await self.primary.attempt(key)
+            except UNAVAILABLE as exc:
+                self.breaker.failed(exc)
+            else:
+                self.breaker.succeeded("; failed logins are counted there again")
+                return wait_s
+        return await self.fallback.attempt(key)
 
     async def reset(self, key: str) -> None:
         await self.fallback.reset(key)
+        if not self.breaker.should_try():
+            return  # Redis's count ends with its window; the sign-in itself succeeded
         try:
             await self.primary.reset(key)
         except UNAVAILABLE as exc:
-            self._degrade(exc)
-
-    def _degrade(self, exc: BaseException) -> None:
-        if not self.degraded:
-            self.degraded = True
-            log.warning(
-                "login throttle: Redis unavailable (%s: %s); counting failed logins in this "
-                "process until it is back", type(exc).__name__, exc,
-            )  # fmt: skip
-
-    def _recover(self) -> None:
-        if self.degraded:
-            self.degraded = False
-            log.info("login throttle: Redis is back; failed logins are counted there again")
+            self.breaker.failed(exc)
+        else:
+            self.breaker.succeeded("; failed logins are counted there again")
 
 
 def make_login_throttle(client: aioredis.Redis | None, prefix: str) -> LoginThrottle:

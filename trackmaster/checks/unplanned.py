@@ -256,6 +256,9 @@ def _level(tree: _Node, keys: tuple[str, ...], top: bool) -> _Level:
     return _Level(list(reports), into)
 
 
+PlannedNode = _Node  # what PlannedKeys.tree gives (trackmaster/checks/judge.py walks it)
+
+
 @dataclass(eq=False)
 class PlannedKeys:
     """The planned keys of one event, ready for the walk (built once per plan snapshot)."""

@@ -31,8 +31,8 @@ from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
 
 from trackmaster.bus import Bus
-from trackmaster.checks import FieldCheck, check_event
-from trackmaster.checks.unplanned import Unplanned, find_unplanned, root_for
+from trackmaster.checks import FieldCheck
+from trackmaster.checks.unplanned import Unplanned, root_for
 from trackmaster.models import Platform
 from trackmaster.sessions import _sql, cell_store
 from trackmaster.sessions.cells import BatchTally, log_columns
@@ -221,7 +221,7 @@ class Ingestor:
                         continue
                     seen_ids.add(key)
                 payload = payload or _payload_text(event)
-                checks = check_event(target.plan.fields, event.payload, style)
+                checks, unplanned = target.plan.judge.judge(event.payload, style, root)
                 values, verdicts = log_columns(checks)
                 prepared.rows.append(
                     (session.id, target.plan.event_id, event.name, event.user_id,
@@ -231,9 +231,7 @@ class Ingestor:
                 prepared.row_targets.append(target)
                 prepared.row_platforms.append(platform)
                 prepared.row_checks.append(checks)
-                prepared.row_unplanned.append(
-                    find_unplanned(target.plan.planned, event.payload, root)
-                )
+                prepared.row_unplanned.append(unplanned)
                 prepared.row_coverage.append(session.coverage.observe(platform, checks))
         return prepared
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from tortoise.expressions import Q
 
 from trackmaster.checks import FieldRule
+from trackmaster.checks.judge import EventJudge
 from trackmaster.checks.rules import NO_RULES, RuleError, TypedRules, merged, parse_rules
 from trackmaster.checks.unplanned import PlannedKeys
 from trackmaster.models import Field
@@ -28,6 +29,11 @@ class EventPlan:
     fields: tuple[FieldRule, ...]  # what the checks judge, and what the matrix shows
     # The planned keys ready for unplanned-property detection, built once per plan load.
     planned: PlannedKeys
+    # Both, in one walk of each caught event (trackmaster/checks/judge.py).
+    judge: EventJudge = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "judge", EventJudge(self.fields, self.planned))
 
     @property
     def field_ids(self) -> tuple[int, ...]:

@@ -1,0 +1,176 @@
+"""One event plan's checks and unplanned-property detection, made ready once per plan.
+
+`check_event` and `find_unplanned` (verdicts.py, unplanned.py) are the rules; this
+module gives their exact answers for a caught event in one walk of its payload,
+because ingest runs them for every event (docs/checks.md). What the walk follows is
+made once per plan and root (`_Node`): the fields' keys as a tree, merged with the
+tree of planned keys that unplanned detection follows. The walk picks up every
+field's value found on the direct path in the first place an event keeps its data,
+and tells whether that object holds only planned keys (then no property is
+unplanned, and the detection's own walk is skipped). Everything else takes the
+rules' own code: a field not found on the direct path (flattened keys, arrays, the
+later SDK sections), and an event with any key the plan does not list.
+tests/test_checks_judge.py holds both answers to the rules' for any payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from trackmaster.checks.lookup import MISSING, LookupStyle, sdk_sections, walk
+from trackmaster.checks.unplanned import (
+    MAX_NODES,
+    PlannedKeys,
+    PlannedNode,
+    Root,
+    Unplanned,
+    find_unplanned,
+)
+from trackmaster.checks.values import value_text
+from trackmaster.checks.verdicts import FieldCheck, FieldRule, _check_found
+
+
+class _Node:
+    """One object of the walk: the fields read from it, the objects below it to go into,
+    and the keys it may hold with nothing unplanned (None: the plan covers it whole)."""
+
+    __slots__ = ("allowed", "branches", "leaves")
+
+    def __init__(self) -> None:
+        self.leaves: list[tuple[str, int]] = []  # (key, index of the rule)
+        # (key, node, whether unplanned detection goes into that key's object or array)
+        self.branches: list[tuple[str, _Node, bool]] = []
+        self.allowed: dict[str, PlannedNode] | None = None
+
+
+def _merged(rules: Sequence[FieldRule], planned: PlannedNode | None) -> _Node:
+    """The fields' key tree over the planned tree (`planned`: None when not walked by it)."""
+    by_key: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
+    node = _Node()
+    for index, rest in _rule_paths(rules):
+        if len(rest) == 1:
+            node.leaves.append((rest[0], index))
+        else:
+            by_key.setdefault(rest[0], []).append((index, rest[1:]))
+    return _build(node, by_key, planned)
+
+
+def _rule_paths(rules: Sequence[FieldRule]) -> list[tuple[int, tuple[str, ...]]]:
+    return [(index, rule.parts) for index, rule in enumerate(rules) if rule.parts]
+
+
+def _build(
+    node: _Node,
+    by_key: dict[str, list[tuple[int, tuple[str, ...]]]],
+    planned: PlannedNode | None,
+) -> _Node:
+    children = planned.children if planned is not None and not planned.planned else None
+    keys = list(by_key)
+    if children is not None:
+        node.allowed = children
+        keys += [k for k, child in children.items() if not child.planned and k not in by_key]
+    for key in keys:
+        below = children.get(key) if children is not None else None
+        goes_in = below is not None and not below.planned
+        child = _Node()
+        grouped: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
+        for index, rest in by_key.get(key, ()):
+            if len(rest) == 1:
+                child.leaves.append((rest[0], index))
+            else:
+                grouped.setdefault(rest[0], []).append((index, rest[1:]))
+        node.branches.append((key, _build(child, grouped, below if goes_in else None), goes_in))
+    return node
+
+
+def _size(node: PlannedNode) -> int:
+    return sum(1 + _size(child) for child in node.children.values())
+
+
+def _fill(obj: dict[str, Any], node: _Node, found: list[Any]) -> bool:
+    """Put the value of each field read below `node` in `found`; True when `obj` and what
+    unplanned detection goes into below it hold only planned keys."""
+    allowed = node.allowed
+    clean = allowed is None or obj.keys() <= allowed.keys()
+    get = obj.get
+    for key, index in node.leaves:
+        found[index] = get(key, MISSING)
+    for key, below, goes_in in node.branches:
+        child = get(key)
+        kind = type(child)
+        if kind is dict:
+            if not _fill(child, below, found) and goes_in:
+                clean = False
+        elif kind is list and goes_in:
+            clean = False  # arrays: the detection's own walk decides
+    return clean
+
+
+class EventJudge:
+    """`check_event` and `find_unplanned` of one event plan, in one walk (module docstring)."""
+
+    __slots__ = ("_planned", "_rules", "_trees")
+
+    def __init__(self, rules: Sequence[FieldRule], planned: PlannedKeys) -> None:
+        self._rules = tuple(rules)
+        self._planned = planned
+        # Root -> (the walk's tree, whether "only planned keys" proves "nothing unplanned")
+        self._trees: dict[Root, tuple[_Node, bool]] = {}
+
+    def _tree(self, root: Root) -> tuple[_Node, bool]:
+        got = self._trees.get(root)
+        if got is None:
+            planned = self._planned.tree(root)
+            # A payload of only planned keys has at most this many: under MAX_NODES, the
+            # detection never reports "more properties than TrackMaster reads" for it.
+            got = self._trees[root] = (_merged(self._rules, planned), _size(planned) <= MAX_NODES)
+        return got
+
+    def judge(
+        self, payload: Any, style: LookupStyle, root: Root
+    ) -> tuple[list[FieldCheck], list[Unplanned]]:
+        """(check_event(rules, payload, style), find_unplanned(planned, payload, root))."""
+        rules = self._rules
+        if type(payload) is not dict:
+            return [rule.not_found for rule in rules], []
+        if style == "sdk":
+            first = payload.get("properties")
+            if type(first) is not dict:
+                first = payload.get("event_properties")
+                if type(first) is not dict:
+                    first = payload
+        else:
+            first = payload
+        start = payload if root.section is None else payload.get(root.section)
+        tree, provable = self._tree(root)
+        found = [MISSING] * len(rules)
+        clean = _fill(first, tree, found)
+        if first is start and clean and provable:
+            unplanned: list[Unplanned] = []
+        else:
+            unplanned = find_unplanned(self._planned, payload, root)
+        checks: list[FieldCheck] = []
+        append = checks.append
+        sections: list[dict[str, Any]] | tuple[dict[str, Any], ...] | None = None
+        for rule, value in zip(rules, found, strict=True):
+            if value is MISSING:
+                parts = rule.parts
+                if parts:
+                    if sections is None:
+                        sections = sdk_sections(payload) if style == "sdk" else (payload,)
+                    for inner in sections:
+                        value = walk(inner, parts)
+                        if value is not MISSING:
+                            break
+                if value is MISSING:
+                    append(rule.not_found)
+                    continue
+            if rule.dynamic:
+                append(_check_found(rule, value))
+                continue
+            # _check_found's cache, looked up here: most fields of most events are in it.
+            text = value if type(value) is str else value_text(value)
+            check = rule.cache.get((type(value), text))
+            append(check if check is not None else _check_found(rule, value))
+        return checks, unplanned

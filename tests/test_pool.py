@@ -183,3 +183,32 @@ def test_retry_after_spreads_refused_clients_over_the_time_the_pool_needs() -> N
         now[0] = n / 1200
         slow_delays.append(slow.retry_after_s(1, capacity_per_s=5))
     assert sum(slow_delays) > sum(delays)
+
+
+async def test_requests_whose_bodies_arrive_count_ahead_only_while_fresh() -> None:
+    pool = WorkerPool(workers=1, queue_size=1000, job_timeout_s=5, budget_s=0.45)
+    pool.start()
+    pool.job_s = 0.1  # one job and three behind it fit in the budget
+    burst = [pool.admit_in_flight() for _ in range(4)]
+    assert pool.in_flight() == 4 and pool.queued == 0
+    with pytest.raises(PoolBusy):
+        pool.admit_in_flight()  # nothing is queued yet, but four bodies are arriving
+    # A body that is in takes a place instead: not refused for the room it held itself.
+    place = pool.reserve(burst[0])
+    assert pool.in_flight() == 3 and pool.reserved == 1
+    burst[1].settle()  # one ended without a body (a disconnect): it frees its room
+    burst[1].settle()  # twice is once
+    late = pool.admit_in_flight()
+    # Bodies still arriving after in_flight_s count no more: a trickling socket holds nothing.
+    pool.in_flight_s = 0.05
+    await asyncio.sleep(0.1)
+    assert pool.in_flight() == 0 and pool.ahead() == 1  # the held place only
+    fresh = [pool.admit_in_flight() for _ in range(3)]
+    # The stale one, its body in at last, still takes a place if the budget has room.
+    with pytest.raises(PoolBusy):
+        pool.reserve(late)
+    for admitted in fresh:
+        admitted.settle()
+    assert pool.reserve(burst[2]).held
+    place.release()
+    await pool.close(grace_s=1)

@@ -33,10 +33,10 @@ class _OverBudgetByTheLastChunk:
 
     queued = 0
 
-    def admit(self) -> None:
-        return None
+    def admit_in_flight(self) -> SimpleNamespace:
+        return SimpleNamespace(settle=lambda: None)
 
-    def reserve(self) -> None:
+    def reserve(self, in_flight: object = None) -> None:
         raise PoolBusy(3)
 
 

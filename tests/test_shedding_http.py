@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import json
 import time
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +28,23 @@ pytestmark = [pytest.mark.slow, pytest.mark.services]
 TRICKLERS = 20
 DECLARED_BYTES = 2000
 HOLD_S = 3.0
+
+
+def _one_worker_server(tmp_path: Path) -> Any:
+    """The server of these tests: WORKERS=1, a 0.5 s budget, no per-key rate limit."""
+    return server_process(
+        tmp_path,
+        demo=True,
+        WORKERS="1",
+        QUEUE_BUDGET_S="0.5",
+        INGEST_RATE_PER_S="100000",
+        INGEST_BURST="100000",
+    )
+
+
+def _write_key(server: Any) -> str:
+    (key,) = server.sql("SELECT write_key FROM project")[0]
+    return str(key)
 
 
 async def _trickle(port: int, key: str, stop: asyncio.Event) -> tuple[int, str]:
@@ -64,15 +83,8 @@ async def _trickle(port: int, key: str, stop: asyncio.Event) -> tuple[int, str]:
 
 
 async def test_sockets_trickling_bodies_do_not_refuse_an_honest_batch(tmp_path) -> None:
-    with server_process(
-        tmp_path,
-        demo=True,
-        WORKERS="1",
-        QUEUE_BUDGET_S="0.5",
-        INGEST_RATE_PER_S="100000",
-        INGEST_BURST="100000",
-    ) as server:
-        (key,) = server.sql("SELECT write_key FROM project")[0]
+    with _one_worker_server(tmp_path) as server:
+        key = _write_key(server)
         stop = asyncio.Event()
         tricklers = [
             asyncio.create_task(_trickle(server.port, key, stop)) for _ in range(TRICKLERS)
@@ -109,3 +121,58 @@ async def test_sockets_trickling_bodies_do_not_refuse_an_honest_batch(tmp_path) 
             status == 200 or (status == 429 and retry_after.isdigit())
             for status, retry_after in slow  # type: ignore[misc]
         ), slow
+
+
+BURST = 30
+
+
+async def _headers_then_wait(port: int, key: str, release: asyncio.Event) -> tuple[int, bool]:
+    """Headers and the first byte of a body, the rest only once `release` is set (or the
+    answer came): the status, and whether it came before the body was complete."""
+    event = json.dumps([{"$user_id": "burst", "event_info": {"event": "play_click"}}])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            b"POST /collect HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + f"X-Write-Key: {key}\r\nContent-Length: {len(event)}\r\n\r\n{event[0]}".encode()
+        )
+        await writer.drain()
+        head_read = asyncio.create_task(reader.readuntil(b"\r\n\r\n"))
+        released = asyncio.create_task(release.wait())
+        await asyncio.wait({head_read, released}, timeout=20, return_when="FIRST_COMPLETED")
+        early = head_read.done()
+        released.cancel()
+        writer.write(event[1:].encode())  # a client refused early still sends what it had
+        await writer.drain()
+        head = await asyncio.wait_for(head_read, 20)
+        return int(head.split(b" ", 2)[1]), early
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def test_a_burst_beyond_the_budget_is_refused_at_its_headers(tmp_path) -> None:
+    """Requests whose bodies are still arriving count ahead of the next ones, so a burst
+    that arrives at an empty pool is not all admitted: those beyond the budget get 429 at
+    their headers, before their bodies are read (the first wave of the overload bench)."""
+    with _one_worker_server(tmp_path) as server:
+        key = _write_key(server)
+        release = asyncio.Event()
+        burst = [
+            asyncio.create_task(_headers_then_wait(server.port, key, release)) for _ in range(BURST)
+        ]
+        # The answers at the headers come at once; the admitted wait for their bodies.
+        for _ in range(100):  # bounded: 10 s
+            if sum(task.done() for task in burst) >= BURST // 2:
+                break
+            await asyncio.sleep(0.1)
+        release.set()
+        got = await asyncio.gather(*burst)
+    early = [status for status, answered_early in got if answered_early]
+    late = [status for status, answered_early in got if not answered_early]
+    # With WORKERS=1, a 0.5 s budget and the first job estimate (50 ms), about ten fit.
+    assert len(early) >= BURST // 2 and set(early) == {429}, got
+    # The admitted ones were judged once their bodies were in: none failed.
+    assert late and all(status in (200, 429) for status in late), got
+    assert 200 in late, got

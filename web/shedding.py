@@ -10,6 +10,13 @@ database is away and jobs wait on it) from the pool's own numbers, before its
 body is read, with headers rendered once (the security and CORS headers the
 inner middleware would add included).
 
+While its body arrives (for IN_FLIGHT_S at most, workers/pool.py) an admitted
+request counts ahead of the requests after it (`workers.pool.InFlight`): 600
+requests arriving at once at an empty pool were otherwise all admitted at their
+headers and most refused after their bodies had been read, a second late; now
+those beyond the budget are refused at their headers. A body slower than that
+counts no more, so sockets trickling bodies refuse nobody.
+
 An admitted request takes a place in the pool (`workers.pool.Reservation`) when
 the last chunk of its body has arrived, and holds it while the body is parsed,
 so the requests arriving meanwhile see the pool as it will be, not as it was;
@@ -35,7 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from trackmaster.db_outage import OUTAGE
 from trackmaster.errors import PoolBusy, PoolClosed
 from web.security import SECURITY_HEADERS
-from workers.pool import Reservation
+from workers.pool import InFlight, Reservation
 
 BUSY = json.dumps(
     {"code": 4, "msg": "TrackMaster is busy checking events; nothing was stored, retry after "
@@ -52,8 +59,9 @@ RESERVATION = "pool_reservation"
 class Admission:
     """A request admitted here: its place in the pool is taken when its body is all in."""
 
-    def __init__(self, pool: Any, receive: Receive) -> None:
+    def __init__(self, pool: Any, in_flight: InFlight, receive: Receive) -> None:
         self.pool = pool
+        self.in_flight = in_flight
         self.reservation: Reservation | None = None
         # A pool over budget by the last chunk: raised by the endpoint once the body is
         # read (web/ingest.py), not from receive, where a body refused 413 is drained.
@@ -69,12 +77,13 @@ class Admission:
             and self.refused is None
         ):
             try:
-                self.reservation = self.pool.reserve()
+                self.reservation = self.pool.reserve(self.in_flight)
             except (PoolBusy, PoolClosed) as exc:
                 self.refused = exc
         return message
 
     def release(self) -> None:
+        self.in_flight.settle()  # ended before its body was in (413, a disconnect)
         if self.reservation is not None:
             self.reservation.release()  # unless its job took it
 
@@ -143,14 +152,14 @@ class SheddingMiddleware:
             await _refuse(send, 503, AWAY, _AWAY_HEADERS, 2)
             return
         try:
-            pool.admit()
+            in_flight = pool.admit_in_flight()
         except PoolBusy as busy:
             await _refuse(send, 429, BUSY, _BUSY_HEADERS, busy.retry_after_s)
             return
         except PoolClosed:
             await self.app(scope, receive, send)  # the endpoint says it (503, shutting down)
             return
-        admission = Admission(pool, receive)
+        admission = Admission(pool, in_flight, receive)
         scope.setdefault("state", {})[RESERVATION] = admission
         try:
             await self.app(scope, admission.receive, send)

@@ -46,6 +46,13 @@ class ClientGone(RuntimeError):
 INITIAL_JOB_S = 0.05
 # Weight of the newest job in the moving average of job times.
 JOB_TIME_WEIGHT = 0.1
+# How long a request admitted with its headers counts ahead of later ones while its body
+# arrives. 600 requests arriving at once were all admitted (nothing was ahead yet) and most
+# refused only after their bodies had been read, seconds late; counted, those beyond the
+# budget are refused at their headers. Only for this long: a body still arriving after it
+# (a slow link, or a socket trickling on purpose) counts no more, so trickling sockets
+# cannot refuse honest batches. A loopback or LAN body arrives in milliseconds.
+IN_FLIGHT_S = 0.5
 
 
 @dataclass
@@ -65,6 +72,17 @@ class PoolStats:
     timed_out: int = 0
     refused: int = 0  # refused by the latency budget or the queue cap
     abandoned: int = 0  # dropped before they started: their client had gone
+
+
+class InFlight:
+    """A request admitted with its headers whose body is still arriving (see IN_FLIGHT_S)."""
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self._pool = pool
+
+    def settle(self) -> None:
+        """Its body is in (it takes a Reservation) or it ended: it counts no more."""
+        self._pool._in_flight.pop(self, None)
 
 
 class Reservation:
@@ -101,6 +119,10 @@ class WorkerPool:
         self.job_s = INITIAL_JOB_S  # moving average of the time one job takes
         self._running = 0
         self._reserved = 0  # places held by admitted requests whose job is not queued yet
+        self.in_flight_s = IN_FLIGHT_S
+        # Requests admitted with their headers, bodies still arriving: when each was admitted,
+        # oldest first (a dict keeps insertion order).
+        self._in_flight: dict[InFlight, float] = {}
         self.spread = RetrySpread()
         self.notifier = notifier or Notifier()
         self.stats = PoolStats()
@@ -137,8 +159,19 @@ class WorkerPool:
         return ((ahead - self.workers + 1) / self.workers + 1) * self.job_s
 
     def ahead(self) -> int:
-        """Jobs running, queued, and held places of requests still being read."""
-        return self._queue.qsize() + self._running + self._reserved
+        """Jobs running, queued, held places, and requests whose bodies are arriving now."""
+        return self._queue.qsize() + self._running + self._reserved + self.in_flight()
+
+    def in_flight(self) -> int:
+        """Requests admitted with their headers within `in_flight_s` whose bodies are not in."""
+        cutoff = time.monotonic() - self.in_flight_s
+        pending = self._in_flight
+        while pending:
+            oldest = next(iter(pending))
+            if pending[oldest] > cutoff:
+                break
+            del pending[oldest]  # too slow to count; its body, when in, still takes a place
+        return len(pending)
 
     def admit(self) -> None:
         """Raise PoolBusy when a new job could not finish within the budget (or is over the cap).
@@ -155,8 +188,21 @@ class WorkerPool:
             if wait_s > self.budget_s:
                 raise self._refusal(wait_s - self.budget_s)
 
-    def reserve(self) -> Reservation:
-        """Admit (or raise PoolBusy) and hold a place until `submit(..., reservation=)`."""
+    def admit_in_flight(self) -> InFlight:
+        """Admit a request at its headers (or raise PoolBusy); it counts ahead while fresh."""
+        self.admit()
+        admitted = InFlight(self)
+        self._in_flight[admitted] = time.monotonic()
+        return admitted
+
+    def reserve(self, in_flight: InFlight | None = None) -> Reservation:
+        """Admit (or raise PoolBusy) and hold a place until `submit(..., reservation=)`.
+
+        `in_flight`, the same request admitted at its headers, stops counting first: its
+        place replaces it, so it is not refused for the room it held itself.
+        """
+        if in_flight is not None:
+            in_flight.settle()
         self.admit()
         self._reserved += 1
         return Reservation(self)

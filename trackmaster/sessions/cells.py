@@ -103,33 +103,6 @@ class CellTally:
         if log_id > self.last_log_id:
             self.last_log_id = log_id
 
-    def add_many(
-        self, check: FieldCheck, count: int, last_log_id: int,
-        newest: dict[tuple[int, Verdict], int], order: int,
-    ) -> None:  # fmt: skip
-        """`count` uses of one check; its reason is kept when it is the newest of its verdict
-        (`order` against `newest`, which the caller keeps per field and verdict)."""
-        verdict = check.verdict
-        slot = (check.field_id, verdict)
-        is_newest = order > newest.get(slot, 0)
-        if is_newest:
-            newest[slot] = order
-        if verdict is Verdict.FAIL:
-            self.fail += count
-            if is_newest:
-                self.fail_reason, self.fail_code = check.reason[:REASON_CHARS], check.code
-        elif verdict is Verdict.UNCERTAIN:
-            self.uncertain += count
-            if is_newest:
-                self.uncertain_reason = check.reason[:REASON_CHARS]
-                self.uncertain_code = check.code
-        elif verdict is Verdict.SUCCESS:
-            self.success += count
-            if is_newest:
-                self.success_reason = check.reason[:REASON_CHARS]
-        if last_log_id > self.last_log_id:
-            self.last_log_id = last_log_id
-
 
 @dataclass(slots=True)
 class ValueTally:
@@ -259,61 +232,112 @@ class BatchTally:
         # id(check) -> [check, count, order of its last use, its first log, its last log];
         # every check stays referenced by `logs` meanwhile, so no id is reused.
         seen: dict[int, list[Any]] = {}
+        get_seen = seen.get
         order = 0
         for log_id, checks in logs:
             for check in checks:
                 order += 1
-                entry = seen.get(id(check))
+                entry = get_seen(id(check))
                 if entry is None:
                     seen[id(check)] = [check, 1, order, log_id, log_id]
                 else:
                     entry[1] += 1
                     entry[2] = order
                     entry[4] = log_id
-        cells = self.cells
-        # (field_id, verdict) -> order of the check whose reason the cell keeps: the newest.
-        newest: dict[tuple[int, Verdict], int] = {}
+        cells, values = self.cells, self.values
+        kept_by_cell = tracker._kept if tracker is not None else None
+        # field_id -> [its cell, the values its cell keeps (None: no tracker), the order of
+        # the check whose reason the cell keeps, per verdict: FAIL, UNCERTAIN, SUCCESS].
+        # CellTally.add_many and ValueTracker.admit, inlined: this runs per distinct check.
+        fields: dict[int, list[Any]] = {}
         for check, count, last, first_log, last_log in seen.values():
-            key = (session_id, event_id, check.field_id, p)
-            tally = cells.get(key)
-            if tally is None:
-                tally = cells[key] = CellTally()
-            tally.add_many(check, count, last_log, newest, last)
-            digest = (
-                tracker.admit((event_id, check.field_id, p), check.kind, check.value)
-                if tracker is not None
-                else value_digest(check.kind, check.value)
-            )
-            if digest is None:
-                tally.other_values += count
-                continue
-            vkey = (session_id, event_id, check.field_id, p, digest)
-            value = self.values.get(vkey)
+            field_id = check.field_id
+            state = fields.get(field_id)
+            if state is None:
+                key = (session_id, event_id, field_id, p)
+                tally = cells.get(key)
+                if tally is None:
+                    tally = cells[key] = CellTally()
+                kept = None
+                if kept_by_cell is not None:
+                    kept = kept_by_cell.get((event_id, field_id, p))
+                    if kept is None:
+                        kept = kept_by_cell[(event_id, field_id, p)] = {}
+                state = fields[field_id] = [tally, kept, 0, 0, 0]
+            tally, kept = state[0], state[1]
+            verdict = check.verdict
+            if verdict is Verdict.FAIL:
+                tally.fail += count
+                if last > state[2]:
+                    state[2] = last
+                    tally.fail_reason, tally.fail_code = check.reason[:REASON_CHARS], check.code
+            elif verdict is Verdict.UNCERTAIN:
+                tally.uncertain += count
+                if last > state[3]:
+                    state[3] = last
+                    tally.uncertain_reason = check.reason[:REASON_CHARS]
+                    tally.uncertain_code = check.code
+            elif verdict is Verdict.SUCCESS:
+                tally.success += count
+                if last > state[4]:
+                    state[4] = last
+                    tally.success_reason = check.reason[:REASON_CHARS]
+            if last_log > tally.last_log_id:
+                tally.last_log_id = last_log
+            kind, text = check.kind, check.value
+            if kept is None:
+                digest = value_digest(kind, text)
+            else:
+                digest = kept.get((kind, text))
+                if digest is None:
+                    if len(kept) >= VALUES_PER_CELL:
+                        tally.other_values += count
+                        continue
+                    digest = kept[(kind, text)] = value_digest(kind, text)
+            vkey = (session_id, event_id, field_id, p, digest)
+            value = values.get(vkey)
             if value is None:
-                value = self.values[vkey] = ValueTally(
-                    check.kind, check.value, check.verdict, check.code,
-                    check.reason[:REASON_CHARS], first_log,
-                )  # fmt: skip
+                value = values[vkey] = ValueTally(
+                    kind, text, verdict, check.code, check.reason[:REASON_CHARS], first_log
+                )
             value.count += count
         # The event row: each log counts once, by its worst field (the first of the worst).
         event_key = (session_id, event_id, EVENT_FIELD, p)
         row = cells.get(event_key)
         if row is None:
             row = cells[event_key] = CellTally()
+        # Logs come in id order: the reason kept per verdict is that of the last log whose
+        # worst field has it (CellTally.add, once per verdict instead of once per log).
+        fail = uncertain = success = 0
+        last_fail = last_uncertain = last_success = None
+        top = row.last_log_id
         for log_id, checks in logs:
-            row.caught += 1
+            if log_id > top:
+                top = log_id
             if not checks:
-                if log_id > row.last_log_id:
-                    row.last_log_id = log_id
                 continue
             verdicts = [c.verdict for c in checks]
-            for verdict in _WORST_FIRST:
-                if verdict in verdicts:
-                    worst = checks[verdicts.index(verdict)]
-                    break
-            else:
-                worst = checks[0]
-            row.add(worst.verdict, worst.reason, worst.code, log_id)
+            if Verdict.FAIL in verdicts:
+                fail += 1
+                last_fail = checks[verdicts.index(Verdict.FAIL)]
+            elif Verdict.UNCERTAIN in verdicts:
+                uncertain += 1
+                last_uncertain = checks[verdicts.index(Verdict.UNCERTAIN)]
+            elif Verdict.SUCCESS in verdicts:
+                success += 1
+                last_success = checks[verdicts.index(Verdict.SUCCESS)]
+        row.caught += len(logs)
+        row.last_log_id = top
+        if last_fail is not None:
+            row.fail += fail
+            row.fail_reason, row.fail_code = last_fail.reason[:REASON_CHARS], last_fail.code
+        if last_uncertain is not None:
+            row.uncertain += uncertain
+            row.uncertain_reason = last_uncertain.reason[:REASON_CHARS]
+            row.uncertain_code = last_uncertain.code
+        if last_success is not None:
+            row.success += success
+            row.success_reason = last_success.reason[:REASON_CHARS]
 
 
 @dataclass(frozen=True, slots=True)

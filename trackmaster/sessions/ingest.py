@@ -22,10 +22,10 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import orjson
-from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
@@ -126,6 +126,161 @@ def _payload_text(event: CaughtEvent) -> str:
         return json.dumps(event.payload, ensure_ascii=False)
 
 
+# Message ids looked up per statement at most: SQLite binds 32766 values, and a group
+# can hold MAX_GROUP batches of a few thousand events each.
+MESSAGES_PER_LOOKUP = 5000
+
+
+def _message_key(row: tuple[Any, ...]) -> tuple[int, str] | None:
+    message_id = row[_MESSAGE_ID]
+    return None if message_id is None else (row[_SESSION], message_id)
+
+
+def _first_of_each_message(batches: Sequence[_Batch]) -> list[list[int]]:
+    """Per batch, the positions of its rows to write: a (session, message id) that an
+    earlier batch of the group carries is a duplicate, as it would be stored one by one
+    (within a batch, `_prepare` already kept the first)."""
+    seen: set[tuple[int, str]] = set()
+    kept: list[list[int]] = []
+    for batch in batches:
+        keep = []
+        for i, row in enumerate(batch.prepared.rows):
+            key = _message_key(row)
+            if key is not None:
+                if key in seen:
+                    continue
+                seen.add(key)
+            keep.append(i)
+        kept.append(keep)
+    return kept
+
+
+async def _stored_messages(
+    conn: BaseDBAsyncClient, keyed: Sequence[tuple[int, str]]
+) -> set[tuple[int, str]]:
+    """Which of these (session, message id) pairs are stored already."""
+    if not keyed:
+        return set()
+    session_ids = sorted({s for s, _ in keyed})
+    message_ids = sorted({m for _, m in keyed})
+    stored: set[tuple[int, str]] = set()
+    table = _sql.quote(conn, "event_log")
+    for start in range(0, len(message_ids), MESSAGES_PER_LOOKUP):
+        chunk = message_ids[start : start + MESSAGES_PER_LOOKUP]
+        # Raw SQL: the ORM's filter building cost more than the query on this hot path.
+        _, rows = await _sql.execute(
+            conn,
+            f"SELECT session_id, message_id FROM {table} "
+            f"WHERE session_id IN {_sql.in_list(conn, session_ids)} "
+            f"AND message_id IN {_sql.in_list(conn, chunk)}",
+            [*session_ids, *chunk],
+        )
+        sessions = map(int, _sql.column(rows, 0, "session_id"))
+        stored.update(zip(sessions, _sql.column(rows, 1, "message_id"), strict=True))
+    return stored.intersection(keyed)
+
+
+class _Write:
+    """What one transaction writes for a group of batches, made before it begins.
+
+    The logs are tallied by their place in the INSERT (1, 2, ...: 0 is "no log" in a
+    tally), and `number` turns places into the ids the INSERT returned: the tally is
+    that of the logs with their ids, as the ids ascend with the places (checked).
+    """
+
+    def __init__(self, batches: Sequence[_Batch], kept: list[list[int]]) -> None:
+        self.kept = kept  # per batch: the positions of its prepared rows written
+        self.rows: list[tuple[Any, ...]] = []
+        self.keyed: list[tuple[int, str]] = []  # (session, message id) of rows that have one
+        self.tally = BatchTally()
+        # Coverage rows with the log's place where its id goes, until `number`.
+        self.coverage: list[tuple[Any, ...]] = []
+        self.changed: dict[int, set[tuple[int, int, str]]] = defaultdict(set)
+        # Sessions whose first sightings were claimed by rows not written (duplicates).
+        self.lost_coverage: set[int] = set()
+        # Per batch: (session, place) of each of its rows written, in order.
+        self._places: list[list[tuple[int, int]]] = []
+
+    @classmethod
+    def plan(cls, batches: Sequence[_Batch], kept: list[list[int]]) -> _Write:
+        write = cls(batches, kept)
+        rows, keyed, coverage, tally = write.rows, write.keyed, write.coverage, write.tally
+        # The logs of each session x event x platform, in order, tallied per run of one
+        # target: batches prepared on either side of a reset or a plan change hold
+        # different targets (kept values, the plan's fields), and each log is tallied
+        # with its own, in order, as if the batches were stored one by one.
+        runs: list[tuple[int, int, Platform, Target, list[tuple[int, list[FieldCheck]]]]] = []
+        current: dict[tuple[int, int, Platform], tuple[Target, list[Any]]] = {}
+        for batch, batch_kept in zip(batches, kept, strict=True):
+            prepared, received_at = batch.prepared, batch.received_at
+            if len(batch_kept) != len(prepared.rows):
+                written = set(batch_kept)
+                write.lost_coverage.update(
+                    prepared.rows[i][_SESSION]
+                    for i, claims in enumerate(prepared.row_coverage)
+                    if claims and i not in written
+                )
+            places: list[tuple[int, int]] = []
+            write._places.append(places)
+            for i in batch_kept:
+                row = prepared.rows[i]
+                rows.append(row)
+                place = len(rows)
+                session_id, event_id = row[_SESSION], row[_EVENT]
+                places.append((session_id, place))
+                if row[_MESSAGE_ID] is not None:
+                    keyed.append((session_id, row[_MESSAGE_ID]))
+                target, platform = prepared.row_targets[i], prepared.row_platforms[i]
+                run = current.get((session_id, event_id, platform))
+                if run is None or run[0] is not target:
+                    run = current[(session_id, event_id, platform)] = (target, [])
+                    runs.append((session_id, event_id, platform, target, run[1]))
+                run[1].append((place, prepared.row_checks[i]))
+                unplanned = prepared.row_unplanned[i]
+                if unplanned:
+                    tally.add_unplanned(session_id, event_id, platform, place, unplanned)
+                for field_id, value in prepared.row_coverage[i]:
+                    coverage.append(
+                        (session_id, field_id, platform.value, value[:255], place, received_at)
+                    )
+        for session_id, event_id, platform, target, logs in runs:
+            tally.add_logs(session_id, event_id, platform, logs, target.session.values)
+            write.changed[session_id].update(
+                (event_id, field_id, platform.value) for field_id in target.plan.field_ids
+            )
+        return write
+
+    @property
+    def session_ids(self) -> list[int]:
+        return sorted({row[_SESSION] for row in self.rows})
+
+    def number(self, ids: Sequence[int]) -> None:
+        """Put the INSERT's ids (in row order) where the tally and coverage hold places."""
+        if len(ids) != len(self.rows):
+            raise AssertionError(f"{len(ids)} ids returned for {len(self.rows)} rows")
+        if any(b <= a for a, b in pairwise(ids)):
+            raise AssertionError("the ids of one transaction's logs do not ascend")
+        at = [0, *ids]  # place 0: no log
+        for cell in self.tally.cells.values():
+            cell.last_log_id = at[cell.last_log_id]
+        for value in self.tally.values.values():
+            value.example_log_id = at[value.example_log_id]
+        for item in self.tally.unplanned.values():
+            item.example_log_id = at[item.example_log_id]
+            item.last_log_id = at[item.last_log_id]
+        self.coverage = [(*row[:4], at[row[4]], row[5]) for row in self.coverage]
+
+    def log_ids(self, ids: Sequence[int]) -> list[dict[int, list[int]]]:
+        """Per batch, the ids of its new logs per session."""
+        out: list[dict[int, list[int]]] = []
+        for places in self._places:
+            batch_ids: dict[int, list[int]] = {}
+            for session_id, place in places:
+                batch_ids.setdefault(session_id, []).append(ids[place - 1])
+            out.append(batch_ids)
+        return out
+
+
 class Ingestor:
     def __init__(
         self, index: LiveIndex, bus: Bus, unmatched_keep: int = 100, *, group_commit: bool = True
@@ -160,7 +315,6 @@ class Ingestor:
         for attempt in range(1, ATTEMPTS + 1):
             snapshot = await self.index.snapshot(project_id)
             prepared = self._prepare(snapshot, project_id, events, received_at)
-            prepared.duplicates += await self._drop_stored(prepared)
             try:
                 if self.groups is not None and also_in_transaction is None:
                     batch = _Batch(project_id, prepared, received_at, report)
@@ -235,45 +389,6 @@ class Ingestor:
                 prepared.row_coverage.append(session.coverage.observe(platform, checks))
         return prepared
 
-    async def _drop_stored(self, prepared: _Prepared) -> int:
-        """Remove rows whose message id the session already stored; returns how many."""
-        keyed = [
-            (row[_SESSION], row[_MESSAGE_ID])
-            for row in prepared.rows
-            if row[_MESSAGE_ID] is not None
-        ]
-        if not keyed:
-            return 0
-        session_ids = sorted({s for s, _ in keyed})
-        message_ids = sorted({m for _, m in keyed})
-        conn = connections.get("default")
-        # Raw SQL: the ORM's filter building cost more than the query on this hot path.
-        _, rows = await _sql.execute(
-            conn,
-            f"SELECT session_id, message_id FROM {_sql.quote(conn, 'event_log')} "
-            f"WHERE session_id IN {_sql.in_list(conn, session_ids)} "
-            f"AND message_id IN {_sql.in_list(conn, message_ids)}",
-            [*session_ids, *message_ids],
-        )
-        sessions = map(int, _sql.column(rows, 0, "session_id"))
-        stored = set(zip(sessions, _sql.column(rows, 1, "message_id"), strict=True))
-        if not stored:
-            return 0
-        keep = [
-            i
-            for i, row in enumerate(prepared.rows)
-            if (row[_SESSION], row[_MESSAGE_ID]) not in stored
-        ]
-        dropped = len(prepared.rows) - len(keep)
-        # Coverage these duplicates "saw" was seen when they were first stored.
-        prepared.rows = [prepared.rows[i] for i in keep]
-        prepared.row_targets = [prepared.row_targets[i] for i in keep]
-        prepared.row_platforms = [prepared.row_platforms[i] for i in keep]
-        prepared.row_coverage = [prepared.row_coverage[i] for i in keep]
-        prepared.row_checks = [prepared.row_checks[i] for i in keep]
-        prepared.row_unplanned = [prepared.row_unplanned[i] for i in keep]
-        return dropped
-
     async def _store(
         self,
         project_id: int,
@@ -298,13 +413,17 @@ class Ingestor:
         stored one after another; each session's revision is bumped once and one
         message per session names all of its new logs (sent by `_publish`).
 
+        Everything that needs no database is done before the transaction begins
+        (`_Write.plan`: the rows, the cells' tally and the first sightings, by row
+        position); inside it only the statements run and the positions become the
+        ids the INSERT returned. On SQLite the transaction holds the one connection,
+        so every millisecond of Python in it is a millisecond no other batch can use.
+
         Returns as soon as the transaction committed, with nothing left to await:
         GroupCommit answers the callers from there (a cancellation after the commit
         must not make a stored batch look unstored)."""
-        changed: dict[int, set[tuple[int, int, str]]] = defaultdict(set)
-        log_ids: list[dict[int, list[int]]] = [{} for _ in batches]
-        rows = [row for batch in batches for row in batch.prepared.rows]
-        session_ids = sorted({row[_SESSION] for row in rows})
+        # A message id carried by an earlier batch of the group is that batch's.
+        write = _Write.plan(batches, _first_of_each_message(batches))
         async with in_transaction() as conn:
             if also_in_transaction is not None:
                 await also_in_transaction(conn)
@@ -313,53 +432,25 @@ class Ingestor:
             # bump after that deadlocks two concurrent batches on MariaDB. Taking
             # it first queues batches of one session, and makes revisions follow
             # commit order (a page that saw revision n has every log up to n).
-            revisions = await bump_revisions(conn, session_ids)
-            ids = await _sql.insert_rows(conn, "event_log", LOG_COLUMNS, rows, returning_id=True)
-            coverage_rows = []
-            tally = BatchTally()
-            # The logs of each session x event x platform, in id order, tallied per run
-            # of one target: batches prepared on either side of a reset or a plan change
-            # hold different targets (kept values, the plan's fields), and each log is
-            # tallied with its own, in id order, as if the batches were stored one by one.
-            runs: list[tuple[int, int, Platform, Target, list[tuple[int, list[FieldCheck]]]]] = []
-            current: dict[tuple[int, int, Platform], tuple[Target, list[Any]]] = {}
-            if len(ids) != len(rows):
-                raise AssertionError(f"{len(ids)} ids returned for {len(rows)} rows")
-            offset = 0
-            for batch, batch_log_ids in zip(batches, log_ids, strict=True):
-                prepared, received_at = batch.prepared, batch.received_at
-                batch_ids = ids[offset : offset + len(prepared.rows)]
-                offset += len(prepared.rows)
-                for log_id, row, target, platform, first_seen, checks, unplanned in zip(
-                    batch_ids, prepared.rows, prepared.row_targets, prepared.row_platforms,
-                    prepared.row_coverage, prepared.row_checks, prepared.row_unplanned,
-                    strict=True,
-                ):  # fmt: skip
-                    session_id, event_id = row[_SESSION], row[_EVENT]
-                    batch_log_ids.setdefault(session_id, []).append(log_id)
-                    run = current.get((session_id, event_id, platform))
-                    if run is None or run[0] is not target:
-                        run = current[(session_id, event_id, platform)] = (target, [])
-                        runs.append((session_id, event_id, platform, target, run[1]))
-                    run[1].append((log_id, checks))
-                    if unplanned:
-                        tally.add_unplanned(session_id, event_id, platform, log_id, unplanned)
-                    for field_id, value in first_seen:
-                        coverage_rows.append(
-                            (session_id, field_id, platform.value, value[:255], log_id,
-                             received_at)
-                        )  # fmt: skip
-            for session_id, event_id, platform, target, logs in runs:
-                tally.add_logs(session_id, event_id, platform, logs, target.session.values)
-                changed[session_id].update(
-                    (event_id, field_id, platform.value) for field_id in target.plan.field_ids
-                )
+            revisions = await bump_revisions(conn, write.session_ids)
+            # Under that lock every earlier store of these sessions has committed, so
+            # this one read finds every message id already stored (no race left).
+            stored = await _stored_messages(conn, write.keyed)
+            if stored:  # a resend: plan again without the rows stored before
+                write = _Write.plan(batches, [
+                    [i for i in kept if _message_key(batch.prepared.rows[i]) not in stored]
+                    for batch, kept in zip(batches, write.kept, strict=True)
+                ])  # fmt: skip
+            ids = await _sql.insert_rows(
+                conn, "event_log", LOG_COLUMNS, write.rows, returning_id=True
+            )
+            write.number(ids)
             # Every cell's counts in this same transaction: a page never sees a log
             # that its cell has not counted, nor a count without its log.
-            await cell_store.add_batch(conn, tally)
+            await cell_store.add_batch(conn, write.tally)
             # Another process may have stored the same first sighting: keep theirs.
             await _sql.insert_rows(
-                conn, "coverage_value", COVERAGE_COLUMNS, coverage_rows, ignore_duplicates=True
+                conn, "coverage_value", COVERAGE_COLUMNS, write.coverage, ignore_duplicates=True
             )
             for batch in batches:
                 if batch.prepared.unmatched:
@@ -367,12 +458,17 @@ class Ingestor:
         # Committed: mark it before anything else can happen to this task.
         for batch in batches:
             batch.committed = True
+        # First sightings claimed by rows that were not stored (their message id was):
+        # reloaded from the stored ones next time, so that none is lost.
+        for session_id in write.lost_coverage:
+            self.index.forget_coverage(session_id)
         reports = []
-        for batch, batch_log_ids in zip(batches, log_ids, strict=True):
+        log_ids = write.log_ids(ids)
+        for batch, kept, batch_log_ids in zip(batches, write.kept, log_ids, strict=True):
             report, prepared = batch.report, batch.prepared
             report.log_ids = batch_log_ids
-            report.stored = len(prepared.rows)
-            report.duplicates = prepared.duplicates
+            report.stored = len(kept)
+            report.duplicates = prepared.duplicates + len(prepared.rows) - len(kept)
             report.unmatched = len(prepared.unmatched)
             reports.append(report)
         new_logs: dict[int, list[int]] = {}
@@ -387,7 +483,7 @@ class Ingestor:
                     "session": session_id,
                     "revision": revisions.get(session_id),
                     "log_ids": session_log_ids,
-                    "changed": sorted([list(cell) for cell in changed[session_id]]),
+                    "changed": sorted([list(cell) for cell in write.changed[session_id]]),
                 },
             )
             for session_id, session_log_ids in new_logs.items()

@@ -29,13 +29,15 @@ async def bump_revisions(conn: BaseDBAsyncClient, session_ids: Sequence[int]) ->
         return {}
     where = f"id IN {_sql.in_list(conn, session_ids)}"
     table = _sql.quote(conn, "test_session")
-    await conn.execute_query(
-        f"UPDATE {table} SET revision = revision + 1 WHERE {where}", list(session_ids)
-    )
-    # Our UPDATE holds the rows' locks until commit: this read sees our own bump.
-    _, rows = await conn.execute_query(
-        f"SELECT id, revision FROM {table} WHERE {where}", list(session_ids)
-    )
+    bump = f"UPDATE {table} SET revision = revision + 1 WHERE {where}"
+    if _sql.is_mysql(conn):  # MariaDB has no UPDATE ... RETURNING
+        await conn.execute_query(bump, list(session_ids))
+        # Our UPDATE holds the rows' locks until commit: this read sees our own bump.
+        _, rows = await conn.execute_query(
+            f"SELECT id, revision FROM {table} WHERE {where}", list(session_ids)
+        )
+    else:  # one statement: on SQLite each is a hop to the connection's thread
+        _, rows = await conn.execute_query(f"{bump} RETURNING id, revision", list(session_ids))
     ids, revisions = _sql.column(rows, 0, "id"), _sql.column(rows, 1, "revision")
     return dict(zip(map(int, ids), map(int, revisions), strict=True))
 

@@ -10,6 +10,7 @@ full, and the two must leave the same cells, values and tracker behind.
 
 from __future__ import annotations
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,7 @@ from trackmaster.sessions.cells import (
     CellTally,
     ValueTally,
     ValueTracker,
+    log_columns,
     value_digest,
 )
 
@@ -139,3 +141,36 @@ def test_a_batch_after_a_batch_keeps_the_newest_reason() -> None:
     assert (cell.fail, cell.fail_reason, cell.fail_code, cell.last_log_id) == (
         5, "new reason", "c2", 5,
     )  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 5), max_size=8), st.lists(st.text(max_size=5), min_size=6, max_size=6)
+)
+def test_log_columns_write_what_the_dicts_serialise_to(picks: list[int], texts: list[str]) -> None:
+    """The stored columns are the JSON of {field_id: value} and {field_id: [verdict, reason,
+    code]}, whether a check is written for the first time or again (its kept members)."""
+    pool = [
+        FieldCheck(10 + n, n % 2 == 0, texts[n] if n % 2 == 0 else None, VERDICTS[n % 3],
+                   f"reason \u00e9 \"{texts[n]}\"", "c" if n % 3 else "", "string")
+        for n in range(6)
+    ]  # fmt: skip
+    unique = list({pool[n].field_id: pool[n] for n in picks}.values())
+    for _ in range(2):  # the second time from the kept members
+        values, verdicts = log_columns(unique)
+        assert (
+            values
+            == orjson.dumps(
+                {c.field_id: c.value for c in unique}, option=orjson.OPT_NON_STR_KEYS
+            ).decode()
+        )
+        assert (
+            verdicts
+            == orjson.dumps(
+                {c.field_id: [c.verdict, c.reason, c.code] for c in unique},
+                option=orjson.OPT_NON_STR_KEYS,
+            ).decode()
+        )
+        assert orjson.loads(verdicts) == {
+            str(c.field_id): [c.verdict.value, c.reason, c.code] for c in unique
+        }

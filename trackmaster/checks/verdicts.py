@@ -94,6 +94,9 @@ class FieldCheck:
     reason: str  # in words: expected, got, what is missing
     code: str = ""  # a Code for every verdict but SUCCESS
     kind: str = ""  # json_kind of the found value; "" when not found
+    # How a stored log writes this check (sessions/cells.py log_columns), made the first
+    # time it is written: a cached check is written for many events.
+    stored_json: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
 
 def _allowed_list(allowed: tuple[str, ...]) -> str:

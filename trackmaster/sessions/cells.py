@@ -50,21 +50,28 @@ def worst(verdicts: Iterable[str | Verdict]) -> Verdict:
     return best
 
 
-_INT_KEYS = orjson.OPT_NON_STR_KEYS  # field ids as JSON object keys: "12"
-
-
 def log_columns(checks: Sequence[FieldCheck]) -> tuple[str, str]:
     """A stored log's `field_values` and `verdicts` JSON: {field_id: value} and
     {field_id: [verdict, reason, code]} (readers older than the code take the first two).
 
-    orjson writes the int keys as strings and the Verdict (a StrEnum) as its value, so
-    no per-field str() or `.value` is needed: this runs for every field of every event.
+    Each check's two members are written once and kept on it (`stored_json`): the checks
+    of enumerated and fixed fields are cached, the same object for the same value, so
+    most fields of most events are two joins, not a serialisation.
     """
-    values = orjson.dumps({c.field_id: c.value for c in checks}, option=_INT_KEYS)
-    verdicts = orjson.dumps(
-        {c.field_id: [c.verdict, c.reason, c.code] for c in checks}, option=_INT_KEYS
-    )
-    return values.decode(), verdicts.decode()
+    values: list[str] = []
+    verdicts: list[str] = []
+    for check in checks:
+        written = check.stored_json
+        if written is None:
+            key = f'"{check.field_id}":'
+            written = (
+                key + orjson.dumps(check.value).decode(),
+                key + orjson.dumps([check.verdict, check.reason, check.code]).decode(),
+            )
+            object.__setattr__(check, "stored_json", written)
+        values.append(written[0])
+        verdicts.append(written[1])
+    return "{" + ",".join(values) + "}", "{" + ",".join(verdicts) + "}"
 
 
 def value_digest(kind: str, value: str | None) -> str:

@@ -187,6 +187,11 @@ function tidyLogs(list) {
   const windowSize = Number(list.dataset.window || 50);
   if (rows.length > windowSize) {
     [...rows].slice(windowSize).forEach((row) => row.remove());
+    // A mark of rows a live frame left out goes with the rows it sits among.
+    const last = rows[windowSize - 1];
+    list.querySelectorAll(":scope > .log-skipped").forEach((mark) => {
+      if (last.compareDocumentPosition(mark) & Node.DOCUMENT_POSITION_FOLLOWING) mark.remove();
+    });
     // "Older events" now starts below the last row kept, so nothing falls in between.
     const older = document.getElementById("older-logs");
     const kept = list.querySelectorAll(":scope > article.log");

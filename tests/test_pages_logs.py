@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.support.realtime import make_plan, play_log
-from tests.test_pages_sessions import post_events
+from tests.test_pages_sessions import post_events, wait_live
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 10_000
@@ -131,3 +131,24 @@ async def test_parity_shows_platforms_and_fields_missing_on_one_live(
     )
     share = page.locator(f"#parity-{plan.share.id}")
     await expect(share.locator(".parity-gaps")).to_have_text("none")
+
+
+async def test_a_burst_lists_its_newest_rows_live_and_links_to_the_rest(
+    page: Page, live_server, plan
+) -> None:
+    """A frame lists the newest LIVE_LOG_ROWS (10) of a burst; the rest are a mark and a link."""
+    sid = await start(live_server, plan)
+    await page.goto(f"{live_server.url}/sessions/{sid}")
+    await wait_live(page)
+    burst = [play_log(page="home", user_id="alice-42", extra=n) for n in range(13)]
+    await post_events(live_server, plan, *burst)
+    await expect(page.locator("#count-logs")).to_have_text("13", timeout=WAIT_MS)
+    await expect(page.locator("#log-list article.log")).to_have_count(10)
+    mark = page.locator("#log-list .log-skipped")
+    await expect(mark).to_contain_text("3 more events caught here")
+    # The mark sits below the ten rows, and its link lists the three it left out.
+    assert await page.locator("#log-list > :last-child").get_attribute("class") == (
+        "log-skipped muted"
+    )
+    await mark.get_by_role("link", name="see them").click()
+    await expect(page.locator("#log-page article.log")).to_have_count(3)

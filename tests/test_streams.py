@@ -26,7 +26,8 @@ async def plan(db):
 
 @dataclass
 class _Parts:
-    """What an update swaps: (target, swap) of each <hx-partial>, and the log rows it carries."""
+    """What an update swaps: (target, swap) of each <hx-partial> and out-of-band element
+    (a cell: it names its target by its own id), and the log rows it carries."""
 
     partials: list[tuple[str | None, str | None]]
     logs: list[str | None]
@@ -35,7 +36,8 @@ class _Parts:
 def parts(message: Message) -> _Parts:
     tree = parse_tree(message.data)
     return _Parts(
-        [(p.get("hx-target"), p.get("hx-swap")) for p in tree.find_all("hx-partial")],
+        [(p.get("hx-target"), p.get("hx-swap")) for p in tree.find_all("hx-partial")]
+        + [(f"#{e.get('id')}", "outerHTML") for e in tree.find_all(**{"hx-swap-oob": "true"})],
         [article.get("id") for article in tree.find_all("article", class_="log")],
     )
 

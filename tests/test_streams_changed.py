@@ -132,8 +132,8 @@ async def test_a_frame_of_caught_events_reads_only_the_events_it_names(live) -> 
         db_log.removeHandler(queries)
         db_log.setLevel(level)
     html = frame.chunk.data.decode()
-    assert f"#cell-{plan.play.id}-{plan.f('page_info.id')}-iOS" in html
-    assert f"#cell-{plan.share.id}-" not in html, "the other event's cells did not change"
+    assert f'id="cell-{plan.play.id}-{plan.f("page_info.id")}-iOS" hx-swap-oob="true"' in html
+    assert f'id="cell-{plan.share.id}-' not in html, "the other event's cells did not change"
     reads = [(q, v) for q, v in queries.sql if q.lstrip().upper().startswith("SELECT")]
     # What the feed keeps is not read again for a frame of caught events.
     for table in ("test_session", "verdict_override", "session_event", "field"):

@@ -431,6 +431,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Log rows a reconnecting session page is sent for the events caught while it was away, "
         "beyond the newest 50 it shows; past that it gets a button that loads the rest.",
     ),
+    Setting(
+        "LIVE_LOG_ROWS",
+        _bounded_int(1, 50),
+        10,
+        "Newest log rows one live frame lists (1-50); a burst's older rows get a mark that "
+        "links to them, and the counts and cells always count every event.",
+    ),
     # --- worker pool ---
     Setting("WORKERS", _bounded_int(1, 64), 4, "Worker tasks in the web process's job pool."),
     Setting(

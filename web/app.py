@@ -189,7 +189,11 @@ async def _compose(app: Starlette, settings: Settings, stack: contextlib.AsyncEx
     stack.push_async_callback(pool.close, settings.shutdown_grace_s)
     shutting_down = asyncio.Event()
     feeds = streams.LiveFeeds(
-        runtime.bus, shutting_down, settings.live_frames_per_s, settings.live_gap_rows
+        runtime.bus,
+        shutting_down,
+        settings.live_frames_per_s,
+        settings.live_gap_rows,
+        settings.live_log_rows,
     )
     # uvicorn waits for open connections before the lifespan ends, so SSE streams
     # also watch sse-starlette's own exit signal (web/streams.py); this event

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from trackmaster.models import TestSession
+from web import cell_markup
 from web.session_view import (
     LOGS_PER_PAGE,
     PLATFORMS,
@@ -40,12 +41,12 @@ def partial(target_id: str, html: str, swap: str = "outerHTML") -> str:
 
 
 def cell_html(session_id: int, cell: Cell) -> str:
-    return piece("_cell.html", session_id=session_id, cell=cell)
+    return cell_markup.cell_html(session_id, cell)
 
 
 def cell_swaps_html(session_id: int, cells: list[Cell]) -> str:
-    """Each cell as the partial that replaces it: one render for all of a frame's cells."""
-    return piece("_cell.html", session_id=session_id, swaps=cells)
+    """Each cell as the out-of-band swap that replaces it (web/cell_markup.py: no template)."""
+    return "".join([cell_markup.cell_html(session_id, cell, oob=True) for cell in cells])
 
 
 def matrix_html(session_id: int, snapshot: Snapshot, **extra: Any) -> str:
@@ -99,6 +100,13 @@ def log_rows_html(session_id: int, logs: Iterable[LogView]) -> str:
     return "".join(piece("_log.html", session_id=session_id, log=log) for log in logs)
 
 
+def log_skipped_html(session_id: int, skipped: int, shown: int, before: int) -> str:
+    """The mark where a live frame left out the `skipped` rows older than log `before`."""
+    return piece(
+        "_log_skipped.html", session_id=session_id, skipped=skipped, shown=shown, before=before
+    )
+
+
 def log_gap_html(session_id: int, gap: LogGap) -> str:
     """The rows a reconnected page missed below its window, as the partial that fills #log-gap."""
     return partial("log-gap", piece("_log_gap.html", session_id=session_id, gap=gap))
@@ -143,11 +151,13 @@ def changes(
     *,
     status_changed: bool,
     logs_window: tuple[list[LogView], bool] | None = None,
+    logs_skipped: int = 0,
 ) -> str:
     """Only what changed between two snapshots: cells, coverage rows, counts, new log rows.
 
     `logs_window` (the newest logs, and whether older exist) replaces the whole
-    list instead of inserting `new_logs`: after logs were cleared.
+    list instead of inserting `new_logs`: after logs were cleared. `logs_skipped`:
+    new logs older than `new_logs` that the frame leaves out, marked below them.
     """
     sid = session.id
     parts = [live_line(session)]
@@ -172,5 +182,8 @@ def changes(
     if logs_window is not None:
         parts.append(partial("logs", logs_html(sid, *logs_window)))
     elif new_logs:
-        parts.append(partial("log-list", log_rows_html(sid, new_logs), swap="afterbegin"))
+        rows = log_rows_html(sid, new_logs)
+        if logs_skipped > 0:
+            rows += log_skipped_html(sid, logs_skipped, len(new_logs), new_logs[-1].id)
+        parts.append(partial("log-list", rows, swap="afterbegin"))
     return "".join(parts)

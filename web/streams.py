@@ -86,6 +86,8 @@ SEND_TIMEOUT_S = 10.0
 SHUTDOWN_GRACE_S = 2.0
 # Without a setting: gap rows a reconnecting page is sent beyond its window.
 DEFAULT_GAP_ROWS = 200
+# Without a setting: the newest log rows a frame lists (a burst's older ones get a mark).
+DEFAULT_LOG_ROWS = 10
 
 
 def encode_data(html: str) -> bytes:
@@ -141,11 +143,13 @@ class SessionFeed:
         bus: Bus,
         frames_per_s: float = DEFAULT_FRAMES_PER_S,
         gap_rows: int = DEFAULT_GAP_ROWS,
+        log_rows: int = DEFAULT_LOG_ROWS,
     ) -> None:
         self.session_id = session_id
         self.bus = bus
         self.frame_interval_s = 1.0 / frames_per_s
         self.gap_rows = gap_rows
+        self.log_rows = max(1, min(log_rows, LOGS_PER_PAGE))
         self.log_id = 0  # the newest log row any frame so far has shown
         self.frames: deque[Frame] = deque(maxlen=FRAMES_KEPT)
         self.seq = 0
@@ -247,10 +251,11 @@ class SessionFeed:
         before, self._view = self._snapshot, view
         self._snapshot = updated_snapshot(before, view, events, len(new_ids))
         self.log_id = max([self.log_id, *new_ids], default=0)
-        # Newest first, at most the page's window: rows past it would be cut off by
-        # the page at once, so a burst costs one window of rows, not one row per event.
-        new_logs = await load_logs_by_id(session.id, self._snapshot.plan, new_ids[:LOGS_PER_PAGE])
-        html = fragments.changes(session, before, self._snapshot, new_logs, status_changed=False)
+        new_logs = await load_logs_by_id(session.id, self._snapshot.plan, new_ids[: self.log_rows])
+        html = fragments.changes(
+            session, before, self._snapshot, new_logs, status_changed=False,
+            logs_skipped=max(0, len(new_ids) - self.log_rows),
+        )  # fmt: skip
         if any(m.get("type") == "unmatched" for m in batch):
             html += await self._unmatched_html(session)
         if new_ids:
@@ -294,16 +299,16 @@ class SessionFeed:
             window = None
             if any(m.get("type") == "cleared" for m in batch):
                 window = await load_logs(session.id, self._snapshot.plan)
-            # Newest first, at most the page's window: rows past it would be cut off by
-            # the page at once, so a burst costs one window of rows, not one row per event.
             log_ids = sorted({i for m in batch for i in m.get("log_ids") or ()}, reverse=True)
-            log_ids = log_ids[:LOGS_PER_PAGE]
             new_logs = (
-                [] if window else await load_logs_by_id(session.id, self._snapshot.plan, log_ids)
+                []
+                if window
+                else await load_logs_by_id(session.id, self._snapshot.plan, log_ids[: self.log_rows])
             )
             html = fragments.changes(
                 session, before, self._snapshot, new_logs,
                 status_changed=status_changed, logs_window=window,
+                logs_skipped=0 if window else max(0, len(log_ids) - self.log_rows),
             )  # fmt: skip
             if any(m.get("type") in ("unmatched", "status") for m in batch):
                 html += await self._unmatched_html(session)
@@ -445,10 +450,12 @@ class LiveFeeds:
         shutting_down: asyncio.Event | None,
         frames_per_s: float = DEFAULT_FRAMES_PER_S,
         gap_rows: int = DEFAULT_GAP_ROWS,
+        log_rows: int = DEFAULT_LOG_ROWS,
     ) -> None:
         self.bus = bus
         self.frames_per_s = frames_per_s
         self.gap_rows = gap_rows
+        self.log_rows = log_rows
         self.feeds: dict[int, SessionFeed] = {}
         self.closing = False
         self._watch = (
@@ -472,7 +479,7 @@ class LiveFeeds:
         feed = self.feeds.get(session_id)
         if feed is None or feed.failure is not None or feed.task.done():
             feed = self.feeds[session_id] = SessionFeed(
-                session_id, self.bus, self.frames_per_s, self.gap_rows
+                session_id, self.bus, self.frames_per_s, self.gap_rows, self.log_rows
             )
         feed.watchers += 1
         if feed.linger is not None:

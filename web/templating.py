@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from trackmaster.checks.rules import describe as describe_rules
+from web.cell_markup import cell_html
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -69,6 +70,8 @@ environment.filters["at"] = _at
 environment.filters["readable"] = _readable
 environment.filters["duration"] = _duration
 environment.filters["describe_rules"] = describe_rules
+# A results cell: the same markup in the matrix and in a live frame (web/cell_markup.py).
+environment.globals["cell_html"] = cell_html
 
 
 def is_htmx(request: Request) -> bool:

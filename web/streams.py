@@ -300,11 +300,8 @@ class SessionFeed:
             if any(m.get("type") == "cleared" for m in batch):
                 window = await load_logs(session.id, self._snapshot.plan)
             log_ids = sorted({i for m in batch for i in m.get("log_ids") or ()}, reverse=True)
-            new_logs = (
-                []
-                if window
-                else await load_logs_by_id(session.id, self._snapshot.plan, log_ids[: self.log_rows])
-            )
+            listed = [] if window else log_ids[: self.log_rows]
+            new_logs = await load_logs_by_id(session.id, self._snapshot.plan, listed)
             html = fragments.changes(
                 session, before, self._snapshot, new_logs,
                 status_changed=status_changed, logs_window=window,

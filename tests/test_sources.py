@@ -470,6 +470,20 @@ def test_amplitude_bad_times_are_no_time(time: Any) -> None:
 )
 def test_detect_platform(payload: dict, platform: Platform) -> None:
     assert detect_platform(payload) == platform
+    assert detect_platform(payload) == platform  # again, from the remembered words
+
+
+def test_remembered_platform_words_stay_bounded_and_answer_the_same() -> None:
+    from trackmaster.sources import _common
+
+    for n in range(_common.MAX_REMEMBERED_WORDS + 10):
+        assert _common.platform_of(f"os-{n}") is Platform.OTHER
+    assert len(_common._PLATFORM_OF) <= _common.MAX_REMEMBERED_WORDS
+    assert _common.platform_of(" iPadOS ") is Platform.IOS
+    assert _common.platform_of(" iPadOS ") is Platform.IOS
+    long_word = "android " + "x" * 100
+    assert _common.platform_of(long_word) is Platform.OTHER
+    assert long_word not in _common._PLATFORM_OF
 
 
 # --- times -----------------------------------------------------------------------------

@@ -20,6 +20,11 @@ MAX_REPORTED_PROBLEMS = 20
 
 _IOS = frozenset({"ios", "ipados", "iphone os", "iphone", "ipad"})
 _ANDROID = frozenset({"android"})
+_PLATFORM_KEYS = ("$os", "os", "platform", "os_name")
+# platform_of's answers, by the word as sent; cleared when full (senders choose the words).
+MAX_REMEMBERED_WORDS = 1024
+MAX_REMEMBERED_WORD_CHARS = 64
+_PLATFORM_OF: dict[str, Platform] = {}
 _TYPE_NAMES = {
     bool: "a boolean",
     int: "a number",
@@ -76,10 +81,13 @@ def detect_platform(payload: dict[str, Any]) -> Platform:
     if type(payload) is not dict:
         return Platform.OTHER
     word = None
-    for key in ("$os", "os", "platform", "os_name"):
-        word = _platform_word(payload.get(key))
-        if word:
-            break
+    get = payload.get
+    for key in _PLATFORM_KEYS:
+        value = get(key)
+        if value is not None:  # most keys are absent: no call for them
+            word = _platform_word(value)
+            if word:
+                break
     library = payload.get("$lib")
     if word is None:
         context = payload.get("context")
@@ -98,12 +106,19 @@ def detect_platform(payload: dict[str, Any]) -> Platform:
 
 def platform_of(word: str) -> Platform:
     """IOS, ANDROID or OTHER for an operating system's name ("iPadOS", "android")."""
-    word = word.strip().lower()
-    if word in _IOS:
-        return Platform.IOS
-    if word in _ANDROID:
-        return Platform.ANDROID
-    return Platform.OTHER
+    # Every event of an app says the same few words: each is judged once.
+    found = _PLATFORM_OF.get(word)
+    if found is None:
+        plain = word.strip().lower()
+        found = (
+            Platform.IOS if plain in _IOS else Platform.ANDROID if plain in _ANDROID
+            else Platform.OTHER
+        )  # fmt: skip
+        if len(word) <= MAX_REMEMBERED_WORD_CHARS:
+            if len(_PLATFORM_OF) >= MAX_REMEMBERED_WORDS:
+                _PLATFORM_OF.clear()
+            _PLATFORM_OF[word] = found
+    return found
 
 
 def library_platform(name: str | None) -> Platform:

@@ -72,10 +72,13 @@ def _item(item: Any, path: str) -> CaughtEvent:
     message_id = text(
         raw_id, f"{at}{id_key}", limit=MAX_MESSAGE_ID_CHARS, required=False, numbers=True
     )
-    project_key = text(
-        item.get("writeKey"), f"{at}writeKey", limit=MAX_PROJECT_KEY_CHARS, required=False
-    )
-    payload = item if "writeKey" not in item else {k: v for k, v in item.items() if k != "writeKey"}
+    project_key = None
+    payload = item
+    if "writeKey" in item:
+        project_key = text(
+            item["writeKey"], f"{at}writeKey", limit=MAX_PROJECT_KEY_CHARS, required=False
+        )
+        payload = {k: v for k, v in item.items() if k != "writeKey"}
     return CaughtEvent.parsed(
         "collect", name, user_id, payload, platform_from=item,
         message_id=message_id, sent_at=sent_at, project_key=project_key,

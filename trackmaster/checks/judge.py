@@ -39,9 +39,10 @@ class _Node:
 
     def __init__(self) -> None:
         self.leaves: list[tuple[str, int]] = []  # (key, index of the rule)
-        # (key, node, whether unplanned detection goes into that key's object or array)
-        self.branches: list[tuple[str, _Node, bool]] = []
-        self.allowed: dict[str, PlannedNode] | None = None
+        # (key, node, whether unplanned detection goes into that key's object or array,
+        # whether that node is a last level: only leaves, walked inline)
+        self.branches: list[tuple[str, _Node, bool, bool]] = []
+        self.allowed: Any = None  # the planned children's keys (a dict's keys view) or None
 
 
 def _merged(rules: Sequence[FieldRule], planned: PlannedNode | None) -> _Node:
@@ -68,7 +69,7 @@ def _build(
     children = planned.children if planned is not None and not planned.planned else None
     keys = list(by_key)
     if children is not None:
-        node.allowed = children
+        node.allowed = children.keys()
         keys += [k for k, child in children.items() if not child.planned and k not in by_key]
     for key in keys:
         below = children.get(key) if children is not None else None
@@ -80,7 +81,8 @@ def _build(
                 child.leaves.append((rest[0], index))
             else:
                 grouped.setdefault(rest[0], []).append((index, rest[1:]))
-        node.branches.append((key, _build(child, grouped, below if goes_in else None), goes_in))
+        child = _build(child, grouped, below if goes_in else None)
+        node.branches.append((key, child, goes_in, not child.branches))
     return node
 
 
@@ -92,15 +94,21 @@ def _fill(obj: dict[str, Any], node: _Node, found: list[Any]) -> bool:
     """Put the value of each field read below `node` in `found`; True when `obj` and what
     unplanned detection goes into below it hold only planned keys."""
     allowed = node.allowed
-    clean = allowed is None or obj.keys() <= allowed.keys()
+    clean = allowed is None or obj.keys() <= allowed
     get = obj.get
     for key, index in node.leaves:
         found[index] = get(key, MISSING)
-    for key, below, goes_in in node.branches:
+    for key, below, goes_in, last in node.branches:
         child = get(key)
         kind = type(child)
         if kind is dict:
-            if not _fill(child, below, found) and goes_in:
+            if last:  # the common "group.leaf" key: no call for the group
+                if goes_in and below.allowed is not None and not child.keys() <= below.allowed:
+                    clean = False
+                child_get = child.get
+                for leaf, index in below.leaves:
+                    found[index] = child_get(leaf, MISSING)
+            elif not _fill(child, below, found) and goes_in:
                 clean = False
         elif kind is list and goes_in:
             clean = False  # arrays: the detection's own walk decides
@@ -110,10 +118,12 @@ def _fill(obj: dict[str, Any], node: _Node, found: list[Any]) -> bool:
 class EventJudge:
     """`check_event` and `find_unplanned` of one event plan, in one walk (module docstring)."""
 
-    __slots__ = ("_planned", "_rules", "_trees")
+    __slots__ = ("_planned", "_rules", "_steps", "_trees")
 
     def __init__(self, rules: Sequence[FieldRule], planned: PlannedKeys) -> None:
         self._rules = tuple(rules)
+        # What the loop over the rules reads of each, in one tuple (rules are frozen).
+        self._steps = [(r, r.parts, r.dynamic, r.cache, r.not_found) for r in self._rules]
         self._planned = planned
         # Root -> (the walk's tree, whether "only planned keys" proves "nothing unplanned")
         self._trees: dict[Root, tuple[_Node, bool]] = {}
@@ -153,9 +163,8 @@ class EventJudge:
         checks: list[FieldCheck] = []
         append = checks.append
         sections: list[dict[str, Any]] | tuple[dict[str, Any], ...] | None = None
-        for rule, value in zip(rules, found, strict=True):
+        for (rule, parts, dynamic, cache, not_found), value in zip(self._steps, found, strict=True):
             if value is MISSING:
-                parts = rule.parts
                 if parts:
                     if sections is None:
                         sections = sdk_sections(payload) if style == "sdk" else (payload,)
@@ -164,13 +173,13 @@ class EventJudge:
                         if value is not MISSING:
                             break
                 if value is MISSING:
-                    append(rule.not_found)
+                    append(not_found)
                     continue
-            if rule.dynamic:
+            if dynamic:
                 append(_check_found(rule, value))
                 continue
             # _check_found's cache, looked up here: most fields of most events are in it.
-            text = value if type(value) is str else value_text(value)
-            check = rule.cache.get((type(value), text))
+            kind = type(value)
+            check = cache.get((kind, value if kind is str else value_text(value)))
             append(check if check is not None else _check_found(rule, value))
         return checks, unplanned

@@ -63,9 +63,10 @@ def test_bytes_judge_nesting_as_the_walk_does(value: Any, max_depth: int, ascii:
         (b'{"a":[1,{"b":2}]}', True),  # depth 3
         (b'{"a":[1,{"b":[]}]}', False),  # depth 4
         (b'{"a":"[[[[[[","b":1}', None),  # a bracket in a string: the walk decides
-        (b'{"a\\"[":1}', None),  # an escaped quote, then a bracket, inside a key
+        (b'{"a\\"[[[":1}', None),  # an escaped quote, then brackets, inside a key
         (b'{"a\\\\":[[[]]]}', False),  # an escaped backslash ends the key: depth 4
-        (b'["\\\\\\"]"]', None),  # \\ then \" then ]: all inside the string
+        (b'["\\\\\\"[[["]', None),  # \\ then \" then [[[: all inside the string
+        (b'{"s":"[["}', True),  # no more brackets than levels: fits, strings or not
         (b'"just a string"', True),
         (b"[[[]]]", True),
         (b"[[[[]]]]", False),

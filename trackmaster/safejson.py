@@ -47,6 +47,8 @@ def _nesting_fits(body: bytes, max_depth: int) -> bool | None:
     one pass removing every empty pair `{}` takes off exactly one level: the innermost
     containers are the empty pairs, and what held them is not empty until the next pass.
     """
+    if body.count(b"{") + body.count(b"[") <= max_depth:
+        return True  # no more brackets than levels (those in strings only add to the count)
     if b"\\" in body:
         body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
     structure = body.translate(None, _NOT_STRUCTURE).replace(b'""', b"")

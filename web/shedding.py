@@ -32,6 +32,7 @@ the client could lose the answer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -162,6 +163,12 @@ class SheddingMiddleware:
         admission = Admission(pool, in_flight, receive)
         scope.setdefault("state", {})[RESERVATION] = admission
         try:
+            # Refusals first: requests that arrived with this one wait behind it in the
+            # loop's queue, and from here an admitted request reads, parses and judges its
+            # body in one step (5-10 ms for 100 events, the body is usually all in). 600 at
+            # once put every refusal behind the ~50 admitted ones' steps: none was answered
+            # before 0.5 s. One yield lets those queued meanwhile be refused first.
+            await asyncio.sleep(0)
             await self.app(scope, admission.receive, send)
         finally:
             admission.release()

@@ -12,7 +12,7 @@ import pytest
 from tests.support.realtime import make_plan, play_log
 from trackmaster.bus import MemoryBus
 from trackmaster.models import CellValue, CoverageValue, EventLog, Platform, UnplannedProperty
-from trackmaster.sessions import cell_store
+from trackmaster.sessions import _sql, cell_store
 from trackmaster.sessions.actions import reset_event
 from trackmaster.sessions.cells import VALUES_PER_CELL
 from trackmaster.sessions.ingest import Ingestor
@@ -140,15 +140,15 @@ async def test_concurrent_batches_share_transactions_and_count_as_one_by_one(db)
 
 async def test_a_failing_batch_does_not_take_the_others_of_its_group_down(db, monkeypatch) -> None:
     plan, session, ingestor, _ = await live("poison", True)
-    real_add_batch = cell_store.add_batch
+    real_steps = cell_store.add_batch_steps
 
-    async def add_batch(conn, tally) -> None:
+    def add_batch_steps(conn, tally):
         # The share_click batch fails inside the transaction, after its logs were inserted.
         if any(key[1] == plan.share.id for key in tally.cells):
             raise RuntimeError("the poisoned batch's transaction fails")
-        await real_add_batch(conn, tally)
+        return (yield from real_steps(conn, tally))
 
-    monkeypatch.setattr(cell_store, "add_batch", add_batch)
+    monkeypatch.setattr(cell_store, "add_batch_steps", add_batch_steps)
     for round_ in range(ROUNDS):
         good = [batch(f"g{round_}-{b}", 5) for b in range(4)]
         bad = batch(f"p{round_}", 5, name="share_click")
@@ -209,14 +209,15 @@ async def test_a_caller_cancelled_during_its_groups_transaction_has_it_stored_on
 ) -> None:
     plan, session, ingestor, _ = await live("gone", True)
     inside, go_on = asyncio.Event(), asyncio.Event()
-    real_add_batch = cell_store.add_batch
+    real_run = _sql.run_in_one_hop
 
-    async def add_batch(conn, tally) -> None:
+    async def run_in_one_hop(conn, steps):
+        # The group's statements wait inside its transaction (BEGIN sent) until let go.
         inside.set()
         await go_on.wait()
-        await real_add_batch(conn, tally)
+        return await real_run(conn, steps)
 
-    monkeypatch.setattr(cell_store, "add_batch", add_batch)
+    monkeypatch.setattr(_sql, "run_in_one_hop", run_in_one_hop)
     events = [dataclasses.replace(e, message_id=None) for e in batch("g", 4)]
     caller = asyncio.create_task(ingestor.ingest(plan.project.id, events))
     await asyncio.wait_for(inside.wait(), 10)

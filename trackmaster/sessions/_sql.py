@@ -9,11 +9,20 @@ same round trip.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Generator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError, OperationalError
+
+T = TypeVar("T")
+# A statement and its values; `Steps` yields them one by one and is sent each one's rows,
+# so that one piece of SQL logic runs statement by statement (`run`) or, on SQLite, all
+# in one call on the connection's own thread (`run_in_one_hop`).
+Statement = tuple[str, Sequence[Any]]
+Steps = Generator[Statement, Sequence[Any], T]
 
 # aiomysql's server status bit: in this SQL mode a backslash is an ordinary character.
 _NO_BACKSLASH_ESCAPES = 512
@@ -58,6 +67,26 @@ async def insert_rows(
     `skip_duplicate_keys` skips rows that a unique index already holds and
     nothing else (unlike MariaDB's INSERT IGNORE, which also turns other
     errors into warnings and truncates values)."""
+    return await run(
+        conn,
+        insert_steps(
+            conn, table, columns, rows, returning_id=returning_id,
+            ignore_duplicates=ignore_duplicates, skip_duplicate_keys=skip_duplicate_keys,
+        ),
+    )  # fmt: skip
+
+
+def insert_steps(
+    conn: BaseDBAsyncClient,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    returning_id: bool = False,
+    ignore_duplicates: bool = False,
+    skip_duplicate_keys: bool = False,
+) -> Steps[list[int]]:
+    """The statements of `insert_rows`, as `Steps`."""
     ids: list[int] = []
     if not rows:
         return ids
@@ -78,11 +107,54 @@ async def insert_rows(
         sql = head + ", ".join([one] * len(chunk)) + tail
         if returning_id:
             sql += " RETURNING id"
-        values = [value for row in chunk for value in row]
-        _, result = await execute(conn, sql, values)
+        result = yield sql, [value for row in chunk for value in row]
         if returning_id:
             ids.extend(map(int, column(result, 0, "id")))
     return ids
+
+
+async def run(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
+    """Run the statements of `steps` one after another on `conn`; returns what it returns."""
+    try:
+        statement = next(steps)
+        while True:
+            _, rows = await execute(conn, *statement)
+            statement = steps.send(rows)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def run_in_one_hop(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
+    """`run`, but on SQLite in ONE call on the connection's thread (MariaDB: `run`).
+
+    Tortoise's SQLite client sends each statement to aiosqlite's thread and waits for
+    the event loop to read its answer: a transaction of ten statements waited ten
+    times for a loop busy checking other batches, holding the process's only
+    connection meanwhile. Here the thread runs them all, and the Python between them
+    (building the next statement), while the loop goes on. `conn` must be a
+    transaction's: the caller holds the connection's lock. The code of `steps` runs
+    on that thread: it may touch only objects that nothing else uses meanwhile.
+    """
+    if is_mysql(conn):
+        return await run(conn, steps)
+    threaded = conn._connection  # type: ignore[attr-defined]  # aiosqlite's Connection
+
+    def all_at_once() -> T:
+        database = threaded._conn  # the sqlite3 connection, used only on this thread
+        try:
+            statement = next(steps)
+            while True:
+                sql, values = statement
+                statement = steps.send(database.execute(sql, list(values)).fetchall())
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    try:
+        return await threaded._execute(all_at_once)  # type: ignore[no-any-return]
+    except sqlite3.OperationalError as exc:  # as Tortoise's client translates them
+        raise OperationalError(exc) from exc
+    except sqlite3.IntegrityError as exc:
+        raise IntegrityError(exc) from exc
 
 
 def in_list(conn: BaseDBAsyncClient, values: Sequence[Any]) -> str:

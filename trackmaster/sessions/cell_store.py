@@ -77,12 +77,18 @@ def _upsert_sql(conn: BaseDBAsyncClient, table: str, columns: Sequence[str], row
 async def _upsert(conn: BaseDBAsyncClient, table: str, columns: Sequence[str],
                   rows: Sequence[Sequence[Any]], keys: Sequence[str],
                   updates: Sequence[tuple[str, str]]) -> None:  # fmt: skip
+    await _sql.run(conn, _upsert_steps(conn, table, columns, rows, keys, updates))
+
+
+def _upsert_steps(conn: BaseDBAsyncClient, table: str, columns: Sequence[str],
+                  rows: Sequence[Sequence[Any]], keys: Sequence[str],
+                  updates: Sequence[tuple[str, str]]) -> _sql.Steps[None]:  # fmt: skip
     # Sorted by key: two transactions that touch the same rows lock them in one order.
     ordered = sorted(rows, key=lambda r: tuple(r[: len(keys)]))
     for start in range(0, len(ordered), ROWS_PER_UPSERT):
         chunk = ordered[start : start + ROWS_PER_UPSERT]
         sql = _upsert_sql(conn, table, columns, len(chunk), keys, updates)
-        await _sql.execute(conn, sql, [v for row in chunk for v in row])
+        yield sql, [v for row in chunk for v in row]
 
 
 def _greatest(conn: BaseDBAsyncClient, a: str, b: str) -> str:
@@ -95,6 +101,11 @@ def _if(conn: BaseDBAsyncClient, cond: str, then: str, other: str) -> str:
 
 async def add_batch(conn: BaseDBAsyncClient, tally: BatchTally) -> None:
     """Add a batch's counts to its cells and distinct values (in the batch's transaction)."""
+    await _sql.run(conn, add_batch_steps(conn, tally))
+
+
+def add_batch_steps(conn: BaseDBAsyncClient, tally: BatchTally) -> _sql.Steps[None]:
+    """The statements of `add_batch`, as `_sql.Steps`."""
     if tally.cells:
         rows = [
             (*key, t.caught, t.caught, t.success, t.fail, t.uncertain, t.success, t.fail,
@@ -105,13 +116,13 @@ async def add_batch(conn: BaseDBAsyncClient, tally: BatchTally) -> None:
         updates = [(c, f"OLD({c}) + NEW({c})") for c in _ADDED]
         updates += [(c, _if(conn, f"NEW({n}) > 0", f"NEW({c})", f"OLD({c})")) for c, n in _NEWEST]
         updates.append(("last_log_id", _greatest(conn, "OLD(last_log_id)", "NEW(last_log_id)")))
-        await _upsert(conn, "result_cell", CELL_COLUMNS, rows, CELL_KEY, updates)
+        yield from _upsert_steps(conn, "result_cell", CELL_COLUMNS, rows, CELL_KEY, updates)
     if tally.values:
         rows = [
             (*key, v.kind, v.value, v.verdict.value, v.code, v.reason, v.count, v.example_log_id)
             for key, v in tally.values.items()
         ]
-        await _upsert(
+        yield from _upsert_steps(
             conn, "cell_value", VALUE_COLUMNS, rows, (*CELL_KEY, "digest"),
             [("count", "OLD(count) + NEW(count)")],
         )  # fmt: skip
@@ -120,7 +131,7 @@ async def add_batch(conn: BaseDBAsyncClient, tally: BatchTally) -> None:
             (*key, u.key, u.path, u.suggestion, u.count, u.example_log_id, u.last_log_id)
             for key, u in tally.unplanned.items()
         ]
-        await _upsert(
+        yield from _upsert_steps(
             conn, "unplanned_property", UNPLANNED_COLUMNS, rows, UNPLANNED_KEY,
             [("count", "OLD(count) + NEW(count)"), ("suggestion", "NEW(suggestion)"),
              ("last_log_id", _greatest(conn, "OLD(last_log_id)", "NEW(last_log_id)"))],

@@ -38,7 +38,7 @@ from trackmaster.sessions import _sql, cell_store
 from trackmaster.sessions.cells import BatchTally, log_columns
 from trackmaster.sessions.group_commit import GroupCommit, GroupFailed
 from trackmaster.sessions.live import LiveIndex, ProjectSnapshot, Target
-from trackmaster.sessions.publish import bump_revisions, publish_safely
+from trackmaster.sessions.publish import bump_steps, publish_safely
 from trackmaster.sources import CaughtEvent
 
 log = logging.getLogger(__name__)
@@ -155,9 +155,9 @@ def _first_of_each_message(batches: Sequence[_Batch]) -> list[list[int]]:
     return kept
 
 
-async def _stored_messages(
+def _stored_messages(
     conn: BaseDBAsyncClient, keyed: Sequence[tuple[int, str]]
-) -> set[tuple[int, str]]:
+) -> _sql.Steps[set[tuple[int, str]]]:
     """Which of these (session, message id) pairs are stored already."""
     if not keyed:
         return set()
@@ -168,8 +168,7 @@ async def _stored_messages(
     for start in range(0, len(message_ids), MESSAGES_PER_LOOKUP):
         chunk = message_ids[start : start + MESSAGES_PER_LOOKUP]
         # Raw SQL: the ORM's filter building cost more than the query on this hot path.
-        _, rows = await _sql.execute(
-            conn,
+        rows = yield (
             f"SELECT session_id, message_id FROM {table} "
             f"WHERE session_id IN {_sql.in_list(conn, session_ids)} "
             f"AND message_id IN {_sql.in_list(conn, chunk)}",
@@ -178,6 +177,14 @@ async def _stored_messages(
         sessions = map(int, _sql.column(rows, 0, "session_id"))
         stored.update(zip(sessions, _sql.column(rows, 1, "message_id"), strict=True))
     return stored.intersection(keyed)
+
+
+@dataclass
+class _Resent:
+    """Found in the transaction: some rows' message ids are stored already."""
+
+    revisions: dict[int, int]
+    stored: set[tuple[int, str]]
 
 
 class _Write:
@@ -200,6 +207,7 @@ class _Write:
         self.lost_coverage: set[int] = set()
         # Per batch: (session, place) of each of its rows written, in order.
         self._places: list[list[tuple[int, int]]] = []
+        self.ids: list[int] = []  # the logs' ids, once numbered
 
     @classmethod
     def plan(cls, batches: Sequence[_Batch], kept: list[list[int]]) -> _Write:
@@ -260,6 +268,7 @@ class _Write:
             raise AssertionError(f"{len(ids)} ids returned for {len(self.rows)} rows")
         if any(b <= a for a, b in pairwise(ids)):
             raise AssertionError("the ids of one transaction's logs do not ascend")
+        self.ids = list(ids)
         at = [0, *ids]  # place 0: no log
         for cell in self.tally.cells.values():
             cell.last_log_id = at[cell.last_log_id]
@@ -270,8 +279,9 @@ class _Write:
             item.last_log_id = at[item.last_log_id]
         self.coverage = [(*row[:4], at[row[4]], row[5]) for row in self.coverage]
 
-    def log_ids(self, ids: Sequence[int]) -> list[dict[int, list[int]]]:
+    def log_ids(self) -> list[dict[int, list[int]]]:
         """Per batch, the ids of its new logs per session."""
+        ids = self.ids
         out: list[dict[int, list[int]]] = []
         for places in self._places:
             batch_ids: dict[int, list[int]] = {}
@@ -427,34 +437,18 @@ class Ingestor:
         async with in_transaction() as conn:
             if also_in_transaction is not None:
                 await also_in_transaction(conn)
-            # The sessions' rows first. Inserting a log takes a shared lock on its
-            # session (the foreign key); taking the exclusive lock of the revision
-            # bump after that deadlocks two concurrent batches on MariaDB. Taking
-            # it first queues batches of one session, and makes revisions follow
-            # commit order (a page that saw revision n has every log up to n).
-            revisions = await bump_revisions(conn, write.session_ids)
-            # Under that lock every earlier store of these sessions has committed, so
-            # this one read finds every message id already stored (no race left).
-            stored = await _stored_messages(conn, write.keyed)
-            if stored:  # a resend: plan again without the rows stored before
+            # On SQLite all of it in one call on the connection's thread, unless a resend
+            # makes the write planned again here.
+            looked = await _sql.run_in_one_hop(conn, self._transaction(conn, batches, write))
+            if isinstance(looked, _Resent):
                 write = _Write.plan(batches, [
-                    [i for i in kept if _message_key(batch.prepared.rows[i]) not in stored]
+                    [i for i in kept if _message_key(batch.prepared.rows[i]) not in looked.stored]
                     for batch, kept in zip(batches, write.kept, strict=True)
                 ])  # fmt: skip
-            ids = await _sql.insert_rows(
-                conn, "event_log", LOG_COLUMNS, write.rows, returning_id=True
-            )
-            write.number(ids)
-            # Every cell's counts in this same transaction: a page never sees a log
-            # that its cell has not counted, nor a count without its log.
-            await cell_store.add_batch(conn, write.tally)
-            # Another process may have stored the same first sighting: keep theirs.
-            await _sql.insert_rows(
-                conn, "coverage_value", COVERAGE_COLUMNS, write.coverage, ignore_duplicates=True
-            )
-            for batch in batches:
-                if batch.prepared.unmatched:
-                    await self._bin_unmatched(conn, batch.project_id, batch.prepared.unmatched)
+                await _sql.run_in_one_hop(conn, self._write_steps(conn, batches, write))
+                revisions = looked.revisions
+            else:
+                revisions = looked
         # Committed: mark it before anything else can happen to this task.
         for batch in batches:
             batch.committed = True
@@ -463,7 +457,7 @@ class Ingestor:
         for session_id in write.lost_coverage:
             self.index.forget_coverage(session_id)
         reports = []
-        log_ids = write.log_ids(ids)
+        log_ids = write.log_ids()
         for batch, kept, batch_log_ids in zip(batches, write.kept, log_ids, strict=True):
             report, prepared = batch.report, batch.prepared
             report.log_ids = batch_log_ids
@@ -506,27 +500,63 @@ class Ingestor:
         for session_id, message in batches[0].messages if batches else ():
             await publish_safely(self.bus, session_id, message)
 
-    async def _bin_unmatched(
+    def _transaction(
+        self, conn: BaseDBAsyncClient, batches: Sequence[_Batch], write: _Write
+    ) -> _sql.Steps[dict[int, int] | _Resent]:
+        """The group's statements: the revisions bumped, or a resend found (`_Resent`)."""
+        # The sessions' rows first. Inserting a log takes a shared lock on its
+        # session (the foreign key); taking the exclusive lock of the revision
+        # bump after that deadlocks two concurrent batches on MariaDB. Taking
+        # it first queues batches of one session, and makes revisions follow
+        # commit order (a page that saw revision n has every log up to n).
+        revisions = yield from bump_steps(conn, write.session_ids)
+        # Under that lock every earlier store of these sessions has committed, so
+        # this one read finds every message id already stored (no race left).
+        stored = yield from _stored_messages(conn, write.keyed)
+        if stored:  # a resend: planned again without the rows stored before
+            return _Resent(revisions, stored)
+        yield from self._write_steps(conn, batches, write)
+        return revisions
+
+    def _write_steps(
+        self, conn: BaseDBAsyncClient, batches: Sequence[_Batch], write: _Write
+    ) -> _sql.Steps[None]:
+        ids = yield from _sql.insert_steps(
+            conn, "event_log", LOG_COLUMNS, write.rows, returning_id=True
+        )
+        write.number(ids)
+        # Every cell's counts in this same transaction: a page never sees a log
+        # that its cell has not counted, nor a count without its log.
+        yield from cell_store.add_batch_steps(conn, write.tally)
+        # Another process may have stored the same first sighting: keep theirs.
+        yield from _sql.insert_steps(
+            conn, "coverage_value", COVERAGE_COLUMNS, write.coverage, ignore_duplicates=True
+        )
+        for batch in batches:
+            if batch.prepared.unmatched:
+                yield from self._bin_unmatched(conn, batch.project_id, batch.prepared.unmatched)
+
+    def _bin_unmatched(
         self, conn: BaseDBAsyncClient, project_id: int, rows: list[tuple[Any, ...]]
-    ) -> None:
+    ) -> _sql.Steps[None]:
         keep = self.unmatched_keep
-        await conn.execute_query(
+        yield (
             f"UPDATE {_sql.quote(conn, 'project')} SET unmatched_count = unmatched_count + "
             f"{_sql.marks(conn, 1)} WHERE id = {_sql.marks(conn, 1)}",
             [len(rows), project_id],
         )
         if keep <= 0:
             return
-        await _sql.insert_rows(conn, "unmatched_event", UNMATCHED_COLUMNS, rows[-keep:])
+        yield from _sql.insert_steps(conn, "unmatched_event", UNMATCHED_COLUMNS, rows[-keep:])
         mark = _sql.marks(conn, 1)
-        _, found = await conn.execute_query(
+        found = yield (
             f"SELECT id FROM {_sql.quote(conn, 'unmatched_event')} WHERE project_id = {mark} "
             f"ORDER BY id DESC LIMIT 1 OFFSET {int(keep) - 1}",
             [project_id],
         )
         if found:
             oldest_kept = found[0]["id"] if isinstance(found[0], dict) else found[0][0]
-            await conn.execute_query(
+            yield (
                 f"DELETE FROM {_sql.quote(conn, 'unmatched_event')} "
                 f"WHERE project_id = {mark} AND id < {mark}",
                 [project_id, oldest_kept],

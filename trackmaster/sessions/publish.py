@@ -25,19 +25,22 @@ def channel(session_id: int) -> str:
 
 async def bump_revisions(conn: BaseDBAsyncClient, session_ids: Sequence[int]) -> dict[int, int]:
     """Add one to each session's revision; returns the new revisions."""
+    return await _sql.run(conn, bump_steps(conn, session_ids))
+
+
+def bump_steps(conn: BaseDBAsyncClient, session_ids: Sequence[int]) -> _sql.Steps[dict[int, int]]:
+    """The statements of `bump_revisions`, as `_sql.Steps`."""
     if not session_ids:
         return {}
     where = f"id IN {_sql.in_list(conn, session_ids)}"
     table = _sql.quote(conn, "test_session")
     bump = f"UPDATE {table} SET revision = revision + 1 WHERE {where}"
     if _sql.is_mysql(conn):  # MariaDB has no UPDATE ... RETURNING
-        await conn.execute_query(bump, list(session_ids))
+        yield bump, list(session_ids)
         # Our UPDATE holds the rows' locks until commit: this read sees our own bump.
-        _, rows = await conn.execute_query(
-            f"SELECT id, revision FROM {table} WHERE {where}", list(session_ids)
-        )
+        rows = yield f"SELECT id, revision FROM {table} WHERE {where}", list(session_ids)
     else:  # one statement: on SQLite each is a hop to the connection's thread
-        _, rows = await conn.execute_query(f"{bump} RETURNING id, revision", list(session_ids))
+        rows = yield f"{bump} RETURNING id, revision", list(session_ids)
     ids, revisions = _sql.column(rows, 0, "id"), _sql.column(rows, 1, "revision")
     return dict(zip(map(int, ids), map(int, revisions), strict=True))
 

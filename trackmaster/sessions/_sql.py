@@ -57,23 +57,11 @@ async def insert_rows(
     table: str,
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
-    *,
-    returning_id: bool = False,
-    ignore_duplicates: bool = False,
-    skip_duplicate_keys: bool = False,
+    **options: bool,
 ) -> list[int]:
-    """Insert `rows` in chunks; the new ids in insertion order when `returning_id`.
-
-    `skip_duplicate_keys` skips rows that a unique index already holds and
-    nothing else (unlike MariaDB's INSERT IGNORE, which also turns other
-    errors into warnings and truncates values)."""
-    return await run(
-        conn,
-        insert_steps(
-            conn, table, columns, rows, returning_id=returning_id,
-            ignore_duplicates=ignore_duplicates, skip_duplicate_keys=skip_duplicate_keys,
-        ),
-    )  # fmt: skip
+    """Insert `rows` in chunks; the new ids in insertion order when `returning_id`
+    (the options are `insert_steps`'s)."""
+    return await run(conn, insert_steps(conn, table, columns, rows, **options))
 
 
 def insert_steps(
@@ -86,7 +74,11 @@ def insert_steps(
     ignore_duplicates: bool = False,
     skip_duplicate_keys: bool = False,
 ) -> Steps[list[int]]:
-    """The statements of `insert_rows`, as `Steps`."""
+    """The statements of `insert_rows`, as `Steps`.
+
+    `skip_duplicate_keys` skips rows that a unique index already holds and
+    nothing else (unlike MariaDB's INSERT IGNORE, which also turns other
+    errors into warnings and truncates values)."""
     ids: list[int] = []
     if not rows:
         return ids

@@ -16,6 +16,18 @@ document.addEventListener("click", (event) => {
 });
 
 // --- The cell panel: opened by a cell, it takes the focus; Close or Escape gives it back ----
+// A cell is a plain link to its own page (web/cell_markup.py); here one listener opens any
+// of them in the panel instead, so the hundreds of cells a busy live frame swaps carry no
+// htmx attributes of their own (nor does htmx process each). A modified click still opens
+// the cell's page, as a link does.
+document.addEventListener("click", (event) => {
+  const cell = event.target.closest?.("a.cell");
+  if (!cell || event.defaultPrevented || event.button !== 0) return;
+  if (event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+  if (!document.getElementById("inspector")) return;
+  event.preventDefault();
+  htmx.ajax("GET", cell.getAttribute("href"), { source: cell, target: "#inspector" });
+});
 let panelOpener = null;
 function openPanel(panel) {
   panel.classList.add("open");

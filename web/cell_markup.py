@@ -7,7 +7,9 @@ wrapper; built here they cost a few us and, sent as an out-of-band swap (the
 cell itself names its target by its id: `hx-swap-oob`), ~310 bytes on one
 line (a line is an SSE `data:` line: each newline costs 8 bytes more). The
 matrix of the page uses this same function, so a streamed cell and a rendered
-one cannot differ.
+one cannot differ. A cell carries no htmx attributes: one listener in
+static/app.js opens any cell's link in the side panel (60 bytes less a cell, and
+nothing for htmx to process in each of a frame's hundreds).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class CellLike(Protocol):
 
 
 def cell_html(session_id: int, cell: CellLike, *, oob: bool = False) -> Markup:
-    """The cell's link: its verdict and count, the reason on hover, the inspector on click.
+    """The cell's link: its verdict and count, the reason on hover, its page (or the side
+    panel, static/app.js) on click.
 
     `oob`: marked to replace the page's element of the same id wherever it comes in an
     update (htmx's out-of-band swap, outerHTML).
@@ -49,6 +52,6 @@ def cell_html(session_id: int, cell: CellLike, *, oob: bool = False) -> Markup:
     swap = ' hx-swap-oob="true"' if oob else ""
     return Markup(
         f'<a id="{escape(cell.dom_id)}"{swap} class="cell verdict verdict-{verdict}{by_hand}" '
-        f'href="{url}" hx-get="{url}" hx-target="#inspector" title="{escape(cell.reason)}" '
+        f'href="{url}" title="{escape(cell.reason)}" '
         f'data-verdict="{verdict}"{counts}>{escape(cell.label or cell.verdict)}{marker}</a>'
     )

@@ -365,11 +365,15 @@ class SessionFeed:
 
     def frames_after(self, seq: int) -> list[Frame] | None:
         """Frames after a stream's cursor, or None when it fell behind the frames kept."""
-        if seq == self.seq:
+        behind = self.seq - seq
+        if behind <= 0:
             return []
-        if not self.frames or self.frames[0].seq > seq + 1:
+        kept = len(self.frames)
+        if behind > kept:
             return None
-        return [frame for frame in self.frames if frame.seq > seq]
+        # Frames are numbered without gaps: the newest `behind` ones, read from the right
+        # end (every stream asks this once a frame; the deque may hold 256).
+        return [self.frames[i] for i in range(kept - behind, kept)]
 
     async def wait_after(self, seq: int, epoch: int) -> None:
         wakeup = self._wakeup
@@ -625,8 +629,11 @@ async def _stream(
         epoch = feed.epoch
         recheck_at = time.monotonic() + recheck_s
         while not (feed.closing or feeds.closing or feed.failure or feed.epoch != epoch):
+            # asyncio.timeout, not wait_for: wait_for makes a task of every wait, and every
+            # stream waits once a frame (1,000 viewers at 4 frames a second).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(feed.wait_after(cursor, epoch), recheck_s)
+                async with asyncio.timeout(recheck_s):
+                    await feed.wait_after(cursor, epoch)
             if feed.epoch != epoch:
                 return
             if time.monotonic() >= recheck_at:

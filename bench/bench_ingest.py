@@ -73,7 +73,7 @@ from bench._server import (  # noqa: E402
     trackmaster_process,
 )
 from trackmaster.db import Database  # noqa: E402
-from trackmaster.settings import load_settings  # noqa: E402
+from trackmaster.settings import load_settings, setting  # noqa: E402
 
 BATCH = 100
 FIELDS = [
@@ -623,7 +623,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="throughput phase length")
     parser.add_argument("--concurrency", type=int, default=8, help="clients in the phase")
     parser.add_argument("--rate", type=float, default=500.0, help="events/s in the latency phase")
-    parser.add_argument("--workers", type=int, default=4, help="the server's WORKERS")
+    parser.add_argument(
+        "--workers", type=int, default=setting("WORKERS").default, help="the server's WORKERS"
+    )
     parser.add_argument("--latency-seconds", type=float, default=60.0, help="latency phase length")
     parser.add_argument(
         "--no-rules", action="store_true", help="seed no typed rules (as before issue 13)"

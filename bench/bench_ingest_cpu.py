@@ -35,7 +35,7 @@ from bench._server import database_env, fresh_database  # noqa: E402
 from bench.bench_ingest import UNPLANNED, batch_template, seed, self_cpu_s  # noqa: E402
 from trackmaster.bus import MemoryBus  # noqa: E402
 from trackmaster.db import Database  # noqa: E402
-from trackmaster.settings import load_settings  # noqa: E402
+from trackmaster.settings import load_settings, setting  # noqa: E402
 
 
 async def run(
@@ -118,7 +118,10 @@ def main() -> None:
     parser.add_argument("--unplanned", type=int, default=0, help="unplanned properties per event")
     parser.add_argument("--profile", help="write a cProfile of one more block here")
     parser.add_argument(
-        "--concurrency", type=int, default=4, help="batches ingested at once (the pool's WORKERS)"
+        "--concurrency",
+        type=int,
+        default=setting("WORKERS").default,
+        help="batches ingested at once (the pool's WORKERS)",
     )
     parser.add_argument(
         "--no-group-commit", action="store_true", help="a transaction per batch, as before"

@@ -439,7 +439,13 @@ SETTINGS: tuple[Setting, ...] = (
         "links to them, and the counts and cells always count every event.",
     ),
     # --- worker pool ---
-    Setting("WORKERS", _bounded_int(1, 64), 4, "Worker tasks in the web process's job pool."),
+    Setting(
+        "WORKERS",
+        _bounded_int(1, 64),
+        8,
+        "Worker tasks in the web process's job pool: batches checked and stored at once, "
+        "so that group commit has several to write in one transaction.",
+    ),
     Setting(
         "QUEUE_SIZE",
         _bounded_int(1, 100_000),

@@ -106,3 +106,27 @@ def test_a_field_elsewhere_than_the_first_section_is_still_found() -> None:
     payload = {"properties": {"page$$id": "p"}, "context": {"os": {"name": "iOS"}}}
     checks, _ = judge.judge(payload, "sdk", root_for("segment", "sdk"))
     assert [(c.found, c.value) for c in checks] == [(True, "iOS"), (True, "p")]
+
+
+def test_sdk_dollar_keys_are_skipped_at_the_top_only_as_the_detection_skips_them(
+    monkeypatch,
+) -> None:
+    from trackmaster.checks import judge as module
+
+    rules = [FieldRule(1, "page.name", ("home",))]
+    planned = PlannedKeys(("page.name",))
+    judge = EventJudge(rules, planned)
+    root = root_for("mixpanel", "sdk")
+    top = {"event": "e", "properties": {"$os": "iOS", "distinct_id": "u", "page": {"name": "home"}}}
+    nested = {"event": "e", "properties": {"page": {"name": "home", "$x": 1}}}
+    assert answer(judge.judge(nested, "sdk", root)[1]) == answer(
+        find_unplanned(planned, nested, root)
+    )
+    assert [u.key for u in judge.judge(nested, "sdk", root)[1]] == ["page.$x"]
+
+    def never(*args: object) -> list:
+        raise AssertionError("the detection's own walk ran for planned keys and $-keys only")
+
+    monkeypatch.setattr(module, "find_unplanned", never)
+    checks, unplanned = judge.judge(top, "sdk", root)
+    assert (checks[0].verdict.value, unplanned) == ("SUCCESS", [])

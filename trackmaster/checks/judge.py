@@ -90,11 +90,14 @@ def _size(node: PlannedNode) -> int:
     return sum(1 + _size(child) for child in node.children.values())
 
 
-def _fill(obj: dict[str, Any], node: _Node, found: list[Any]) -> bool:
+def _fill(obj: dict[str, Any], node: _Node, found: list[Any], top: bool = False) -> bool:
     """Put the value of each field read below `node` in `found`; True when `obj` and what
-    unplanned detection goes into below it hold only planned keys."""
+    unplanned detection goes into below it hold only planned keys (and, `top`, SDK keys
+    starting with "$", which the detection never reports there)."""
     allowed = node.allowed
     clean = allowed is None or obj.keys() <= allowed
+    if not clean and top:
+        clean = all(key[:1] == "$" for key in obj.keys() - allowed)
     get = obj.get
     for key, index in node.leaves:
         found[index] = get(key, MISSING)
@@ -155,7 +158,7 @@ class EventJudge:
         start = payload if root.section is None else payload.get(root.section)
         tree, provable = self._tree(root)
         found = [MISSING] * len(rules)
-        clean = _fill(first, tree, found)
+        clean = _fill(first, tree, found, first is start)
         if first is start and clean and provable:
             unplanned: list[Unplanned] = []
         else:

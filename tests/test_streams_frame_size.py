@@ -4,16 +4,20 @@ At 200 events a second a frame of a 600-cell session changes nearly every cell, 
 300 viewers receive (and inflate, and parse) every byte of it. So a cell is one line
 built without a template, swapped out of band by its own id, and a burst's log rows
 are cut to the newest LIVE_LOG_ROWS with a mark that says how many were left out and
-links to them; the counts and cells still count every event.
+links to them; the counts and cells still count every event. And every frame is a send
+to each viewer: a feed's viewers together get at most LIVE_SENDS_PER_S frames a second.
 """
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
 from tests.support.html import parse_tree
 from tests.test_streams_changed import caught, live, next_frame
 from web import session_fragments as fragments
+from web import streams
 from web.cell_markup import cell_html
 from web.session_view import Cell, load_snapshot
 from web.templating import environment
@@ -113,3 +117,28 @@ def _event(cell: Cell):
 class _Confirm:
     def reset_event(self, name: str):
         return type("Ask", (), {"text": f"reset {name}?"})()
+
+
+async def test_a_crowd_gets_frames_less_often_but_at_least_one_a_second(live) -> None:
+    _, _, _, _, feed = live
+    feed.frame_interval_s, feed.sends_per_s = 0.25, 2000.0
+    for watchers, interval_s in ((1, 0.25), (300, 0.25), (1000, 0.5), (4000, 1.0), (10**6, 1.0)):
+        feed.watchers = watchers
+        assert feed.interval_s() == pytest.approx(interval_s), watchers
+    feed.frame_interval_s = 2.0  # a frame rate set below one a second still holds
+    assert feed.interval_s() == 2.0
+
+
+async def test_the_feed_waits_the_crowds_interval_between_frames(live) -> None:
+    plan, _, _, ingestor, feed = live
+    feed.watchers, feed.sends_per_s = 1000, 1000.0  # one frame a second
+    seq = feed.seq
+    await ingestor.ingest(plan.project.id, [caught("play_click", 1)])
+    await next_frame(feed, seq)
+    rendered_at = time.monotonic()
+    await ingestor.ingest(plan.project.id, [caught("play_click", 2)])
+    await next_frame(feed, seq + 1)
+    # At least the interval (less the render's own time, counted from its end): a lower
+    # bound, which a loaded machine only lengthens.
+    assert time.monotonic() - rendered_at >= 0.9 * streams.LONGEST_SHARED_INTERVAL_S
+    feed.watchers = 0

@@ -432,6 +432,14 @@ SETTINGS: tuple[Setting, ...] = (
         "beyond the newest 50 it shows; past that it gets a button that loads the rest.",
     ),
     Setting(
+        "LIVE_SENDS_PER_S",
+        _bounded_float(10, 1_000_000),
+        2000.0,
+        "Most frames a second one web process sends to all the viewers of one live session "
+        "together: a session with more than LIVE_SENDS_PER_S / LIVE_FRAMES_PER_S viewers "
+        "gets its frames less often (at least one a second), each with every change since.",
+    ),
+    Setting(
         "LIVE_LOG_ROWS",
         _bounded_int(1, 50),
         10,

@@ -194,6 +194,7 @@ async def _compose(app: Starlette, settings: Settings, stack: contextlib.AsyncEx
         settings.live_frames_per_s,
         settings.live_gap_rows,
         settings.live_log_rows,
+        settings.live_sends_per_s,
     )
     # uvicorn waits for open connections before the lifespan ends, so SSE streams
     # also watch sse-starlette's own exit signal (web/streams.py); this event

@@ -2,8 +2,10 @@
 
 A `SessionFeed` per watched session and process holds the only bus
 subscription for that session. It coalesces bursts (at most LIVE_FRAMES_PER_S
-frames a second, each with every change since the one before, so the bytes a
-viewer receives stay bounded whatever the event rate), reads the session
+frames a second, and for a crowd at most LIVE_SENDS_PER_S sends a second to all
+its viewers together; each frame with every change since the one before, so the
+bytes a viewer receives, and the sends the server makes, stay bounded whatever
+the event rate and the number of viewers), reads the session
 once, diffs it against what it rendered last, renders only the changed cells,
 counts, coverage rows and new log rows, and encodes that update once. Every
 stream of that session in this process sends the same bytes: 200 browsers
@@ -88,6 +90,11 @@ SHUTDOWN_GRACE_S = 2.0
 DEFAULT_GAP_ROWS = 200
 # Without a setting: the newest log rows a frame lists (a burst's older ones get a mark).
 DEFAULT_LOG_ROWS = 10
+# Without a setting: frames a second one feed sends to all its viewers together.
+DEFAULT_SENDS_PER_S = 2000.0
+# However many viewers a feed has, it sends at least a frame a second (unless the frame
+# rate setting asks for fewer).
+LONGEST_SHARED_INTERVAL_S = 1.0
 
 
 def encode_data(html: str) -> bytes:
@@ -144,10 +151,12 @@ class SessionFeed:
         frames_per_s: float = DEFAULT_FRAMES_PER_S,
         gap_rows: int = DEFAULT_GAP_ROWS,
         log_rows: int = DEFAULT_LOG_ROWS,
+        sends_per_s: float = DEFAULT_SENDS_PER_S,
     ) -> None:
         self.session_id = session_id
         self.bus = bus
         self.frame_interval_s = 1.0 / frames_per_s
+        self.sends_per_s = sends_per_s
         self.gap_rows = gap_rows
         self.log_rows = max(1, min(log_rows, LOGS_PER_PAGE))
         self.log_id = 0  # the newest log row any frame so far has shown
@@ -196,7 +205,7 @@ class SessionFeed:
                 self.ready.set()
                 while True:
                     first = await subscription.get()
-                    wait_s = self._last_render + self.frame_interval_s - time.monotonic()
+                    wait_s = self._last_render + self.interval_s() - time.monotonic()
                     if wait_s > 0:
                         await asyncio.sleep(wait_s)
                     batch = [first]
@@ -220,6 +229,18 @@ class SessionFeed:
             self.failure = exc
             self.ready.set()
             self._wake()
+
+    def interval_s(self) -> float:
+        """The time from one frame to the next: the frame rate's, or longer for a crowd.
+
+        Every frame is one send to each viewer, and a send costs the server about as much
+        as a frame's share of rendering at a few hundred viewers (uvicorn's h11, the
+        socket write): 1,000 viewers at 4 frames a second were 4,000 sends a second. So
+        all of a feed's viewers together get at most `sends_per_s` frames a second (each
+        frame then carries more changes), and never less than one a second.
+        """
+        shared = min(LONGEST_SHARED_INTERVAL_S, self.watchers / self.sends_per_s)
+        return max(self.frame_interval_s, shared)
 
     async def _read_whole(self, session: TestSession) -> Snapshot:
         """Read the session's view whole; returns the snapshot it replaces."""
@@ -452,11 +473,13 @@ class LiveFeeds:
         frames_per_s: float = DEFAULT_FRAMES_PER_S,
         gap_rows: int = DEFAULT_GAP_ROWS,
         log_rows: int = DEFAULT_LOG_ROWS,
+        sends_per_s: float = DEFAULT_SENDS_PER_S,
     ) -> None:
         self.bus = bus
         self.frames_per_s = frames_per_s
         self.gap_rows = gap_rows
         self.log_rows = log_rows
+        self.sends_per_s = sends_per_s
         self.feeds: dict[int, SessionFeed] = {}
         self.closing = False
         self._watch = (
@@ -480,8 +503,9 @@ class LiveFeeds:
         feed = self.feeds.get(session_id)
         if feed is None or feed.failure is not None or feed.task.done():
             feed = self.feeds[session_id] = SessionFeed(
-                session_id, self.bus, self.frames_per_s, self.gap_rows, self.log_rows
-            )
+                session_id, self.bus, self.frames_per_s, self.gap_rows, self.log_rows,
+                self.sends_per_s,
+            )  # fmt: skip
         feed.watchers += 1
         if feed.linger is not None:
             feed.linger.cancel()

@@ -86,7 +86,9 @@ def _event(event: Any, path: str) -> CaughtEvent:
     )  # fmt: skip
     payload = event
     if "token" in properties:  # the token is a credential: never stored
-        payload = {**event, "properties": {k: v for k, v in properties.items() if k != "token"}}
+        kept = dict(properties)
+        del kept["token"]
+        payload = {**event, "properties": kept}
     return CaughtEvent.parsed(
         "mixpanel", name, user_id, payload, platform_from=properties,
         message_id=insert_id, sent_at=parse_time(properties.get("time")), project_key=key,

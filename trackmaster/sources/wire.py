@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,23 +73,24 @@ def form_fields(data: bytes) -> dict[str, str]:
     return fields
 
 
-# A "%" that does not begin two hex digits: urllib keeps it as it is.
-_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-
-
 def _unquote(text: str) -> str:
     """urllib.parse.unquote(text), at C speed for ASCII text whose every "%" is an escape.
 
     Every "%XX" becomes the bytes escape "\\xXX" (after doubling the backslashes that
     were there), and codecs.escape_decode decodes them all at once; the bytes are then
-    UTF-8 with errors replaced, as unquote reads them. Other text takes unquote itself.
+    UTF-8 with errors replaced, as unquote reads them. A "%" that does not begin two hex
+    digits makes escape_decode refuse (urllib keeps it as it is), and non-ASCII text is
+    decoded by unquote itself.
     """
     if "%" not in text:
         return text
-    if not text.isascii() or _LONE_PERCENT.search(text):
-        return unquote(text)
-    escaped = text.encode("ascii").replace(b"\\", b"\\\\").replace(b"%", b"\\x")
-    return codecs.escape_decode(escaped)[0].decode("utf-8", "replace")
+    if text.isascii():
+        escaped = text.encode("ascii").replace(b"\\", b"\\\\").replace(b"%", b"\\x")
+        try:
+            return codecs.escape_decode(escaped)[0].decode("utf-8", "replace")
+        except ValueError:
+            pass
+    return unquote(text)
 
 
 def base64_bytes(value: Any, path: str) -> bytes:

@@ -1,11 +1,12 @@
 """One results cell as HTML: built by hand, because a busy live frame carries hundreds.
 
 At 200 events a second nearly every cell's counts move in every frame, so a
-frame of a 600-cell session is 600 cells. Rendered through the `_cell.html`
-template they cost ~40 us each and 426 bytes with their `<hx-partial>`
-wrapper; built here they cost a few us and, sent as an out-of-band swap (the
-cell itself names its target by its id: `hx-swap-oob`), ~310 bytes on one
-line (a line is an SSE `data:` line: each newline costs 8 bytes more). The
+frame of a 600-cell session is 600 cells. Rendered through the old `_cell.html`
+template they cost 33-36 us each and ~415-426 bytes with their `<hx-partial>`
+wrapper; built here they cost 12-21 us (measured at load 6.5) and, sent as an
+out-of-band swap (the cell itself names its target by its id: `hx-swap-oob`),
+~290 bytes on one line (a line is an SSE `data:` line: each newline costs 8
+bytes more). The
 matrix of the page uses this same function, so a streamed cell and a rendered
 one cannot differ. A cell carries no htmx attributes: one listener in
 static/app.js opens any cell's link in the side panel (60 bytes less a cell, and

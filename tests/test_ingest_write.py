@@ -137,3 +137,23 @@ async def test_a_batch_of_more_message_ids_than_one_lookup_takes_is_found_whole(
     again = await ingestor.ingest(plan.project.id, events)
     assert (again.stored, again.duplicates) == (0, len(events))
     assert await EventLog.filter(session_id=session.id).count() == len(events)
+
+
+async def test_a_revision_bump_answers_each_sessions_new_revision(db) -> None:
+    from tortoise.transactions import in_transaction
+
+    from trackmaster.models import TestSession
+    from trackmaster.sessions.publish import bump_revisions
+
+    plan, first, _, _ = await live("bumped", True)
+    second = await TestSession.create(project_id=plan.project.id, expires_at=first.expires_at)
+    start = {s.id: s.revision for s in await TestSession.filter(id__in=[first.id, second.id])}
+    async with in_transaction() as conn:
+        # One session (MariaDB: one round trip), then two, then one that does not exist.
+        assert await bump_revisions(conn, [first.id]) == {first.id: start[first.id] + 1}
+        assert await bump_revisions(conn, [first.id, second.id]) == {
+            first.id: start[first.id] + 2, second.id: start[second.id] + 1
+        }  # fmt: skip
+        assert await bump_revisions(conn, [second.id + 1000]) == {}
+    stored = {s.id: s.revision for s in await TestSession.filter(id__in=[first.id, second.id])}
+    assert stored == {first.id: start[first.id] + 2, second.id: start[second.id] + 1}

@@ -22,7 +22,20 @@ T = TypeVar("T")
 # so that one piece of SQL logic runs statement by statement (`run`) or, on SQLite, all
 # in one call on the connection's own thread (`run_in_one_hop`).
 Statement = tuple[str, Sequence[Any]]
-Steps = Generator[Statement, Sequence[Any], T]
+Steps = Generator[Statement, Any, T]
+
+
+class LastId(tuple[str, Sequence[Any]]):
+    """A statement whose answer is the connection's last insert id, not rows: MariaDB's
+    `UPDATE ... SET c = LAST_INSERT_ID(expr)` hands back `expr` in its OK packet, so a
+    value it wrote comes back without a second round trip (MariaDB has no UPDATE ...
+    RETURNING)."""
+
+    __slots__ = ()
+
+    def __new__(cls, sql: str, values: Sequence[Any]) -> LastId:
+        return super().__new__(cls, (sql, values))
+
 
 # aiomysql's server status bit: in this SQL mode a backslash is an ordinary character.
 _NO_BACKSLASH_ESCAPES = 512
@@ -110,10 +123,21 @@ async def run(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
     try:
         statement = next(steps)
         while True:
-            _, rows = await execute(conn, *statement)
-            statement = steps.send(rows)
+            if isinstance(statement, LastId):
+                answer: Any = await _last_id(conn, *statement)
+            else:
+                _, answer = await execute(conn, *statement)
+            statement = steps.send(answer)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
+
+
+async def _last_id(conn: BaseDBAsyncClient, sql: str, values: Sequence[Any]) -> int:
+    raw = getattr(conn, "_connection", None) if is_mysql(conn) else None
+    if raw is not None and hasattr(raw, "escape") and values:
+        # Written as `execute` writes them; None: aiomysql interpolates nothing more.
+        return int(await conn.execute_insert(sql % mysql_literals(raw, values), None) or 0)  # type: ignore[arg-type]
+    return int(await conn.execute_insert(sql, list(values)) or 0)
 
 
 async def run_in_one_hop(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
@@ -137,7 +161,9 @@ async def run_in_one_hop(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
             statement = next(steps)
             while True:
                 sql, values = statement
-                statement = steps.send(database.execute(sql, list(values)).fetchall())
+                cursor = database.execute(sql, list(values))
+                last_id = isinstance(statement, LastId)
+                statement = steps.send(cursor.lastrowid or 0 if last_id else cursor.fetchall())
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 

@@ -33,7 +33,11 @@ in this process on the same events (trackmaster/checks/unplanned.py, when the co
    answer time is reported: shedding must answer 429 within 1 s, not queue.
    Also printed: CPU seconds of the server and of this process (the senders),
    what the server's event loop lost being late (/healthz), and `--trace
-   FILE` writes every answer's (sent at, took, status). `--sender-procs K`
+   FILE` writes every answer's (sent at, took, status, of which connecting).
+   A refusal's time runs from the start of its send, connecting included (a
+   client waits for that too); its p99 from the request written is printed
+   beside it, to tell the server's time from the accept queue's and the
+   senders' own loops'. `--sender-procs K`
    splits the senders over K processes started together (their CPU is summed),
    so that one process's event loop is not what the refusals' times measure.
 
@@ -386,14 +390,18 @@ class RawSender:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.used_at = 0.0
+        self.connect_s = 0.0  # how long the last post waited for its connection to open
 
     async def post(self, body: bytes) -> tuple[int, float]:
         # As HTTP clients' pools do (httpx: keepalive_expiry 5 s): a connection idle for
         # longer than the server keeps one (uvicorn: 5 s) is not reused.
         if self.writer is not None and time.perf_counter() - self.used_at > IDLE_EXPIRY_S:
             self.close()
+        self.connect_s = 0.0
         if self.writer is None:
+            opened = time.perf_counter()
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.connect_s = time.perf_counter() - opened
         head = (
             f"POST /collect HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             f"X-Write-Key: {self.key}\r\nContent-Type: application/json\r\n"
@@ -432,7 +440,8 @@ async def senders_run(
     acked = 0
     statuses: dict[int, int] = {}
     timeouts = 0
-    trace: list[tuple[float, float, int]] = []  # (sent at, seconds to the answer, status)
+    # (sent at, seconds to the answer, status, of which seconds opening the connection)
+    trace: list[tuple[float, float, int, float]] = []
     deadline = time.perf_counter() + seconds
     t0 = time.perf_counter()
 
@@ -450,7 +459,7 @@ async def senders_run(
                     conn.close()
                     continue
                 took_s = time.perf_counter() - started
-                trace.append((started - t0, took_s, status))
+                trace.append((started - t0, took_s, status, conn.connect_s))
                 statuses[status] = statuses.get(status, 0) + 1
                 if status == 200:
                     acked += BATCH
@@ -512,7 +521,11 @@ async def overload(
         for status, n in part["statuses"].items():
             statuses[status] = statuses.get(status, 0) + n
     trace = [answer for part in parts for answer in part["trace"]]
-    refused_s = sorted(took for _, took, status in trace if status in (429, 503))
+    refused_s = sorted(took for _, took, status, _ in trace if status in (429, 503))
+    # The same, from the moment the request was written (its connection open): what the
+    # server took, less the time its accept queue and the client's own loop added.
+    written_s = sorted(took - connect for _, took, status, connect in trace
+                       if status in (429, 503))  # fmt: skip
     pick = lambda q: refused_s[min(len(refused_s) - 1, int(len(refused_s) * q))] * 1000  # noqa: E731
     return {
         "senders": senders,
@@ -530,6 +543,9 @@ async def overload(
         "refused_p99_ms": pick(0.99) if refused_s else None,
         "refused_max_ms": refused_s[-1] * 1000 if refused_s else None,
         "refused_over_1s": sum(1 for s in refused_s if s > 1.0),
+        "refused_written_p99_ms": written_s[int(len(written_s) * 0.99)] * 1000
+        if written_s
+        else None,
         "trace": trace,
     }
 
@@ -650,7 +666,8 @@ def main() -> int:
         help="overload: split the senders over this many processes (their CPU is summed)",
     )  # fmt: skip
     parser.add_argument(
-        "--trace", help="overload: write every answer's (sent at s, took s, status) here as JSON"
+        "--trace",
+        help="overload: write every answer's (sent at s, took s, status, connecting s) as JSON",
     )
     args = parser.parse_args()
     UNPLANNED["n"] = args.unplanned
@@ -686,7 +703,8 @@ def main() -> int:
                 f"{o['useful_events_per_s']:.0f} events/s = {100 * got['ratio']:.0f}% of "
                 f"unloaded, answers {o['statuses']}, client timeouts {o['client_timeouts']}, "
                 f"refusals answered p50 {o['refused_p50_ms']} ms / p99 {o['refused_p99_ms']} "
-                f"ms / max {o['refused_max_ms']} ms ({o['refused_over_1s']} over 1 s), stored "
+                f"ms / max {o['refused_max_ms']} ms ({o['refused_over_1s']} over 1 s; p99 "
+                f"{o['refused_written_p99_ms']} ms from the request written), stored "
                 f"for nobody {o['stored_for_nobody']}; CPU {got['cpu_s_overload']:.1f} s; "
                 f"load {got['load_before'][0]:.1f} -> {got['load_after'][0]:.1f}",
                 flush=True,

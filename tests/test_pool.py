@@ -203,12 +203,15 @@ async def test_requests_whose_bodies_arrive_count_ahead_only_while_fresh() -> No
     pool.in_flight_s = 0.05
     await asyncio.sleep(0.1)
     assert pool.in_flight() == 0 and pool.ahead() == 1  # the held place only
-    fresh = [pool.admit_in_flight() for _ in range(3)]
-    # The stale one, its body in at last, still takes a place if the budget has room.
+    fresh = [pool.admit_in_flight() for _ in range(3)]  # admitted in the stale ones' room
     with pytest.raises(PoolBusy):
-        pool.reserve(late)
-    for admitted in fresh:
-        admitted.settle()
-    assert pool.reserve(burst[2]).held
-    place.release()
+        pool.admit_in_flight()
+    # A body that is in goes before the ones still arriving: the stale ones, their bodies
+    # in at last, take places while the budget holds the work that will run.
+    places = [place, pool.reserve(late), pool.reserve(burst[2]), pool.reserve(burst[3])]
+    with pytest.raises(PoolBusy):
+        pool.reserve(fresh[0])  # the budget is full of places now
+    assert pool.in_flight() == 2
+    for held in places:
+        held.release()
     await pool.close(grace_s=1)

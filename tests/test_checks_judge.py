@@ -130,3 +130,53 @@ def test_sdk_dollar_keys_are_skipped_at_the_top_only_as_the_detection_skips_them
     monkeypatch.setattr(module, "find_unplanned", never)
     checks, unplanned = judge.judge(top, "sdk", root)
     assert (checks[0].verdict.value, unplanned) == ("SUCCESS", [])
+
+
+def _nest(keys: list[str], leaves: list[Any]) -> dict[str, Any]:
+    """An object holding a value at each key's path (the last writer of a path wins)."""
+    made: dict[str, Any] = {}
+    for key, leaf in zip(keys, leaves, strict=False):
+        parts = [p for p in key.replace("$$", ".").split(".") if p]
+        if not parts:
+            continue
+        node = made
+        for part in parts[:-1]:
+            child = node.get(part)
+            if type(child) is not dict:
+                child = node[part] = {}
+            node = child
+        node[parts[-1]] = leaf
+    return made
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    keys=st.lists(KEY_TEXT, min_size=1, max_size=6),
+    leaves=st.lists(VALUES, min_size=6, max_size=6),
+    extra=st.one_of(st.none(), st.tuples(KEY_TEXT, VALUES)),
+    dollar=st.booleans(),
+    style=st.sampled_from(["log", "sdk"]),
+    root=ROOTS,
+)
+def test_the_judge_answers_as_the_rules_for_events_of_planned_keys(
+    keys: list[str], leaves: list, extra: Any, dollar: bool, style: str, root: Root
+) -> None:
+    """Payloads built from the plan's own keys (the shortcut's case), with at most one key
+    more and perhaps a $-key at the top, where random payloads seldom go."""
+    rules = [FieldRule(i + 1, key, ("home", "x"), parse_rules(None)) for i, key in enumerate(keys)]
+    planned = PlannedKeys(tuple(keys))
+    judge = EventJudge(rules, planned)
+    properties = _nest(keys, leaves)
+    if extra is not None:
+        properties = {**_nest([extra[0]], [extra[1]]), **properties}
+    if dollar:
+        properties["$lib"] = "web"
+    for payload in (
+        {"event": "e", "properties": properties},
+        properties,
+        {"event": "e", "event_properties": properties},
+    ):
+        for _ in range(2):
+            checks, unplanned = judge.judge(payload, style, root)  # type: ignore[arg-type]
+            assert checks == check_event(rules, payload, style)  # type: ignore[arg-type]
+            assert answer(unplanned) == answer(find_unplanned(planned, payload, root))

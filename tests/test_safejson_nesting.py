@@ -90,3 +90,24 @@ def test_a_deep_body_is_refused_as_too_deep_and_a_bracket_string_does_not_hide_i
     assert "nests deeper than 64 levels" in str(refused.value)
     fine = b'{"s":"]]]]]]]]]]","n":' + b"[" * 60 + b"]" * 60 + b"}"
     assert safejson.loads(fine)["s"] == "]" * 10
+
+
+# Strings with quotes, backslashes and escapes but no bracket: the bytes alone decide.
+_PLAIN = st.text(alphabet='"\\/:,ab \n\u00e9\u2028\t', max_size=6)
+_DEEP = st.recursive(
+    st.none() | st.integers(-5, 5) | _PLAIN,
+    lambda inner: (
+        st.lists(inner, min_size=1, max_size=3)
+        | st.dictionaries(_PLAIN, inner, min_size=1, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_DEEP, st.integers(1, 8), st.booleans())
+def test_bytes_alone_judge_bodies_whose_strings_hold_no_bracket(
+    value: Any, max_depth: int, ascii: bool
+) -> None:
+    body = json.dumps(value, ensure_ascii=ascii).encode()
+    assert safejson._nesting_fits(body, max_depth) == (depth(value) <= max_depth)

@@ -15,6 +15,11 @@ from sending its POST (so: its arrival, plus the client's HTTP time) to the
 moment the LAST watcher received it. Reports p50/p99/max of that, whether
 every watcher received every event, and whether any watcher fell behind (got
 a full refresh instead of the updates), plus the server's CPU use.
+
+A frame lists only the newest LIVE_LOG_ROWS rows of a burst (web/streams.py), so at
+a high rate most events' own rows are never sent live, by design: the measure is
+"current within" (the watcher shows that event or a newer one), not the second
+line's "row of that event at every watcher".
 """
 
 from __future__ import annotations

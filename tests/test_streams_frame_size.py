@@ -84,7 +84,7 @@ def test_a_cell_is_one_line_escaped_and_the_same_in_the_matrix_and_a_frame(
     assert "\n" not in swap and "<script>" not in swap
     a = parse_tree(swap).find("a")
     assert a is not None
-    assert a.get("hx-swap-oob") == "true" and a.get("id") == "cell-3-7-iOS"
+    assert a.get("hx-swap-oob") == "true" and a.get("id") == "cell-3-7-iOS" == cell.dom_id
     assert a.get("title") == f"FAIL in 2 of 5 events: {HOSTILE}"
     assert a.get("href") == "/sessions/9/cells/3/7/iOS"
     # No htmx attributes: one listener of app.js opens every cell in the side panel.

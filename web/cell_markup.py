@@ -33,8 +33,18 @@ class CellLike(Protocol):
     counts: tuple[tuple[str, int], ...]
     overridden: bool
 
-    @property
-    def dom_id(self) -> str: ...
+
+# A cell's counts as data attributes, by verdict name (a handful): named once each.
+_COUNT_NAMES: dict[str, str] = {}
+_OOB = ' hx-swap-oob="true"'
+_BY_HAND_MARK = '<span class="muted" title="overridden by hand"> ✎</span>'
+
+
+def _count_name(verdict: str) -> str:
+    name = _COUNT_NAMES.get(verdict)
+    if name is None:
+        name = _COUNT_NAMES[verdict] = f"data-{escape(verdict.lower())}"
+    return name
 
 
 def cell_html(session_id: int, cell: CellLike, *, oob: bool = False) -> Markup:
@@ -44,15 +54,15 @@ def cell_html(session_id: int, cell: CellLike, *, oob: bool = False) -> Markup:
     `oob`: marked to replace the page's element of the same id wherever it comes in an
     update (htmx's out-of-band swap, outerHTML).
     """
-    where = f"{int(cell.event_id)}/{int(cell.field_id)}/{escape(cell.platform)}"
-    url = f"/sessions/{int(session_id)}/cells/{where}"
+    platform = escape(cell.platform)
+    event, field = int(cell.event_id), int(cell.field_id)
     verdict = escape(cell.verdict)
     by_hand = " by-hand" if cell.source in ("override", "reset") else ""
-    counts = "".join(f' data-{escape(v.lower())}="{int(n)}"' for v, n in cell.counts)
-    marker = '<span class="muted" title="overridden by hand"> ✎</span>' if cell.overridden else ""
-    swap = ' hx-swap-oob="true"' if oob else ""
+    counts = "".join([f' {_count_name(v)}="{int(n)}"' for v, n in cell.counts])
     return Markup(
-        f'<a id="{escape(cell.dom_id)}"{swap} class="cell verdict verdict-{verdict}{by_hand}" '
-        f'href="{url}" title="{escape(cell.reason)}" '
-        f'data-verdict="{verdict}"{counts}>{escape(cell.label or cell.verdict)}{marker}</a>'
+        f'<a id="cell-{event}-{field}-{platform}"{_OOB if oob else ""} '
+        f'class="cell verdict verdict-{verdict}{by_hand}" '
+        f'href="/sessions/{int(session_id)}/cells/{event}/{field}/{platform}" '
+        f'title="{escape(cell.reason)}" data-verdict="{verdict}"{counts}>'
+        f"{escape(cell.label or cell.verdict)}{_BY_HAND_MARK if cell.overridden else ''}</a>"
     )

@@ -150,5 +150,20 @@ async def test_a_burst_lists_its_newest_rows_live_and_links_to_the_rest(
     assert await page.locator("#log-list > :last-child").get_attribute("class") == (
         "log-skipped muted"
     )
+    # Every cell the stream swapped shows what a page loaded now shows: exact counts.
+    live_cells = await _cells(page)
+    fresh = await page.context.new_page()
+    await fresh.goto(f"{live_server.url}/sessions/{sid}")
+    assert live_cells == await _cells(fresh)
+    assert any("13 of 13" in label for _, _, label, _ in live_cells)
+    await fresh.close()
     await mark.get_by_role("link", name="see them").click()
     await expect(page.locator("#log-page article.log")).to_have_count(3)
+
+
+async def _cells(page: Page) -> list[tuple]:
+    """Each matrix cell as a tester reads it: id, verdict, label, reason."""
+    return await page.eval_on_selector_all(
+        "#matrix a.cell",
+        "cells => cells.map(c => [c.id, c.dataset.verdict, c.textContent, c.title])",
+    )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,8 +29,10 @@ from typing import Any
 import orjson
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import OperationalError
 from tortoise.transactions import in_transaction
 
+from trackmaster.db_outage import DatabaseUnavailable
 from trackmaster.errors import InvalidParams
 from trackmaster.models import JetStagedLog, SessionStatus, TestSession
 from trackmaster.sessions import _sql
@@ -37,11 +40,14 @@ from trackmaster.sessions.ingest import IngestReport
 from trackmaster.sources import CaughtEvent
 from trackmaster.sources._common import MAX_MESSAGE_ID_CHARS
 from trackmaster.sources.jet import parse_jet_log
+from trackmaster.sources.mend import mend
 
 TABLE = "jet_staged_log"
 COLUMNS = ("session_id", "jet_id", "item", "staged_at")
 # Staged rows judged per transaction, and transactions per call: a backlog
 # (after an outage) is worked off in bounded steps, oldest first.
+log = logging.getLogger(__name__)
+
 BATCH_ROWS = 1000
 MAX_BATCHES = 20
 
@@ -54,6 +60,10 @@ Ingest = Callable[
 
 class StagedGone(Exception):
     """Staged rows this judge read were stored by another one meanwhile; roll back."""
+
+
+# Failures that say nothing about the logs themselves: a race, or the database away.
+_NOT_THE_LOGS = (StagedGone, DatabaseUnavailable, OperationalError, ConnectionError)
 
 
 @dataclass(frozen=True)
@@ -101,7 +111,11 @@ def _item_value(text: str) -> Any:
 
 
 def item_text(item: Any) -> str:
-    """An item as the JSON text it is staged as."""
+    """An item as the JSON text it is staged as (lone surrogates mended: UTF-8 has none)."""
+    try:
+        return orjson.dumps(item).decode()
+    except TypeError:  # integers beyond 64 bits, or a lone surrogate
+        item = mend(item)
     try:
         return orjson.dumps(item).decode()
     except TypeError:  # integers beyond 64 bits: orjson refuses them, json does not
@@ -191,6 +205,37 @@ async def judge(session_id: int, ingest: Ingest) -> JudgeReport:
 
 
 async def _judge_group(
+    rows: list[StagedLog], staged_at: datetime, ingest: Ingest, report: JudgeReport
+) -> int:
+    """Store one group; one that fails for its content is stored log by log.
+
+    The oldest group is judged first on every poll, so a log that can never be stored
+    would otherwise hold back every later log of its session for good. Alone, the others
+    are stored and it stays staged (tried again each poll, with a warning).
+    """
+    if len(rows) > 1:
+        try:
+            return await _store_group(rows, staged_at, ingest, report)
+        except _NOT_THE_LOGS:
+            raise
+        except Exception:
+            log.exception("jet: a group of %d staged logs failed; storing them one by one",
+                          len(rows))  # fmt: skip
+    stored = 0
+    for row in rows:
+        try:
+            stored += await _store_group([row], staged_at, ingest, report)
+        except _NOT_THE_LOGS:
+            raise
+        except Exception as exc:
+            log.warning(
+                "jet: staged log %s cannot be stored (%s: %s); it stays staged",
+                row.id, type(exc).__name__, exc,
+            )  # fmt: skip
+    return stored
+
+
+async def _store_group(
     rows: list[StagedLog], staged_at: datetime, ingest: Ingest, report: JudgeReport
 ) -> int:
     events: list[CaughtEvent] = []

@@ -14,6 +14,7 @@ from trackmaster.sources._common import (
     require_object,
     text,
 )
+from trackmaster.sources.mend import may_hold_surrogates, mend
 from trackmaster.sources.rawlog import log_name, log_time, log_user
 
 
@@ -30,10 +31,12 @@ def parse_jet_log(item: Any) -> CaughtEvent:
             log = json.loads(raw)
         except (ValueError, RecursionError) as exc:
             raise field_error("log", f"not valid JSON ({_short(exc)})") from None
+        if may_hold_surrogates(raw):
+            log = mend(log)
     elif raw is None:
         raise field_error("log", "missing")
     else:
-        log = raw  # already decoded by a lenient sender
+        log = mend(raw)  # already decoded by a lenient sender
     log = require_object(log, "log")
 
     name = text(item.get("event"), "event", limit=MAX_NAME_CHARS, required=False)

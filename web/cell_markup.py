@@ -21,17 +21,26 @@ from markupsafe import Markup, escape
 
 
 class CellLike(Protocol):
-    """What a cell shows (web/session_view.py `Cell`)."""
+    """What a cell shows (web/session_view.py `Cell`, frozen: read-only here)."""
 
-    event_id: int
-    field_id: int
-    platform: str
-    verdict: str
-    reason: str
-    source: str
-    label: str
-    counts: tuple[tuple[str, int], ...]
-    overridden: bool
+    @property
+    def event_id(self) -> int: ...
+    @property
+    def field_id(self) -> int: ...
+    @property
+    def platform(self) -> str: ...
+    @property
+    def verdict(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def counts(self) -> tuple[tuple[str, int], ...]: ...
+    @property
+    def overridden(self) -> bool: ...
 
 
 # A cell's counts as data attributes, by verdict name (a handful): named once each.

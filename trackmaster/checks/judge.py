@@ -16,7 +16,7 @@ tests/test_checks_judge.py holds both answers to the rules' for any payload.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from trackmaster.checks.lookup import MISSING, LookupStyle, sdk_sections, walk
 from trackmaster.checks.unplanned import (
@@ -102,7 +102,7 @@ def _fill(obj: dict[str, Any], node: _Node, found: list[Any], top: bool = False)
     for key, index in node.leaves:
         found[index] = get(key, MISSING)
     for key, below, goes_in, last in node.branches:
-        child = get(key)
+        child: Any = get(key)
         kind = type(child)
         if kind is dict:
             if last:  # the common "group.leaf" key: no call for the group
@@ -183,6 +183,7 @@ class EventJudge:
                 continue
             # _check_found's cache, looked up here: most fields of most events are in it.
             kind = type(value)
-            check = cache.get((kind, value if kind is str else value_text(value)))
+            text = cast(str, value) if kind is str else value_text(value)
+            check = cache.get((kind, text))
             append(check if check is not None else _check_found(rule, value))
         return checks, unplanned

@@ -153,7 +153,7 @@ async def run_in_one_hop(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
     """
     if is_mysql(conn):
         return await run(conn, steps)
-    threaded = conn._connection  # type: ignore[attr-defined]  # aiosqlite's Connection
+    threaded = conn._connection  # aiosqlite's Connection
 
     def all_at_once() -> T:
         database = threaded._conn  # the sqlite3 connection, used only on this thread

@@ -211,7 +211,8 @@ async def _judge_group(
 
     The oldest group is judged first on every poll, so a log that can never be stored
     would otherwise hold back every later log of its session for good. Alone, the others
-    are stored and it stays staged (tried again each poll, with a warning).
+    are stored and it stays staged (tried again each poll, with a warning). A group whose
+    every log fails alone too failed for another reason: that error is raised.
     """
     if len(rows) > 1:
         try:
@@ -222,16 +223,20 @@ async def _judge_group(
             log.exception("jet: a group of %d staged logs failed; storing them one by one",
                           len(rows))  # fmt: skip
     stored = 0
+    failed: list[Exception] = []
     for row in rows:
         try:
             stored += await _store_group([row], staged_at, ingest, report)
         except _NOT_THE_LOGS:
             raise
         except Exception as exc:
+            failed.append(exc)
             log.warning(
                 "jet: staged log %s cannot be stored (%s: %s); it stays staged",
                 row.id, type(exc).__name__, exc,
             )  # fmt: skip
+    if len(rows) > 1 and len(failed) == len(rows):
+        raise failed[-1]  # every one alone too: not the logs, the store (all stay staged)
     return stored
 
 

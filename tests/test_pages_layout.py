@@ -150,6 +150,10 @@ async def test_the_cell_panel_opens_in_view_and_takes_the_focus(
             assert panel["x"] >= matrix["x"] + matrix["width"], (panel, matrix)  # beside
         else:
             assert panel["y"] + panel["height"] <= height + 1, panel  # a sheet over it
+        # Its values table stays inside it (it spilled past the panel's edge on a laptop).
+        values = await page.locator("#cell-values").bounding_box()
+        inside = await page.locator("#cell-values").locator("..").bounding_box()
+        assert values["x"] + values["width"] <= inside["x"] + inside["width"] + 1, (values, inside)
         await shoot(page, f"session-panel-{device}", full_page=False)
         # Tab goes on into the override form, Escape gives the focus back to the cell.
         await page.keyboard.press("Tab")

@@ -15,32 +15,12 @@ nothing for htmx to process in each of a frame's hundreds).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup, escape
 
-
-class CellLike(Protocol):
-    """What a cell shows (web/session_view.py `Cell`, frozen: read-only here)."""
-
-    @property
-    def event_id(self) -> int: ...
-    @property
-    def field_id(self) -> int: ...
-    @property
-    def platform(self) -> str: ...
-    @property
-    def verdict(self) -> str: ...
-    @property
-    def reason(self) -> str: ...
-    @property
-    def source(self) -> str: ...
-    @property
-    def label(self) -> str: ...
-    @property
-    def counts(self) -> tuple[tuple[str, int], ...]: ...
-    @property
-    def overridden(self) -> bool: ...
+if TYPE_CHECKING:  # web.session_view's one cell type; not imported at run time (no cycle)
+    from web.session_view import Cell
 
 
 # A cell's counts as data attributes, by verdict name (a handful): named once each.
@@ -56,7 +36,7 @@ def _count_name(verdict: str) -> str:
     return name
 
 
-def cell_html(session_id: int, cell: CellLike, *, oob: bool = False) -> Markup:
+def cell_html(session_id: int, cell: Cell, *, oob: bool = False) -> Markup:
     """The cell's link: its verdict and count, the reason on hover, its page (or the side
     panel, static/app.js) on click.
 

@@ -33,7 +33,7 @@ def mend_text(text: str) -> str:
 
 
 def mend(value: Any) -> Any:
-    """`value` (decoded JSON) with every string and key mended; the same object when clean."""
+    """`value` (decoded JSON) with every string and key mended (a copy of each container)."""
     kind = type(value)
     if kind is str:
         return mend_text(value)

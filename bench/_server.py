@@ -34,6 +34,74 @@ async def mysql_admin(sql: str) -> None:
         conn.close()
 
 
+# What the database server did in a phase (SHOW GLOBAL STATUS): statements by kind, the
+# commits (one per group of batches), fsyncs, and the rows the handlers wrote and looked up.
+MARIADB_COUNTERS = (
+    "Questions", "Com_begin", "Com_commit", "Com_rollback", "Com_insert", "Com_update",
+    "Com_select", "Com_delete", "Innodb_log_writes", "Innodb_data_fsyncs",
+    "Handler_write", "Handler_update", "Handler_read_key",
+)  # fmt: skip
+
+
+async def mysql_status() -> dict[str, int]:
+    """The server's global counters of MARIADB_COUNTERS (server-wide: on a shared server
+    they also count everyone else's statements)."""
+    import aiomysql
+
+    conn = await aiomysql.connect(**MARIADB, autocommit=True)
+    try:
+        async with conn.cursor() as cursor:
+            names = ", ".join(f"'{name}'" for name in MARIADB_COUNTERS)
+            await cursor.execute(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({names})")
+            got = {name: int(value) for name, value in await cursor.fetchall()}
+            return {name: got.get(name, 0) for name in MARIADB_COUNTERS}
+    finally:
+        conn.close()
+
+
+async def mysqld_pid() -> int | None:
+    """The database server's pid, when it runs on this machine (its pid file is readable)."""
+    import aiomysql
+
+    conn = await aiomysql.connect(**MARIADB, autocommit=True)
+    try:
+        async with conn.cursor() as cursor:
+            await cursor.execute("SELECT @@pid_file")
+            (pid_file,) = await cursor.fetchone()
+    finally:
+        conn.close()
+    return _running_pid(pid_file)
+
+
+def _running_pid(pid_file: str) -> int | None:
+    try:
+        pid = int(Path(pid_file).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if Path(f"/proc/{pid}/stat").exists() else None
+
+
+class MariadbMeter:
+    """mysqld's CPU seconds and its counters over a phase: `start()`, then `stop()`."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self._cpu_s = 0.0
+        self._status: dict[str, int] = {}
+
+    async def start(self) -> None:
+        self._status = await mysql_status()
+        self._cpu_s = cpu_s(self.pid) if self.pid else 0.0
+
+    async def stop(self) -> dict:
+        cpu = cpu_s(self.pid) - self._cpu_s if self.pid else None
+        after = await mysql_status()
+        return {
+            "mysqld_cpu_s": cpu,
+            **{name: after[name] - self._status.get(name, 0) for name in after},
+        }
+
+
 def database_env(kind: str, workdir: Path, db_name: str) -> dict[str, str]:
     """The settings of a benchmark's own database: a SQLite file in `workdir`, or MariaDB."""
     env = {"SQLITE_PATH": str(workdir / "bench.sqlite3")}

@@ -41,6 +41,12 @@ in this process on the same events (trackmaster/checks/unplanned.py, when the co
    splits the senders over K processes started together (their CPU is summed),
    so that one process's event loop is not what the refusals' times measure.
 
+On MariaDB it also prints, per phase, what the database server did: mysqld's own CPU
+seconds per 1,000 events (from /proc, when the server runs on this machine; the
+benchmark's database on another server, `BENCH_DB_PORT`, keeps others' work out of it)
+and, from SHOW GLOBAL STATUS deltas (server-wide), the commits (one per group of
+batches), the statements per commit by kind, fsyncs, and rows written per event.
+
 `--protocol NAME` (or `all`) measures the throughput of each ingest protocol
 instead (bench/_protocols.py builds the same events in each wire shape), on
 one server: every protocol's phase runs right after a phase of the Segment
@@ -69,10 +75,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench._protocols import PROTOCOLS, shape  # noqa: E402
 from bench._server import (  # noqa: E402
+    MariadbMeter,
     cpu_s,
     database_env,
     free_port,
     fresh_database,
+    mysqld_pid,
     start_session,
     trackmaster_process,
 )
@@ -352,24 +360,34 @@ async def run_one(
         url = f"http://127.0.0.1:{port}"
         async with trackmaster_process(env, port) as server:
             await start_session(url, ids["project"], ["bench-user"], [ids["event"]])
+            meter = MariadbMeter(await mysqld_pid()) if kind == "mariadb" else None
             return await measure(
-                url, ids["key"], settings, seconds, concurrency, rate, latency_s, server.pid
-            )
+                url, ids["key"], settings, seconds, concurrency, rate, latency_s, server.pid,
+                meter,
+            )  # fmt: skip
 
 
 async def measure(
     url: str, key: str, settings, seconds: float, concurrency: int, rate: float, latency_s: float,
-    server_pid: int,
+    server_pid: int, meter: MariadbMeter | None = None,
 ) -> dict:  # fmt: skip
     # Latency first, on a quiet server: after the throughput phase the
     # database is still writing back what it took in, which is another test.
     load_before = os.getloadavg()[0]
+    if meter is not None:
+        await meter.start()
     result: dict = {"latency": await latency(url, key, rate, latency_s)}
+    if meter is not None:
+        result["latency"]["mariadb"] = await meter.stop()
     before = await count_logs(settings)
+    if meter is not None:
+        await meter.start()
     server_cpu, client_cpu = proc_cpu_s(server_pid), self_cpu_s()
     result |= await throughput(url, key, seconds, concurrency)
     result["server_cpu_s"] = proc_cpu_s(server_pid) - server_cpu
     result["client_cpu_s"] = self_cpu_s() - client_cpu
+    if meter is not None:
+        result["mariadb"] = await meter.stop()
     stored = await count_logs(settings) - before
     result["stored_events"] = stored
     result["events_per_s"] = stored / result["elapsed_s"]
@@ -752,7 +770,29 @@ def main() -> int:
             f"load average {result['load'][0]:.2f} -> {result['load'][1]:.2f}",
             flush=True,
         )
+        if "mariadb" in result:
+            print(mariadb_line(result["mariadb"], result["stored_events"], "throughput"))
+            print(mariadb_line(lat["mariadb"], lat["batches"] * BATCH, f"at {args.rate:.0f}/s"))
     return 0
+
+
+def mariadb_line(got: dict, events: int, phase: str) -> str:
+    """What the database server did in a phase: its CPU per 1,000 events and statements
+    per group (a group is one COMMIT; server-wide counters: others' statements count too
+    on a shared server)."""
+    groups = max(got["Com_commit"], 1)
+    per_1000 = 1000 * 1000 * got["mysqld_cpu_s"] / max(events, 1) if got["mysqld_cpu_s"] else None
+    cpu = f"{got['mysqld_cpu_s']:.1f} s, {per_1000:.0f} ms per 1,000 events" if per_1000 else "?"
+    return (
+        f"  mariadb {phase}: mysqld CPU {cpu}; {got['Com_commit']} commits "
+        f"({events / groups:.0f} events each), per commit {got['Questions'] / groups:.1f} "
+        f"statements (insert {got['Com_insert'] / groups:.1f}, update "
+        f"{got['Com_update'] / groups:.1f}, select {got['Com_select'] / groups:.1f}), "
+        f"{got['Innodb_data_fsyncs'] / groups:.2f} fsyncs, {got['Innodb_log_writes'] / groups:.2f} "
+        f"log writes; per event: rows written {got['Handler_write'] / max(events, 1):.1f}, "
+        f"updated {got['Handler_update'] / max(events, 1):.1f}, looked up by key "
+        f"{got['Handler_read_key'] / max(events, 1):.1f}"
+    )
 
 
 if __name__ == "__main__":

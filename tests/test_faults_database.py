@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator
 
@@ -25,7 +26,8 @@ from tests.conftest import base_settings, running_app
 from tests.support.faults import Traffic, assert_all_stored_once, running
 from tests.support.private_services import DB_PASSWORD, DB_USER, PrivateMariaDB
 from tests.support.realtime import make_plan
-from tests.support.servers import serve
+from tests.support.schedule import ROOT, Proc, eventually, process_env
+from tests.support.servers import free_port, serve
 from trackmaster import db as database
 from trackmaster.db import Database
 from trackmaster.db_outage import OUTAGE
@@ -171,3 +173,106 @@ async def test_a_database_outage_answers_503_and_recovers_within_2_s(
     assert len(seen["notified"]) == 1 and not seen["job_failed"], seen["notified"]
     assert not seen["tracebacks"], [r.getMessage() for r in seen["tracebacks"]]
     assert not OUTAGE.down
+
+
+def _web_process(settings, tmp_path, name: str) -> tuple[Proc, str]:
+    """`trackmaster serve` as an operator starts it, on `settings`' database."""
+    port = free_port()
+    env = process_env(settings, REDIS="", JET_URL="", DB_TIMEOUT_S=str(DB_TIMEOUT_S))
+    command = [str(ROOT / ".venv/bin/trackmaster"), "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port)]
+    return Proc(command, env, ROOT, tmp_path / f"{name}.log"), f"http://127.0.0.1:{port}"
+
+
+async def _answers_live(url: str, web: Proc) -> bool:
+    assert web.popen.poll() is None, f"the web exited:\n{web.output}"
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+            return (await http.get(f"{url}/healthz/live")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def test_a_web_started_while_the_database_is_away_takes_events_once_it_is_back(
+    private_mariadb: PrivateMariaDB, faulty_settings, tmp_path
+) -> None:
+    """Issue 14: an outage already there when the web starts degrades too (503 with
+    Retry-After, ready says not ready) and the first event is accepted within 2 s of the
+    database being back, with no restart; every acknowledged event stored once."""
+    plan = await make_plan()
+    async with (
+        running_app(faulty_settings) as sibling,
+        httpx.AsyncClient(base_url=sibling.url, timeout=10) as http,
+    ):
+        session_id = await _start_session(http, plan)
+    private_mariadb.kill()
+    web, url = _web_process(faulty_settings, tmp_path, "web")
+    try:
+        await eventually(lambda: _answers_live(url, web), timeout_s=60, every_s=0.2, what="live")
+        output = web.output
+        assert f"cannot connect to MySQL at 127.0.0.1:{private_mariadb.port}" in output, output
+        assert "Starting degraded" in output and "Traceback" not in output, output
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            ready = await client.get("/healthz/ready")
+            assert ready.status_code == 503 and ready.headers["retry-after"], ready.text
+            assert "has not answered since TrackMaster started" in ready.text
+            page = await client.get("/sessions", headers={"Accept": "text/html"})
+            assert page.status_code == 503 and page.headers["retry-after"]
+            assert "text/html" in page.headers["content-type"]
+            traffic = Traffic(client, plan.project.write_key, senders=2)
+            async with running(traffic):
+                await asyncio.sleep(1.0)
+                refused = traffic.statuses()
+                await private_mariadb.start()
+                back_at = time.monotonic()
+                await asyncio.sleep(2.5)
+            traffic.assert_clean()
+            assert set(refused) == {503}, refused
+            recovered_s = traffic.first_ok_after(back_at)
+            assert recovered_s is not None and recovered_s < 2.0, recovered_s
+            assert (await client.get("/healthz/ready")).status_code == 200
+        await assert_all_stored_once(traffic, session_id)
+        assert len(traffic.acked) > 0
+        assert "its schema is current: taking traffic" in web.output, web.output
+    finally:
+        web.signal(signal.SIGTERM)
+        await web.wait_exit(30)
+
+
+async def test_a_database_back_without_its_migrations_is_refused_until_they_are_applied(
+    private_mariadb: PrivateMariaDB, faulty_settings, tmp_path
+) -> None:
+    """A database that comes back lacking migrations is never queried: 503 saying what to
+    run, said once in the log; after `trackmaster migrate` the same process takes events."""
+    import aiomysql
+
+    name = f"{faulty_settings.db_name}_new"
+    admin = await aiomysql.connect(
+        host="127.0.0.1", port=private_mariadb.port, user=DB_USER, password=DB_PASSWORD
+    )
+    async with admin.cursor() as cursor:
+        await cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    admin.close()
+    empty = faulty_settings.replace(db_name=name)
+    private_mariadb.kill()
+    web, url = _web_process(empty, tmp_path, "web")
+    try:
+        await eventually(lambda: _answers_live(url, web), timeout_s=60, every_s=0.2, what="live")
+        await private_mariadb.start()
+        await web.wait_for_line("run `trackmaster migrate` first", timeout_s=10)
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            answer = await client.post("/collect", json=[], headers={"X-Write-Key": "k"})
+            assert answer.status_code == 503 and answer.headers["retry-after"], answer.text
+            assert "run `trackmaster migrate` first" in answer.json()["msg"], answer.text
+            ready = await client.get("/healthz/ready")
+            assert ready.status_code == 503 and "migrate" in ready.text
+            await database.migrate(empty)
+
+            async def ready_now() -> bool:
+                return (await client.get("/healthz/ready")).status_code == 200
+
+            await eventually(ready_now, timeout_s=5, every_s=0.1, what="ready after migrate")
+        assert web.output.count("run `trackmaster migrate` first") == 1, web.output
+    finally:
+        web.signal(signal.SIGTERM)
+        await web.wait_exit(30)

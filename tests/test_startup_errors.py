@@ -48,10 +48,9 @@ def unreachable_mysql() -> dict[str, str]:
     return {"DB_HOST": "127.0.0.1", "DB_PORT": str(free_port()), "DB_PASSWORD": "x"}
 
 
-@pytest.mark.parametrize("command", [["migrate"], ["serve", "--port", "0"]])
-def test_a_command_names_an_unreachable_mysql(command: list[str], tmp_path: Path) -> None:
+def test_migrate_names_an_unreachable_mysql(tmp_path: Path) -> None:
     settings = unreachable_mysql()
-    ran = run(trackmaster(*command), tmp_path, **settings)
+    ran = run(trackmaster("migrate"), tmp_path, **settings)
     assert_one_clear_line(
         ran,
         f"cannot connect to MySQL at 127.0.0.1:{settings['DB_PORT']} (DB_HOST, DB_PORT)",
@@ -88,25 +87,56 @@ def test_serve_names_an_unreachable_redis_and_starts_degraded(tmp_path: Path) ->
     redis_port, web_port = free_port(), free_port()
     env = {"PATH": BARE_PATH, "HOME": str(tmp_path), "SQLITE_PATH": str(tmp_path / "tm.db"),
            "REDIS": f"127.0.0.1:{redis_port}"}  # fmt: skip
-    web = subprocess.Popen(
-        trackmaster("serve", "--port", str(web_port)), env=env, cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    web = _serve(web_port, tmp_path, env)
     try:
-        deadline = time.monotonic() + 60
-        live = None
-        while time.monotonic() < deadline and web.poll() is None:
-            try:
-                live = httpx.get(f"http://127.0.0.1:{web_port}/healthz/live", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        live = _first_answer(f"http://127.0.0.1:{web_port}/healthz/live", web)
         assert live is not None and live.status_code == 200
     finally:
         web.terminate()
         output, _ = web.communicate(timeout=30)
     assert f"cannot connect to Redis at 127.0.0.1:{redis_port} (REDIS)" in output, output
     assert "Starting degraded" in output and "Traceback" not in output, output
+
+
+def test_serve_names_an_unreachable_mysql_and_starts_degraded(tmp_path: Path) -> None:
+    """A database away at the start is an outage (issue 14), not a setting to fix: one
+    clear line, then the web answers: alive, not ready, 503 with Retry-After for ingest.
+    (tests/test_faults_database.py brings the database back under such a process.)"""
+    settings, web_port = unreachable_mysql(), free_port()
+    web = _serve(web_port, tmp_path, {"PATH": BARE_PATH, "HOME": str(tmp_path), **settings})
+    try:
+        live = _first_answer(f"http://127.0.0.1:{web_port}/healthz/live", web)
+        assert live is not None and live.status_code == 200
+        ready = httpx.get(f"http://127.0.0.1:{web_port}/healthz/ready", timeout=5)
+        events = httpx.post(
+            f"http://127.0.0.1:{web_port}/collect", json=[], headers={"X-Write-Key": "k"}, timeout=5
+        )
+    finally:
+        web.terminate()
+        output, _ = web.communicate(timeout=30)
+    assert ready.status_code == 503 and ready.headers["retry-after"], ready.text
+    assert events.status_code == 503 and events.headers["retry-after"], events.text
+    assert "has not answered since TrackMaster started" in events.json()["msg"]
+    address = f"127.0.0.1:{settings['DB_PORT']}"
+    assert f"cannot connect to MySQL at {address} (DB_HOST, DB_PORT)" in output, output
+    assert "Starting degraded" in output and "Traceback" not in output, output
+
+
+def _serve(port: int, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        trackmaster("serve", "--port", str(port)), env=env, cwd=cwd,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def _first_answer(url: str, process: subprocess.Popen[str]) -> httpx.Response | None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            return httpx.get(url, timeout=1)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    return None
 
 
 def test_the_producer_names_an_unreachable_broker(tmp_path: Path) -> None:

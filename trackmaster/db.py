@@ -18,7 +18,8 @@ from tortoise.migrations.executor import MigrationExecutor
 
 from trackmaster.db_outage import OUTAGE, DatabaseUnavailable
 from trackmaster.notify import Notifier
-from trackmaster.reachability import check_database
+from trackmaster.reachability import Away, check_database
+from trackmaster.schema_watch import SchemaWatch
 from trackmaster.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 APP_LABEL = "models"
 MODEL_MODULES = ["trackmaster.models"]
 MIGRATIONS_MODULE = "migrations"
+# How often a web process that started with its database away asks again (the issue
+# asks for the first event accepted within 2 s of the database being back).
+SCHEMA_CHECK_INTERVAL_S = 0.5
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -82,9 +86,12 @@ def describe(settings: Settings) -> str:
 
 
 def out_of_date_message(settings: Settings, pending: list[str]) -> str:
+    # A few names, so that the fix at the end survives wherever the line is shortened
+    # (/healthz shows 300 characters of an error).
+    named = ", ".join(pending[:2]) + (f" and {len(pending) - 2} more" if len(pending) > 2 else "")
     return (
         f"the database {describe(settings)} is missing {len(pending)} migration(s) "
-        f"({', '.join(pending)}); run `trackmaster migrate` first"
+        f"({named}); run `trackmaster migrate` first"
     )
 
 
@@ -126,24 +133,64 @@ class Database:
     the app reuses it and leaves closing to its owner.
     """
 
-    def __init__(self, context: TortoiseContext, owned: bool) -> None:
+    def __init__(
+        self, context: TortoiseContext, owned: bool, watch: SchemaWatch | None = None
+    ) -> None:
         self.context = context
         self.owned = owned
+        # Set when the process started with the database away (trackmaster/schema_watch.py).
+        self.watch = watch
+
+    @property
+    def closed_because(self) -> str | None:
+        """Why no request may query the database yet, or None: it may."""
+        return self.watch.closed_because if self.watch is not None else None
+
+    async def usable(self) -> None:
+        """Return once the database may be queried (at once unless it was away at the start)."""
+        if self.watch is not None:
+            await self.watch.opened.wait()
 
     @classmethod
     async def open(
-        cls, settings: Settings, *, auto_migrate: bool = False, notifier: Notifier | None = None
+        cls,
+        settings: Settings,
+        *,
+        auto_migrate: bool = False,
+        notifier: Notifier | None = None,
+        degrade_if_away: bool = False,
     ) -> Database:
+        """Open the ORM on a database that answers and is current (else raise, saying so).
+
+        `degrade_if_away` (the web process): a MySQL that is away, not misconfigured,
+        opens anyway, closed to queries until its schema is found current.
+        """
         if notifier is not None:
             OUTAGE.notifier = notifier  # told once per outage (trackmaster/db_outage.py)
             OUTAGE.back_at = None  # a new app's first outage is news, however recent the last
+        watch: SchemaWatch | None = None
         existing = get_current_context()
         if existing is not None and existing.inited:
             return cls(existing, owned=False)
         if auto_migrate:
             await migrate(settings)  # checks that the database answers
         else:
-            pending = await pending_migrations(settings)
+            try:
+                pending = await pending_migrations(settings)
+            except Away as away:
+                if not degrade_if_away:
+                    raise
+                log.warning(
+                    "%s Starting degraded: requests that need the database answer 503 "
+                    "with Retry-After until it answers.",
+                    away,
+                )
+                watch = SchemaWatch(
+                    lambda: pending_migrations(settings),
+                    lambda missing: out_of_date_message(settings, missing),
+                    SCHEMA_CHECK_INTERVAL_S,
+                )
+                pending = []
             if pending:
                 raise SchemaOutOfDate(out_of_date_message(settings, pending))
         # Tortoise caches compiled INSERT/DELETE statements by connection name,
@@ -155,10 +202,14 @@ class Database:
         # through the global fallback.
         with context:
             await context.init(config=tortoise_config(settings), _enable_global_fallback=True)
-        return cls(context, owned=True)
+        if watch is not None:
+            watch.start()
+        return cls(context, owned=True, watch=watch)
 
     async def ping(self, timeout_s: float = 3.0) -> None:
         """One round trip, under a deadline (MariaDB calls also have their own, DB_TIMEOUT_S)."""
+        if self.closed_because is not None:
+            raise DatabaseUnavailable(self.closed_because)
         try:
             async with asyncio.timeout(timeout_s):
                 await self.context.db("default").execute_query("SELECT 1")
@@ -166,6 +217,8 @@ class Database:
             raise DatabaseUnavailable(f"no answer to a ping within {timeout_s:g} s") from None
 
     async def close(self) -> None:
+        if self.watch is not None:
+            await self.watch.close()
         if self.owned:
             await self.context.close_connections()
 

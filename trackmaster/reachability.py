@@ -28,6 +28,12 @@ class Unreachable(RuntimeError):
     """A configured service did not answer; the message names the settings and the fix."""
 
 
+class Away(Unreachable):
+    """Nothing answered at the address at all (refused, no route, timed out): an outage a
+    service may end by coming up, unlike a refused password or a missing database, which
+    only a change of settings fixes. A web process starts degraded on this one."""
+
+
 def reason_of(exc: BaseException) -> str:
     """The short human reason inside a connection error (no class names, no tracebacks)."""
     if isinstance(exc, socket.gaierror):
@@ -45,8 +51,8 @@ def reason_of(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def cannot_connect(service: str, address: str, setting_names: str, reason: str) -> Unreachable:
-    return Unreachable(
+def cannot_connect(service: str, address: str, setting_names: str, reason: str) -> Away:
+    return Away(
         f"cannot connect to {service} at {address} ({setting_names}): {reason}. "
         f"Start {service} there, or change {setting_names}."
     )

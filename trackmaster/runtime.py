@@ -53,18 +53,24 @@ class Runtime:
         role: str = "web",
         live: bool = True,
         auto_migrate: bool | None = None,
+        degrade_if_away: bool = False,
     ) -> Runtime:
         """Open everything; `role` names the process's Redis connections (web, consumer ...).
 
         `live=False` (the producer and consumer: they serve no live page) keeps the bus
         inside the process: no Redis subscription, nothing published that a page waits for.
+        `degrade_if_away` (the web process): a MySQL that is away at the start is an outage
+        to answer 503 through until it is back, not a reason to stop (trackmaster/db.py);
+        the workers and commands have nothing to answer meanwhile: they stop and say so.
         """
         # The embedded SQLite default migrates itself so that `trackmaster serve`
         # is one command; a shared MySQL database is migrated on purpose, by hand.
         if auto_migrate is None:
             auto_migrate = not settings.uses_mysql
         notifier = Notifier(settings.slack_webhook_url, settings.notify_webhook_url)
-        db = await Database.open(settings, auto_migrate=auto_migrate, notifier=notifier)
+        db = await Database.open(
+            settings, auto_migrate=auto_migrate, notifier=notifier, degrade_if_away=degrade_if_away
+        )
         redis = redis_for(settings, client_name=redis_client_name(settings, role))
         bus = make_bus(settings.redis, settings.redis_prefix, client=redis) if live else MemoryBus()
         try:

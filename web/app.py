@@ -35,6 +35,7 @@ from web.api import unplanned as unplanned_api
 from web.api import v2 as api_v2
 from web.auth import AuthMiddleware, Guard
 from web.cors import IngestCorsMiddleware
+from web.db_gate import DatabaseGateMiddleware
 from web.errors import EXCEPTION_HANDLERS
 from web.limits import BodyLimitMiddleware
 from web.pages import account, admin, home, login, sessions
@@ -152,7 +153,8 @@ async def _compose(app: Starlette, settings: Settings, stack: contextlib.AsyncEx
     its accepted work (within SHUTDOWN_GRACE_S), the background loops stop, then the
     Runtime closes the bus, locks, the Redis client and the database.
     """
-    runtime = await Runtime.open(settings, role="web")
+    # Started through a database that is away: 503s until it answers (web/db_gate.py).
+    runtime = await Runtime.open(settings, role="web", degrade_if_away=True)
     stack.push_async_callback(runtime.close)
     # Plan syncs started from the project page run as tasks of this process: they end
     # (finished within the grace, else cancelled: a sync is one transaction) before the
@@ -233,6 +235,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # the headers of the middleware below itself (web/shedding.py).
             Middleware(SheddingMiddleware, paths=post_paths(ingest.routes)),
             Middleware(SecurityHeadersMiddleware),
+            # A process that started with its database away answers 503 until it is back.
+            Middleware(DatabaseGateMiddleware),
             # Every body is counted here, before anything reads it (web/limits.py).
             Middleware(BodyLimitMiddleware, settings=settings),
             # Before auth: a preflight carries no key; only ingest paths get CORS at all.

@@ -122,11 +122,17 @@ def _serve_with_https(server: uvicorn.Server, settings: Settings) -> int:
 
 async def _preflight(settings: Settings) -> None:
     from trackmaster import db
-    from trackmaster.reachability import Unreachable, check_redis
+    from trackmaster.reachability import Away, Unreachable, check_redis
 
-    # The embedded SQLite migrates itself on start; a shared MySQL must answer and be current.
+    # The embedded SQLite migrates itself on start; a shared MySQL must be current, and
+    # answer: one that refuses the user or lacks the database stops the start here, while
+    # one that is away is an outage the web starts through (its lifespan says so once,
+    # trackmaster/schema_watch.py), as it does without Redis.
     if settings.uses_mysql:
-        pending = await db.pending_migrations(settings)
+        try:
+            pending = await db.pending_migrations(settings)
+        except Away:
+            pending = []
         if pending:
             raise db.SchemaOutOfDate(db.out_of_date_message(settings, pending))
     if settings.redis:

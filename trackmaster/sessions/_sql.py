@@ -37,6 +37,15 @@ class LastId(tuple[str, Sequence[Any]]):
         return super().__new__(cls, (sql, values))
 
 
+class RowCount(tuple[str, Sequence[Any]]):
+    """A statement whose answer is how many rows it changed (an UPDATE's), not rows."""
+
+    __slots__ = ()
+
+    def __new__(cls, sql: str, values: Sequence[Any]) -> RowCount:
+        return super().__new__(cls, (sql, values))
+
+
 # aiomysql's server status bit: in this SQL mode a backslash is an ordinary character.
 _NO_BACKSLASH_ESCAPES = 512
 
@@ -125,6 +134,8 @@ async def run(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
         while True:
             if isinstance(statement, LastId):
                 answer: Any = await _last_id(conn, *statement)
+            elif isinstance(statement, RowCount):
+                answer, _ = await execute(conn, *statement)
             else:
                 _, answer = await execute(conn, *statement)
             statement = steps.send(answer)
@@ -162,8 +173,13 @@ async def run_in_one_hop(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
             while True:
                 sql, values = statement
                 cursor = database.execute(sql, list(values))
-                last_id = isinstance(statement, LastId)
-                statement = steps.send(cursor.lastrowid or 0 if last_id else cursor.fetchall())
+                if isinstance(statement, LastId):
+                    answer: Any = cursor.lastrowid or 0
+                elif isinstance(statement, RowCount):
+                    answer = cursor.rowcount
+                else:
+                    answer = cursor.fetchall()
+                statement = steps.send(answer)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 

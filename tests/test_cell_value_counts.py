@@ -80,10 +80,16 @@ async def test_new_stored_and_mixed_values_count_exactly(db) -> None:
 async def test_a_value_whose_row_went_away_is_inserted_again_once(db) -> None:
     plan, session = await _session()
     field_id = plan.f("event_info.current_page_name")
-    await _add(session.id, plan.play.id, field_id, {"home": 2, "player": 1})
-    # Gone (as a reset in another process would leave it), while the writer counts it again.
-    await CellValue.filter(session_id=session.id, field_id=field_id, value="player").delete()
-    await _add(session.id, plan.play.id, field_id, {"home": 1, "player": 7})
-    assert await _stored(session.id, field_id) == _both({"home": 3, "player": 7})
-    rows = await CellValue.filter(session_id=session.id, field_id=field_id, value="player")
-    assert [row.example_log_id for row in rows] == [2, 2]  # the new row's own example
+    # Enough values of one increment that MariaDB adds it by UPDATE (ROWS_PER_UPDATE).
+    values = {f"v-{n}": 2 for n in range(cell_store.ROWS_PER_UPDATE)}
+    await _add(session.id, plan.play.id, field_id, {**values, "player": 1})
+    # Gone (as a reset in another process would leave them), while the writer counts them
+    # again: one in the UPDATE's list, one alone (the upsert's).
+    for gone in ("v-3", "player"):
+        await CellValue.filter(session_id=session.id, field_id=field_id, value=gone).delete()
+    await _add(session.id, plan.play.id, field_id, {**values, "player": 7})
+    assert await _stored(session.id, field_id) == _both(
+        {**{v: 4 for v in values}, "v-3": 2, "player": 7}
+    )
+    rows = await CellValue.filter(session_id=session.id, field_id=field_id, value="v-3")
+    assert [row.example_log_id for row in rows] == [4, 4]  # the new row's own example

@@ -49,6 +49,9 @@ UNPLANNED_COLUMNS = (
 )  # fmt: skip
 _NEW = re.compile(r"NEW\((\w+)\)")
 _OLD = re.compile(r"OLD\((\w+)\)")
+# MariaDB: an increment of a distinct value's count shared by fewer rows than this is
+# added by the group's one upsert instead of an UPDATE of its own (`_add_values_mysql`).
+ROWS_PER_UPDATE = 16
 # An upsert of many rows binds columns x rows values; stay well under SQLite's 32766.
 ROWS_PER_UPSERT = 400
 
@@ -104,10 +107,11 @@ def _add_values_mysql(conn: BaseDBAsyncClient, rows: list[tuple[Any, ...]]) -> _
     already, that was the largest share of the database's work per transaction (12 ms
     of mysqld's CPU against 5 for UPDATEs of the same rows, bench/README.md). So the
     counts are added by one UPDATE per distinct increment (a value seen 3 times in the
-    batch: count + 3), and only when an UPDATE changed fewer rows than it named are the
-    missing ones looked up and inserted (with ON DUPLICATE KEY UPDATE still, though the
-    session's row lock, taken first by every writer of its cells, already keeps others
-    out). Every added count is added exactly once: a row is either updated or inserted.
+    batch: count + 3) that ROWS_PER_UPDATE rows or more share. The rows of rarer
+    increments, and those an UPDATE did not find (it changed fewer rows than it named:
+    looked up), go to one upsert (ON DUPLICATE KEY UPDATE still, though the session's
+    row lock, taken first by every writer of its cells, already keeps others out).
+    Every added count is added exactly once: a row is either updated or upserted.
     """
     q = _sql.quote
     key = ", ".join(q(conn, c) for c in VALUE_KEY)
@@ -117,7 +121,13 @@ def _add_values_mysql(conn: BaseDBAsyncClient, rows: list[tuple[Any, ...]]) -> _
     for row in rows:
         by_count.setdefault(row[_COUNT], []).append(row)
     unmatched: list[tuple[Any, ...]] = []
+    # An increment shared by few rows costs a round trip more than it saves: those rows
+    # go to the one upsert with the missing ones.
+    upserted: list[tuple[Any, ...]] = []
     for count, group in sorted(by_count.items()):
+        if len(group) < ROWS_PER_UPDATE:
+            upserted.extend(group)
+            continue
         # In key order: two transactions lock the rows they share in one order.
         group.sort(key=lambda r: r[:width])
         # Below MariaDB's in_predicate_conversion_threshold (1000), so that the list is
@@ -131,8 +141,6 @@ def _add_values_mysql(conn: BaseDBAsyncClient, rows: list[tuple[Any, ...]]) -> _
             )
             if changed != len(chunk):
                 unmatched.extend(chunk)
-    if not unmatched:
-        return
     stored: set[tuple[Any, ...]] = set()
     for start in range(0, len(unmatched), ROWS_PER_UPSERT):
         chunk = unmatched[start : start + ROWS_PER_UPSERT]
@@ -144,7 +152,9 @@ def _add_values_mysql(conn: BaseDBAsyncClient, rows: list[tuple[Any, ...]]) -> _
         columns = [_sql.column(found, i, c) for i, c in enumerate(VALUE_KEY)]
         stored.update(_value_key(found_key) for found_key in zip(*columns, strict=True))
     missing = [row for row in unmatched if _value_key(row[:width]) not in stored]
-    yield from _upsert_steps(conn, "cell_value", VALUE_COLUMNS, missing, VALUE_KEY, _COUNT_ADDED)
+    yield from _upsert_steps(
+        conn, "cell_value", VALUE_COLUMNS, upserted + missing, VALUE_KEY, _COUNT_ADDED
+    )
 
 
 def _value_key(key: Sequence[Any]) -> tuple[Any, ...]:

@@ -141,14 +141,24 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def trackmaster_process(
-    env: dict[str, str], port: int
+    env: dict[str, str], port: int, serve: bool = False
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """uvicorn serving the app in a subprocess with `env`; yields once /ping answers."""
+    """uvicorn serving the app in a subprocess with `env`; yields once /ping answers.
+
+    `serve`: run it as deployed, `trackmaster serve` (its HTTP protocol with the
+    connection deadlines, the cap and the refusals at the headers, web/connections.py),
+    not bare uvicorn with its default protocol.
+    """
+    if serve:
+        command = ["-m", "trackmaster", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [
+            "-m", "uvicorn", "web.app:create_app", "--factory", "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "warning", "--no-access-log",
+        ]  # fmt: skip
     server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
-        cwd=ROOT, env={**os.environ, **env},
-    )  # fmt: skip
+        sys.executable, *command, cwd=ROOT, env={**os.environ, **env}
+    )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
             deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S

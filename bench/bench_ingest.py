@@ -589,7 +589,7 @@ def loop_delta(before: dict, after: dict) -> dict:
 
 async def run_overload(
     kind: str, seconds: float, concurrency: int, senders: int, retry_cap_s: float | None = None,
-    procs: int = 1,
+    procs: int = 1, bare_uvicorn: bool = False,
 ) -> dict:  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix=f"tm-bench-{kind}-"))
     port = free_port()
@@ -598,7 +598,7 @@ async def run_overload(
     async with fresh_database(kind, settings):
         ids = await seed(settings, True)
         url = f"http://127.0.0.1:{port}"
-        async with trackmaster_process(env, port) as server:
+        async with trackmaster_process(env, port, serve=not bare_uvicorn) as server:
             await start_session(url, ids["project"], ["bench-user"], [ids["event"]])
             load_before = os.getloadavg()
             cpu_0, client_0 = cpu_s(server.pid), self_cpu_s()
@@ -684,6 +684,11 @@ def main() -> int:
         help="overload: split the senders over this many processes (their CPU is summed)",
     )  # fmt: skip
     parser.add_argument(
+        "--bare-uvicorn", action="store_true",
+        help="overload: serve with bare uvicorn (its default protocol), as this bench did "
+        "before, not `trackmaster serve`",
+    )  # fmt: skip
+    parser.add_argument(
         "--trace",
         help="overload: write every answer's (sent at s, took s, status, connecting s) as JSON",
     )
@@ -708,6 +713,7 @@ def main() -> int:
                     args.overload,
                     args.retry_cap,
                     args.sender_procs,
+                    args.bare_uvicorn,
                 )
             )
             trace = got["overload"].pop("trace")

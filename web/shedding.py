@@ -28,14 +28,23 @@ the parse). The endpoint checks again for requests that were not admitted here,
 so nothing depends on this shortcut.
 The connection is kept: closing one with its body unread would reset it, and
 the client could lose the answer.
+
+Cheaper still, and first: `EarlyRefusal` makes the same decision for the HTTP
+protocol (web/connections.py) at a request's headers, before h11 parses them or
+uvicorn starts a task, and renders the whole answer as one write. What it does
+not refuse, or cannot read simply, goes on to h11, uvicorn and this middleware,
+which decides again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import weakref
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -182,3 +191,100 @@ async def _refuse(
         {"type": "http.response.start", "status": status, "headers": [*headers, retry_after]}
     )
     await send({"type": "http.response.body", "body": body})
+
+
+_STATUS_LINES = {
+    429: b"HTTP/1.1 429 Too Many Requests\r\n",
+    503: b"HTTP/1.1 503 Service Unavailable\r\n",
+}
+
+
+def _fixed_head(headers: list[tuple[bytes, bytes]]) -> bytes:
+    return b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+
+
+_BUSY_HEAD = _fixed_head(_BUSY_HEADERS)
+_AWAY_HEAD = _fixed_head(_AWAY_HEADERS)
+
+
+class EarlyRefusal:
+    """The shedding decision for the HTTP protocol, at a request's headers, as whole answers.
+
+    Under overload most requests are refused; through uvicorn each refusal was an h11
+    parse, a task, the ASGI stack and three h11 writes (two socket sends). Here the
+    protocol asks with the request's target only, and writes the bytes returned in one
+    send. The decision is SheddingMiddleware's (the same pool, numbers and answers), but
+    it only asks (`WorkerPool.admit`): an admitted request goes on to the middleware,
+    which admits it again and counts its body in flight.
+    """
+
+    def __init__(self, app: Starlette, paths: frozenset[str]) -> None:
+        self.app = app
+        self.paths = frozenset(path.encode() for path in paths)
+
+    def answer(self, target: bytes, default_headers: list[tuple[bytes, bytes]]) -> bytes | None:
+        """The whole refusal of a POST to `target` now, or None: let the app take it.
+
+        `default_headers` are the server's own (uvicorn's date and server), put first
+        as on every other answer.
+        """
+        if target.partition(b"?")[0] not in self.paths:
+            return None
+        pool = getattr(self.app.state, "pool", None)
+        if pool is None:
+            return None
+        if OUTAGE.down and pool.queued:
+            return _render(503, _AWAY_HEAD, AWAY, 2, default_headers)
+        try:
+            pool.admit()
+        except PoolBusy as busy:
+            return _render(429, _BUSY_HEAD, BUSY, busy.retry_after_s, default_headers)
+        except PoolClosed:
+            return None  # the endpoint says it (503, shutting down)
+        return None
+
+
+def _render(
+    status: int, head: bytes, body: bytes, retry_after_s: int,
+    default_headers: list[tuple[bytes, bytes]],
+) -> bytes:  # fmt: skip
+    return b"".join(
+        (
+            _STATUS_LINES[status],
+            _fixed_head(default_headers),
+            head,
+            b"retry-after: %d\r\n\r\n" % max(1, int(retry_after_s)),
+            body,
+        )
+    )
+
+
+# Per app (each uvicorn connection asks for its app's): None when it sheds nothing.
+_EARLY: weakref.WeakKeyDictionary[Any, EarlyRefusal | None] = weakref.WeakKeyDictionary()
+
+
+def early_refusal(app: Any) -> EarlyRefusal | None:
+    """The EarlyRefusal of `app` (uvicorn's loaded app: Starlette, maybe wrapped), or None.
+
+    None when it has no SheddingMiddleware (a test's app, another ASGI app).
+    """
+    try:
+        return _EARLY[app]
+    except (KeyError, TypeError):
+        pass
+    inner = app
+    for _ in range(10):  # uvicorn's wrappers (proxy headers, message logger) keep .app
+        if isinstance(inner, Starlette) or inner is None:
+            break
+        inner = getattr(inner, "app", None)
+    found: EarlyRefusal | None = None
+    if isinstance(inner, Starlette):
+        for middleware in inner.user_middleware:
+            cls: Any = middleware.cls
+            paths = middleware.kwargs.get("paths")
+            if cls is SheddingMiddleware and isinstance(paths, frozenset):
+                found = EarlyRefusal(inner, paths)
+                break
+    with contextlib.suppress(TypeError):  # not weakly referable: asked again next time
+        _EARLY[app] = found
+    return found

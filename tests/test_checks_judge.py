@@ -180,3 +180,31 @@ def test_the_judge_answers_as_the_rules_for_events_of_planned_keys(
             checks, unplanned = judge.judge(payload, style, root)  # type: ignore[arg-type]
             assert checks == check_event(rules, payload, style)  # type: ignore[arg-type]
             assert answer(unplanned) == answer(find_unplanned(planned, payload, root))
+
+
+def test_a_string_judged_before_is_the_rules_cached_check_and_other_kinds_are_not_it() -> None:
+    """The judge keeps, per rule, the checks of strings the rule's cache holds: a string met
+    again gives that very object (what check_event gives), and a number or boolean whose
+    text is the same string is still judged as itself (the type first)."""
+    rules = [
+        FieldRule(1, "page.name", ("home", "1", "true"), parse_rules({"type": "string"})),
+        FieldRule(2, "n", ("1", "2")),
+        FieldRule(3, "page.id", ()),  # dynamic: never cached, so never kept
+    ]
+    judge = EventJudge(rules, PlannedKeys(tuple(r.key for r in rules)))
+    root = root_for("segment", "sdk")
+    strings = {"properties": {"page": {"name": "1", "id": "p-1"}, "n": "1"}}
+    others = {"properties": {"page": {"name": 1, "id": "p-1"}, "n": 1}}
+    booleans = {"properties": {"page": {"name": True, "id": "p-1"}, "n": True}}
+    first, _ = judge.judge(strings, "sdk", root)
+    for _ in range(2):
+        again, _ = judge.judge(strings, "sdk", root)
+        assert again[0] is first[0] is rules[0].cache[(str, "1")]
+        assert again[1] is first[1] is rules[1].cache[(str, "1")]
+        assert again[2] is not first[2] and again[2] == first[2]
+        assert again == check_event(rules, strings, "sdk")
+        for payload in (others, booleans):
+            checks, _ = judge.judge(payload, "sdk", root)
+            assert checks == check_event(rules, payload, "sdk")
+            assert checks[0].verdict.value == "FAIL" and checks[0].code == "type_mismatch"
+            assert checks[1] is not first[1] and checks[1].kind != "string"

@@ -16,7 +16,7 @@ tests/test_checks_judge.py holds both answers to the rules' for any payload.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from trackmaster.checks.lookup import MISSING, LookupStyle, sdk_sections, walk
 from trackmaster.checks.unplanned import (
@@ -27,7 +27,6 @@ from trackmaster.checks.unplanned import (
     Unplanned,
     find_unplanned,
 )
-from trackmaster.checks.values import value_text
 from trackmaster.checks.verdicts import FieldCheck, FieldRule, _check_found
 
 
@@ -35,26 +34,30 @@ class _Node:
     """One object of the walk: the fields read from it, the objects below it to go into,
     and the keys it may hold with nothing unplanned (None: the plan covers it whole)."""
 
-    __slots__ = ("allowed", "branches", "leaves")
+    __slots__ = ("allowed", "branches", "indexes", "leaves")
 
     def __init__(self) -> None:
-        self.leaves: list[tuple[str, int]] = []  # (key, index of the rule)
+        # (key, index of the rule, the checks that rule made for a string value: `_Hits`)
+        self.leaves: list[tuple[str, int, dict[str, FieldCheck]]] = []
         # (key, node, whether unplanned detection goes into that key's object or array,
         # whether that node is a last level: only leaves, walked inline)
         self.branches: list[tuple[str, _Node, bool, bool]] = []
         self.allowed: Any = None  # the planned children's keys (a dict's keys view) or None
+        self.indexes: tuple[int, ...] = ()  # the rules read at or below this node
 
 
-def _merged(rules: Sequence[FieldRule], planned: PlannedNode | None) -> _Node:
+def _merged(
+    rules: Sequence[FieldRule], planned: PlannedNode | None, hits: Sequence[dict[str, FieldCheck]]
+) -> _Node:
     """The fields' key tree over the planned tree (`planned`: None when not walked by it)."""
     by_key: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
     node = _Node()
     for index, rest in _rule_paths(rules):
         if len(rest) == 1:
-            node.leaves.append((rest[0], index))
+            node.leaves.append((rest[0], index, hits[index]))
         else:
             by_key.setdefault(rest[0], []).append((index, rest[1:]))
-    return _build(node, by_key, planned)
+    return _build(node, by_key, planned, hits)
 
 
 def _rule_paths(rules: Sequence[FieldRule]) -> list[tuple[int, tuple[str, ...]]]:
@@ -65,12 +68,14 @@ def _build(
     node: _Node,
     by_key: dict[str, list[tuple[int, tuple[str, ...]]]],
     planned: PlannedNode | None,
+    hits: Sequence[dict[str, FieldCheck]],
 ) -> _Node:
     children = planned.children if planned is not None and not planned.planned else None
     keys = list(by_key)
     if children is not None:
         node.allowed = children.keys()
         keys += [k for k, child in children.items() if not child.planned and k not in by_key]
+    indexes = [index for _, index, _ in node.leaves]
     for key in keys:
         below = children.get(key) if children is not None else None
         goes_in = below is not None and not below.planned
@@ -78,11 +83,13 @@ def _build(
         grouped: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
         for index, rest in by_key.get(key, ()):
             if len(rest) == 1:
-                child.leaves.append((rest[0], index))
+                child.leaves.append((rest[0], index, hits[index]))
             else:
                 grouped.setdefault(rest[0], []).append((index, rest[1:]))
-        child = _build(child, grouped, below if goes_in else None)
+        child = _build(child, grouped, below if goes_in else None, hits)
         node.branches.append((key, child, goes_in, not child.branches))
+        indexes += child.indexes
+    node.indexes = tuple(indexes)
     return node
 
 
@@ -90,17 +97,32 @@ def _size(node: PlannedNode) -> int:
     return sum(1 + _size(child) for child in node.children.values())
 
 
-def _fill(obj: dict[str, Any], node: _Node, found: list[Any], top: bool = False) -> bool:
-    """Put the value of each field read below `node` in `found`; True when `obj` and what
-    unplanned detection goes into below it hold only planned keys (and, `top`, SDK keys
-    starting with "$", which the detection never reports there)."""
+def _fill(
+    obj: dict[str, Any],
+    node: _Node,
+    found: list[Any],
+    checks: list[Any],
+    missed: list[int],
+    top: bool = False,
+) -> bool:
+    """Read each field below `node`: its check in `checks` when its rule already made one
+    for that string (`_Hits`), else its value (or MISSING) in `found` and its index in
+    `missed`. True when `obj` and what unplanned detection goes into below it hold only
+    planned keys (and, `top`, SDK keys starting with "$", which the detection never
+    reports there)."""
     allowed = node.allowed
     clean = allowed is None or obj.keys() <= allowed
     if not clean and top:
         clean = all(key[:1] == "$" for key in obj.keys() - allowed)
     get = obj.get
-    for key, index in node.leaves:
-        found[index] = get(key, MISSING)
+    for key, index, hits in node.leaves:
+        value = get(key, MISSING)
+        check = hits.get(value) if type(value) is str else None
+        if check is None:
+            found[index] = value
+            missed.append(index)
+        else:
+            checks[index] = check
     for key, below, goes_in, last in node.branches:
         child: Any = get(key)
         kind = type(child)
@@ -109,35 +131,64 @@ def _fill(obj: dict[str, Any], node: _Node, found: list[Any], top: bool = False)
                 if goes_in and below.allowed is not None and not child.keys() <= below.allowed:
                     clean = False
                 child_get = child.get
-                for leaf, index in below.leaves:
-                    found[index] = child_get(leaf, MISSING)
-            elif not _fill(child, below, found) and goes_in:
+                for leaf, index, hits in below.leaves:
+                    value = child_get(leaf, MISSING)
+                    check = hits.get(value) if type(value) is str else None
+                    if check is None:
+                        found[index] = value
+                        missed.append(index)
+                    else:
+                        checks[index] = check
+            elif not _fill(child, below, found, checks, missed) and goes_in:
                 clean = False
-        elif kind is list and goes_in:
-            clean = False  # arrays: the detection's own walk decides
+        else:
+            missed += below.indexes  # not on the direct path: found stays MISSING
+            if kind is list and goes_in:
+                clean = False  # arrays: the detection's own walk decides
     return clean
 
 
 class EventJudge:
-    """`check_event` and `find_unplanned` of one event plan, in one walk (module docstring)."""
+    """`check_event` and `find_unplanned` of one event plan, in one walk (module docstring).
 
-    __slots__ = ("_planned", "_rules", "_steps", "_trees")
+    `_hits[i]`: the checks rule i keeps in its cache (FieldRule.cache) for string values,
+    by the string alone, so that a field whose value the rule has judged before is one
+    lookup where the walk finds it. A check goes in only once it is in the rule's cache
+    under (str, that string), whose entries are never replaced: the same object
+    `_check_found` would give.
+    """
+
+    __slots__ = ("_hits", "_last", "_planned", "_rules", "_template", "_trees")
 
     def __init__(self, rules: Sequence[FieldRule], planned: PlannedKeys) -> None:
         self._rules = tuple(rules)
-        # What the loop over the rules reads of each, in one tuple (rules are frozen).
-        self._steps = [(r, r.parts, r.dynamic, r.cache, r.not_found) for r in self._rules]
+        self._hits: tuple[dict[str, FieldCheck], ...] = tuple({} for _ in self._rules)
+        # What a walk starts from: a rule with no key is never found; the others are
+        # filled by the walk.
+        self._template: list[FieldCheck | None] = [
+            None if r.parts else r.not_found for r in self._rules
+        ]
         self._planned = planned
         # Root -> (the walk's tree, whether "only planned keys" proves "nothing unplanned")
         self._trees: dict[Root, tuple[_Node, bool]] = {}
+        # The root asked last and its tree: the roots are a few constants (root_for),
+        # and identity is asked before the dataclass's hash.
+        self._last: tuple[Root, tuple[_Node, bool]] | None = None
 
     def _tree(self, root: Root) -> tuple[_Node, bool]:
+        last = self._last
+        if last is not None and last[0] is root:
+            return last[1]
         got = self._trees.get(root)
         if got is None:
             planned = self._planned.tree(root)
             # A payload of only planned keys has at most this many: under MAX_NODES, the
             # detection never reports "more properties than TrackMaster reads" for it.
-            got = self._trees[root] = (_merged(self._rules, planned), _size(planned) <= MAX_NODES)
+            got = self._trees[root] = (
+                _merged(self._rules, planned, self._hits),
+                _size(planned) <= MAX_NODES,
+            )
+        self._last = (root, got)
         return got
 
     def judge(
@@ -158,32 +209,28 @@ class EventJudge:
         start = payload if root.section is None else payload.get(root.section)
         tree, provable = self._tree(root)
         found = [MISSING] * len(rules)
-        clean = _fill(first, tree, found, first is start)
+        checks: list[Any] = self._template.copy()
+        missed: list[int] = []
+        clean = _fill(first, tree, found, checks, missed, first is start)
         if first is start and clean and provable:
             unplanned: list[Unplanned] = []
         else:
             unplanned = find_unplanned(self._planned, payload, root)
-        checks: list[FieldCheck] = []
-        append = checks.append
         sections: list[dict[str, Any]] | tuple[dict[str, Any], ...] | None = None
-        for (rule, parts, dynamic, cache, not_found), value in zip(self._steps, found, strict=True):
+        for index in missed:
+            rule = rules[index]
+            value = found[index]
             if value is MISSING:
-                if parts:
-                    if sections is None:
-                        sections = sdk_sections(payload) if style == "sdk" else (payload,)
-                    for inner in sections:
-                        value = walk(inner, parts)
-                        if value is not MISSING:
-                            break
+                if sections is None:
+                    sections = sdk_sections(payload) if style == "sdk" else (payload,)
+                for inner in sections:
+                    value = walk(inner, rule.parts)
+                    if value is not MISSING:
+                        break
                 if value is MISSING:
-                    append(not_found)
+                    checks[index] = rule.not_found
                     continue
-            if dynamic:
-                append(_check_found(rule, value))
-                continue
-            # _check_found's cache, looked up here: most fields of most events are in it.
-            kind = type(value)
-            text = cast(str, value) if kind is str else value_text(value)
-            check = cache.get((kind, text))
-            append(check if check is not None else _check_found(rule, value))
+            checks[index] = check = _check_found(rule, value)
+            if type(value) is str and rule.cache.get((str, value)) is check:
+                self._hits[index][value] = check
         return checks, unplanned

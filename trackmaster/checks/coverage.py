@@ -17,12 +17,14 @@ class Coverage:
     updated incrementally; `restore` rebuilds it from stored CoverageValue rows.
     """
 
-    __slots__ = ("_allowed", "_seen")
+    __slots__ = ("_allowed", "_allowed_sets", "_seen")
 
     def __init__(self, rules: Sequence[FieldRule]) -> None:
         self._allowed: dict[int, tuple[tuple[str, ...], frozenset[str]]] = {
             r.field_id: (r.allowed, r.allowed_set) for r in rules if len(r.allowed) >= 2
         }
+        # field_id -> its allowed values as a set (what `observe` asks of every field).
+        self._allowed_sets = {field_id: plan[1] for field_id, plan in self._allowed.items()}
         self._seen: dict[tuple[int, Platform], set[str]] = {}
 
     def tracks(self, field_id: int) -> bool:
@@ -45,14 +47,15 @@ class Coverage:
 
         `add` inlined: this runs for every field of every caught event.
         """
-        tracked = self._allowed
+        allowed_sets = self._allowed_sets
         seen_by_field = self._seen
         new: list[tuple[int, str]] = []
         for c in checks:
-            plan = tracked.get(c.field_id)
-            value = c.value
-            if plan is None or not c.found or value is None or value not in plan[1]:
+            allowed = allowed_sets.get(c.field_id)
+            # A value outside the allowed set, or not found (None), is no coverage.
+            if allowed is None or not c.found or c.value not in allowed:
                 continue
+            value = c.value
             key = (c.field_id, platform)
             seen = seen_by_field.get(key)
             if seen is None:

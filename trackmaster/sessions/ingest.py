@@ -32,7 +32,8 @@ from tortoise.transactions import in_transaction
 
 from trackmaster.bus import Bus
 from trackmaster.checks import FieldCheck
-from trackmaster.checks.unplanned import Unplanned, root_for
+from trackmaster.checks.lookup import LookupStyle
+from trackmaster.checks.unplanned import Root, Unplanned, root_for
 from trackmaster.models import Platform
 from trackmaster.sessions import _sql, cell_store
 from trackmaster.sessions.cells import BatchTally, log_columns
@@ -111,6 +112,10 @@ class _Batch:
     # What live pages are told after the commit: (session id, message), the same list
     # in every batch of a group (one message per session for the whole group).
     messages: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+
+
+# Platform.value is a descriptor call; the stored text of each platform, looked up.
+_PLATFORM_TEXT: dict[Platform, str] = {p: p.value for p in Platform}
 
 
 def _json(value: Any) -> str:
@@ -359,23 +364,38 @@ class Ingestor:
         prepared = _Prepared()
         prepared.live_session_ids = [s.id for s in snapshot.sessions if s.expires_at > received_at]
         seen_ids: set[tuple[int, str]] = set()
+        rows, row_targets = prepared.rows, prepared.row_targets
+        row_platforms, row_checks = prepared.row_platforms, prepared.row_checks
+        row_unplanned, row_coverage = prepared.row_unplanned, prepared.row_coverage
+        # What is the same for many events of a batch, looked up once per batch: the
+        # sessions an account's event goes to (one instant, `received_at`, for all of it)
+        # and where a source's payload keeps its properties.
+        matches: dict[tuple[str, str], list[Target]] = {}
+        roots: dict[tuple[str, LookupStyle], Root] = {}
         for event in events:
-            targets = snapshot.match(event.user_id, event.name, received_at)
+            targets = matches.get((event.user_id, event.name))
+            if targets is None:
+                targets = matches[(event.user_id, event.name)] = snapshot.match(
+                    event.user_id, event.name, received_at
+                )
             # Parsers give a Platform already; calling the enum on one still costs a lookup.
             platform = (
                 event.platform if type(event.platform) is Platform else Platform(event.platform)
             )
+            platform_text = _PLATFORM_TEXT[platform]
             payload = None
             if not targets:
                 payload = _payload_text(event)
                 reason = snapshot.why_unmatched(event.user_id, event.name, received_at)
                 prepared.unmatched.append(
-                    (project_id, event.name, event.user_id, platform.value, event.source,
+                    (project_id, event.name, event.user_id, platform_text, event.source,
                      reason[:255], received_at, payload)
                 )  # fmt: skip
                 continue
             style = event.lookup_style
-            root = root_for(event.source, style)
+            root = roots.get((event.source, style))
+            if root is None:
+                root = roots[(event.source, style)] = root_for(event.source, style)
             for target in targets:
                 session = target.session
                 if event.message_id is not None:
@@ -385,18 +405,19 @@ class Ingestor:
                         continue
                     seen_ids.add(key)
                 payload = payload or _payload_text(event)
-                checks, unplanned = target.plan.judge.judge(event.payload, style, root)
+                plan = target.plan
+                checks, unplanned = plan.judge.judge(event.payload, style, root)
                 values, verdicts = log_columns(checks)
-                prepared.rows.append(
-                    (session.id, target.plan.event_id, event.name, event.user_id,
-                     platform.value, event.source, event.message_id, event.sent_at,
+                rows.append(
+                    (session.id, plan.event_id, event.name, event.user_id,
+                     platform_text, event.source, event.message_id, event.sent_at,
                      received_at, payload, values, verdicts, False)
                 )  # fmt: skip
-                prepared.row_targets.append(target)
-                prepared.row_platforms.append(platform)
-                prepared.row_checks.append(checks)
-                prepared.row_unplanned.append(unplanned)
-                prepared.row_coverage.append(session.coverage.observe(platform, checks))
+                row_targets.append(target)
+                row_platforms.append(platform)
+                row_checks.append(checks)
+                row_unplanned.append(unplanned)
+                row_coverage.append(session.coverage.observe(platform, checks))
         return prepared
 
     async def _store(

@@ -236,28 +236,41 @@ class BatchTally:
         tests/test_cells_batch.py holds it to the rule applied one log at a time.
         """
         p = str(platform)
-        # id(check) -> [check, count, order of its last use, its first log, its last log];
-        # every check stays referenced by `logs` meanwhile, so no id is reused.
+        # id(check) -> [check, count, order of its last use, its first log, its last log,
+        # the rank of its verdict]; every check stays referenced by `logs` meanwhile, so no
+        # id is reused. The event row is counted in the same pass: each log by its worst
+        # field, the first of the worst (per verdict, the last such log's check and count).
         seen: dict[int, list[Any]] = {}
         get_seen = seen.get
         order = 0
+        worst_by_rank: list[Any] = [None, None, None, None]  # UNTESTED .. FAIL
+        logs_by_rank = [0, 0, 0, 0]
+        top = 0
         for log_id, checks in logs:
+            worst_rank, worst_check = -1, None
             for check in checks:
                 order += 1
                 entry = get_seen(id(check))
                 if entry is None:
-                    seen[id(check)] = [check, 1, order, log_id, log_id]
+                    entry = seen[id(check)] = [check, 1, order, log_id, log_id, RANK[check.verdict]]
                 else:
                     entry[1] += 1
                     entry[2] = order
                     entry[4] = log_id
+                if entry[5] > worst_rank:
+                    worst_rank, worst_check = entry[5], check
+            if worst_check is not None:
+                logs_by_rank[worst_rank] += 1
+                worst_by_rank[worst_rank] = worst_check
+            if log_id > top:
+                top = log_id
         cells, values = self.cells, self.values
         kept_by_cell = tracker._kept if tracker is not None else None
         # field_id -> [its cell, the values its cell keeps (None: no tracker), the order of
         # the check whose reason the cell keeps, per verdict: FAIL, UNCERTAIN, SUCCESS].
         # CellTally.add_many and ValueTracker.admit, inlined: this runs per distinct check.
         fields: dict[int, list[Any]] = {}
-        for check, count, last, first_log, last_log in seen.values():
+        for check, count, last, first_log, last_log, _ in seen.values():
             field_id = check.field_id
             state = fields.get(field_id)
             if state is None:
@@ -315,35 +328,19 @@ class BatchTally:
             row = cells[event_key] = CellTally()
         # Logs come in id order: the reason kept per verdict is that of the last log whose
         # worst field has it (CellTally.add, once per verdict instead of once per log).
-        fail = uncertain = success = 0
-        last_fail = last_uncertain = last_success = None
-        top = row.last_log_id
-        for log_id, checks in logs:
-            if log_id > top:
-                top = log_id
-            if not checks:
-                continue
-            verdicts = [c.verdict for c in checks]
-            if Verdict.FAIL in verdicts:
-                fail += 1
-                last_fail = checks[verdicts.index(Verdict.FAIL)]
-            elif Verdict.UNCERTAIN in verdicts:
-                uncertain += 1
-                last_uncertain = checks[verdicts.index(Verdict.UNCERTAIN)]
-            elif Verdict.SUCCESS in verdicts:
-                success += 1
-                last_success = checks[verdicts.index(Verdict.SUCCESS)]
         row.caught += len(logs)
-        row.last_log_id = top
+        if top > row.last_log_id:
+            row.last_log_id = top
+        _, last_success, last_uncertain, last_fail = worst_by_rank
         if last_fail is not None:
-            row.fail += fail
+            row.fail += logs_by_rank[3]
             row.fail_reason, row.fail_code = last_fail.reason[:REASON_CHARS], last_fail.code
         if last_uncertain is not None:
-            row.uncertain += uncertain
+            row.uncertain += logs_by_rank[2]
             row.uncertain_reason = last_uncertain.reason[:REASON_CHARS]
             row.uncertain_code = last_uncertain.code
         if last_success is not None:
-            row.success += success
+            row.success += logs_by_rank[1]
             row.success_reason = last_success.reason[:REASON_CHARS]
 
 

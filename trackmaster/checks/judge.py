@@ -115,36 +115,32 @@ def _fill(
     if not clean and top:
         clean = all(key[:1] == "$" for key in obj.keys() - allowed)
     get = obj.get
-    for key, index, hits in node.leaves:
-        value = get(key, MISSING)
-        check = hits.get(value) if type(value) is str else None
-        if check is None:
-            found[index] = value
-            missed.append(index)
-        else:
-            checks[index] = check
+    # (where to read, what): this object's own fields, then those of each last level
+    # below it (the common "group.leaf" key: no call for the group).
+    reads = [(get, node.leaves)]
     for key, below, goes_in, last in node.branches:
         child: Any = get(key)
         kind = type(child)
         if kind is dict:
-            if last:  # the common "group.leaf" key: no call for the group
+            if last:
                 if goes_in and below.allowed is not None and not child.keys() <= below.allowed:
                     clean = False
-                child_get = child.get
-                for leaf, index, hits in below.leaves:
-                    value = child_get(leaf, MISSING)
-                    check = hits.get(value) if type(value) is str else None
-                    if check is None:
-                        found[index] = value
-                        missed.append(index)
-                    else:
-                        checks[index] = check
+                reads.append((child.get, below.leaves))
             elif not _fill(child, below, found, checks, missed) and goes_in:
                 clean = False
         else:
             missed += below.indexes  # not on the direct path: found stays MISSING
             if kind is list and goes_in:
                 clean = False  # arrays: the detection's own walk decides
+    for read, leaves in reads:
+        for key, index, hits in leaves:
+            value = read(key, MISSING)
+            check = hits.get(value) if type(value) is str else None
+            if check is None:
+                found[index] = value
+                missed.append(index)
+            else:
+                checks[index] = check
     return clean
 
 

@@ -104,3 +104,36 @@ def test_a_batch_is_prepared_as_its_events_one_after_another() -> None:
     assert batch.unmatched and batch.duplicates
     assert sum(map(len, batch.row_coverage)) >= 4
     assert {row[4] for row in batch.rows} == {"iOS", "Android", "Other"}
+
+
+def test_a_group_writes_each_batchs_kept_rows_and_names_their_ids_per_batch() -> None:
+    """_Write.plan over a group: rows of a batch written whole or in part (a message id an
+    earlier batch carries), each log's id given back to its batch and session, and the
+    first sightings at their logs' places."""
+    from trackmaster.sessions.ingest import IngestReport, _Batch, _first_of_each_message, _Write
+
+    ingestor = Ingestor.__new__(Ingestor)
+    shared = snapshot()
+    first = ingestor._prepare(shared, 1, events()[:12], NOW)
+    second = ingestor._prepare(shared, 1, events()[6:], NOW)  # 6 events the first holds
+    group = [_Batch(1, p, NOW, IngestReport()) for p in (first, second)]
+    kept = _first_of_each_message(group)
+    assert len(kept[0]) == len(first.rows) and 0 < len(kept[1]) < len(second.rows)
+    write = _Write.plan(group, kept)
+    expected = [first.rows[i] for i in kept[0]] + [second.rows[i] for i in kept[1]]
+    assert write.rows == expected
+    write.number([100 + 2 * n for n in range(len(expected))])
+    per_batch: list[dict[int, list[int]]] = [{}, {}]
+    for place, row in enumerate(expected):
+        batch = 0 if place < len(kept[0]) else 1
+        per_batch[batch].setdefault(row[0], []).append(100 + 2 * place)
+    assert write.log_ids() == per_batch
+    assert set(per_batch[0]) == {1, 2}  # two sessions in one batch
+    claims = [
+        (c, 100 + 2 * place)
+        for place, coverage in enumerate(
+            [first.row_coverage[i] for i in kept[0]] + [second.row_coverage[i] for i in kept[1]]
+        )
+        for c in coverage
+    ]
+    assert claims and [((row[1], row[3]), row[4]) for row in write.coverage] == claims

@@ -210,8 +210,8 @@ class _Write:
         self.changed: dict[int, set[tuple[int, int, str]]] = defaultdict(set)
         # Sessions whose first sightings were claimed by rows not written (duplicates).
         self.lost_coverage: set[int] = set()
-        # Per batch: (session, place) of each of its rows written, in order.
-        self._places: list[list[tuple[int, int]]] = []
+        # Per batch: where its rows written are in `rows` (a slice: start, end).
+        self._spans: list[tuple[int, int]] = []
         self.ids: list[int] = []  # the logs' ids, once numbered
 
     @classmethod
@@ -233,29 +233,40 @@ class _Write:
                     for i, claims in enumerate(prepared.row_coverage)
                     if claims and i not in written
                 )
-            places: list[tuple[int, int]] = []
-            write._places.append(places)
-            for i in batch_kept:
-                row = prepared.rows[i]
-                rows.append(row)
-                place = len(rows)
-                session_id, event_id = row[_SESSION], row[_EVENT]
-                places.append((session_id, place))
-                if row[_MESSAGE_ID] is not None:
-                    keyed.append((session_id, row[_MESSAGE_ID]))
-                target, platform = prepared.row_targets[i], prepared.row_platforms[i]
+            first = len(rows)
+            if len(batch_kept) == len(prepared.rows):  # the common case: every row written
+                rows += prepared.rows
+                items: Any = zip(
+                    prepared.rows, prepared.row_targets, prepared.row_platforms,
+                    prepared.row_checks, prepared.row_unplanned, prepared.row_coverage,
+                    strict=True,
+                )  # fmt: skip
+            else:
+                rows += [prepared.rows[i] for i in batch_kept]
+                items = [
+                    (prepared.rows[i], prepared.row_targets[i], prepared.row_platforms[i],
+                     prepared.row_checks[i], prepared.row_unplanned[i], prepared.row_coverage[i])
+                    for i in batch_kept
+                ]  # fmt: skip
+            write._spans.append((first, len(rows)))
+            for place, (row, target, platform, checks, unplanned, claims) in enumerate(
+                items, first + 1
+            ):
+                session_id, event_id, message_id = row[_SESSION], row[_EVENT], row[_MESSAGE_ID]
+                if message_id is not None:
+                    keyed.append((session_id, message_id))
                 run = current.get((session_id, event_id, platform))
                 if run is None or run[0] is not target:
                     run = current[(session_id, event_id, platform)] = (target, [])
                     runs.append((session_id, event_id, platform, target, run[1]))
-                run[1].append((place, prepared.row_checks[i]))
-                unplanned = prepared.row_unplanned[i]
+                run[1].append((place, checks))
                 if unplanned:
                     tally.add_unplanned(session_id, event_id, platform, place, unplanned)
-                for field_id, value in prepared.row_coverage[i]:
+                for field_id, value in claims:
                     coverage.append(
-                        (session_id, field_id, platform.value, value[:255], place, received_at)
-                    )
+                        (session_id, field_id, _PLATFORM_TEXT[platform], value[:255], place,
+                         received_at)
+                    )  # fmt: skip
         for session_id, event_id, platform, target, logs in runs:
             tally.add_logs(session_id, event_id, platform, logs, target.session.values)
             write.changed[session_id].update(
@@ -286,12 +297,12 @@ class _Write:
 
     def log_ids(self) -> list[dict[int, list[int]]]:
         """Per batch, the ids of its new logs per session."""
-        ids = self.ids
+        ids, rows = self.ids, self.rows
         out: list[dict[int, list[int]]] = []
-        for places in self._places:
+        for start, end in self._spans:
             batch_ids: dict[int, list[int]] = {}
-            for session_id, place in places:
-                batch_ids.setdefault(session_id, []).append(ids[place - 1])
+            for row, log_id in zip(rows[start:end], ids[start:end], strict=True):
+                batch_ids.setdefault(row[_SESSION], []).append(log_id)
             out.append(batch_ids)
         return out
 

@@ -589,11 +589,13 @@ def loop_delta(before: dict, after: dict) -> dict:
 
 async def run_overload(
     kind: str, seconds: float, concurrency: int, senders: int, retry_cap_s: float | None = None,
-    procs: int = 1, bare_uvicorn: bool = False,
+    procs: int = 1, bare_uvicorn: bool = False, workers: int | None = None,
 ) -> dict:  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix=f"tm-bench-{kind}-"))
     port = free_port()
     env = env_for(kind, workdir, port, f"tm_bench_{os.getpid()}")
+    if workers is not None:
+        env["WORKERS"] = str(workers)
     settings = load_settings(env, env_file=None)
     async with fresh_database(kind, settings):
         ids = await seed(settings, True)
@@ -714,6 +716,7 @@ def main() -> int:
                     args.retry_cap,
                     args.sender_procs,
                     args.bare_uvicorn,
+                    args.workers,
                 )
             )
             trace = got["overload"].pop("trace")

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
-# Batches in one transaction at most (the ingest pool runs WORKERS at once, 8 by default).
+# Batches in one transaction at most (the ingest pool runs WORKERS at once, 16 by default).
 MAX_GROUP = 16
 
 

@@ -40,6 +40,9 @@ in this process on the same events (trackmaster/checks/unplanned.py, when the co
    senders' own loops'. `--sender-procs K`
    splits the senders over K processes started together (their CPU is summed),
    so that one process's event loop is not what the refusals' times measure.
+   The overload run's server is `trackmaster serve`, as deployed (its HTTP protocol
+   refuses at the request's head, web/connections.py); `--bare-uvicorn` runs bare
+   uvicorn as this bench did before; `--workers` sets its WORKERS.
 
 On MariaDB it also prints, per phase, what the database server did: mysqld's own CPU
 seconds per 1,000 events (from /proc, when the server runs on this machine; the

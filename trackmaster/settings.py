@@ -453,7 +453,7 @@ SETTINGS: tuple[Setting, ...] = (
         16,
         "Worker tasks in the web process's job pool: batches checked and stored at once, "
         "so that group commit has several to write in one transaction (under overload, "
-        "16 stored 20-30% more a second than 8: bench/README.md).",
+        "16 stored 14-30% more a second than 8: bench/README.md).",
     ),
     Setting(
         "QUEUE_SIZE",

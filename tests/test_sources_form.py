@@ -73,3 +73,17 @@ def test_too_many_fields_is_refused() -> None:
     with pytest.raises(BadRequest, match="more than 32 fields"):
         form_fields(b"&".join([b"a=1"] * (MAX_FORM_FIELDS + 1)))
     assert len(form_fields(b"&".join([b"a%d=1" % n for n in range(MAX_FORM_FIELDS)]))) == 32
+
+
+# What could fool the quoted-printable reading of "%XX" (binascii.a2b_qp): its own "=",
+# its soft line breaks ("=\n", "=\r\n"), its trailing "=", "%3D" (an "=" it decodes).
+QP_PIECES = st.sampled_from([
+    "%", "%4", "%41", "%3D", "%3d", "=", "==41", "\n", "\r", "%\n", "%\r\n", "%=41", "%%",
+    "%zz", "%0A", "%0d", "_", "a", " ", "\t", "é", "%C3%A9", "%FF", "\\", "%5c",
+])  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(QP_PIECES, max_size=12).map("".join))
+def test_unquote_of_text_that_could_fool_quoted_printable_is_urllibs(text: str) -> None:
+    assert _unquote(text) == unquote(text)

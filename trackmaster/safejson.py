@@ -32,6 +32,9 @@ def _has_long_digits(body: bytes) -> bool:
 # (nesting does not care which kind of container it is).
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
 _BRACKETS_AS_BRACES = bytes.maketrans(b"[]", b"{}")
+# Up to this size counting the brackets is cheaper than reading the structure; above it,
+# a body holds more brackets than levels anyway (a batch of events).
+_SMALL_BODY_BYTES = 4096
 
 
 def _nesting_fits(body: bytes, max_depth: int) -> bool | None:
@@ -43,18 +46,30 @@ def _nesting_fits(body: bytes, max_depth: int) -> bool | None:
     quote left opens or closes a string); then everything but quotes and brackets.
     A string without brackets is now `""`, and removing those, left to right, leaves a
     quote exactly when some string held a bracket (its opening quote has a bracket
-    after it and a removed pair before it). What remains is the containers alone, and
-    one pass removing every empty pair `{}` takes off exactly one level: the innermost
-    containers are the empty pairs, and what held them is not empty until the next pass.
+    after it and a removed pair before it): so the pairs found, counted the same way,
+    are all the quotes there are exactly when no string held one. What remains without
+    the quotes is the containers alone, and one pass removing every empty pair `{}`
+    takes off exactly one level: the innermost containers are the empty pairs, and
+    what held them is not empty until the next pass.
+
+    A bracket before an escaped quote (`{\\"`, `[\\"`) is JSON text inside a string
+    (Snowplow's `ue_pr`, `co`): valid JSON has a quote, a space or a closing bracket
+    after an opening one, never a backslash, so such a string holds a bracket and the
+    answer is None at once, without removing every escape of the embedded text first.
     """
-    if body.count(b"{") + body.count(b"[") <= max_depth:
+    if len(body) <= _SMALL_BODY_BYTES and body.count(b"{") + body.count(b"[") <= max_depth:
         return True  # no more brackets than levels (those in strings only add to the count)
     if b"\\" in body:
+        if b'{\\"' in body or b'[\\"' in body:
+            return None
         body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    structure = body.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
-    if b'"' in structure:
+    structure = body.translate(None, _NOT_STRUCTURE)
+    quotes = structure.count(b'"')
+    if quotes != 2 * structure.count(b'""'):
         return None
-    structure = structure.translate(_BRACKETS_AS_BRACES)
+    if len(structure) - quotes <= max_depth:
+        return True
+    structure = structure.translate(_BRACKETS_AS_BRACES, b'"')
     for _ in range(max_depth):
         if not structure:
             return True

@@ -85,6 +85,16 @@ def _unquote(text: str) -> str:
     if "%" not in text:
         return text
     if text.isascii():
+        if "=" not in text and "\n" not in text and "\r" not in text and "%" not in text[-2:]:
+            # Quoted-printable's "=XX" is "%XX" (a2b_qp decodes both cases of hex, at C
+            # speed, without escape_decode's "\\x" that doubles the text first). A "="
+            # in its answer is a "%" it did not decode ("%zz", "%%"), or a "%3D": urllib
+            # keeps the former, so both take escape_decode below. No "=" in the text
+            # (any in the answer came from a "%"), no line break (qp's soft line break
+            # "=\n"), no "%" in the last two characters (qp drops a trailing "=").
+            raw = binascii.a2b_qp(text.replace("%", "="))
+            if b"=" not in raw:
+                return raw.decode("utf-8", "replace")
         escaped = text.encode("ascii").replace(b"\\", b"\\\\").replace(b"%", b"\\x")
         try:
             return codecs.escape_decode(escaped)[0].decode("utf-8", "replace")

@@ -276,3 +276,28 @@ async def test_a_database_back_without_its_migrations_is_refused_until_they_are_
     finally:
         web.signal(signal.SIGTERM)
         await web.wait_exit(30)
+
+
+async def test_the_producer_started_while_the_database_is_away_runs_once_it_is_back(
+    private_mariadb: PrivateMariaDB, faulty_settings, tmp_path, unique_topic: str
+) -> None:
+    """A worker waits through a database away at its start (said once) and starts its
+    work when the database is back, with no restart."""
+    private_mariadb.kill()
+    env = process_env(
+        faulty_settings, BROKER="127.0.0.1:9092", TOPIC=unique_topic, REDIS="",
+        SCHEDULE_SCAN_INTERVAL_S="1",
+    )  # fmt: skip
+    command = [str(ROOT / ".venv/bin/python"), "-m", "workers.producer"]
+    producer = Proc(command, env, ROOT, tmp_path / "producer.log")
+    try:
+        await producer.wait_for_line("Waiting for it", timeout_s=30)
+        await asyncio.sleep(2.5)  # retries meanwhile say nothing more
+        await private_mariadb.start()
+        await producer.wait_for_line("scan done", timeout_s=30)
+        output = producer.output
+        assert output.count(f"cannot connect to MySQL at 127.0.0.1:{private_mariadb.port}") == 1
+        assert "producer up" in output and "Traceback" not in output, output
+    finally:
+        producer.signal(signal.SIGTERM)
+        await producer.wait_exit(30)

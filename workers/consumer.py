@@ -228,7 +228,7 @@ async def run(settings: Settings, args: argparse.Namespace, stop: asyncio.Event)
         return 2
     if not settings.redis:
         log.warning("REDIS is not set: locks are per process; run a single consumer")
-    async with process.opened("consumer", settings) as (runtime, heartbeat):
+    async with process.opened("consumer", settings, stop) as (runtime, heartbeat):
         consumer = Consumer(
             settings,
             locks=runtime.locks,

@@ -12,7 +12,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from trackmaster.db import SchemaOutOfDate
-from trackmaster.reachability import Unreachable
+from trackmaster.reachability import Away, Unreachable
 from trackmaster.runtime import Runtime
 from trackmaster.schedule.heartbeat import Heartbeat, check_main
 from trackmaster.settings import Settings, SettingsError, load_settings
@@ -54,12 +54,42 @@ def install_stop_signals(stop: asyncio.Event, name: str) -> None:
         loop.add_signal_handler(signum, on_signal, signum)
 
 
+# How often a worker that started with its database away tries again.
+DATABASE_RETRY_S = 1.0
+
+
+class StoppedWhileWaiting(Exception):
+    """SIGTERM came while the process was still waiting for its database: a clean stop."""
+
+
+async def _open_runtime(name: str, settings: Settings, stop: asyncio.Event | None) -> Runtime:
+    """The Runtime, once the database answers. A database that is away (not refusing our
+    settings) is an outage to wait through, said once, as the web starts through one
+    (issue 14); without `stop` (a one-shot run) it is an error like any other."""
+    said = False
+    while True:
+        try:
+            return await Runtime.open(settings, role=name, live=False)
+        except Away as away:
+            if stop is None:
+                raise
+            if not said:
+                said = True
+                log.warning("%s Waiting for it (trying every %g s).", away, DATABASE_RETRY_S)
+        if await sleep_or_stop(stop, DATABASE_RETRY_S):
+            raise StoppedWhileWaiting
+
+
 @contextlib.asynccontextmanager
-async def opened(name: str, settings: Settings) -> AsyncIterator[tuple[Runtime, Heartbeat]]:
+async def opened(
+    name: str, settings: Settings, stop: asyncio.Event | None = None
+) -> AsyncIterator[tuple[Runtime, Heartbeat]]:
     """The process's Runtime (as the web process opens it: database, its one Redis
     client, locks, bus, notifier) and its heartbeat on that client, beating until the
-    block ends; then the heartbeat is stopped and cleared, and the Runtime closed."""
-    runtime = await Runtime.open(settings, role=name, live=False)
+    block ends; then the heartbeat is stopped and cleared, and the Runtime closed.
+    With `stop`, a database away at the start is waited for (no heartbeat meanwhile:
+    `--check` says the process is not working) until it answers or `stop` is set."""
+    runtime = await _open_runtime(name, settings, stop)
     try:
         heartbeat = Heartbeat(name, settings, runtime.redis)
         task = asyncio.create_task(heartbeat.run())
@@ -114,6 +144,9 @@ def main(
 
     try:
         return asyncio.run(run_until_stopped())
+    except StoppedWhileWaiting:
+        log.info("%s stopped before its database answered", name)
+        return 0
     except (Unreachable, SchemaOutOfDate) as exc:
         # A configuration the user can fix: one line that says how, no traceback.
         log.error("%s", exc)

@@ -166,7 +166,9 @@ async def run(settings: Settings, args: argparse.Namespace, stop: asyncio.Event)
     if not settings.broker:
         log.error("BROKER is not set: the web process schedules syncs itself; nothing to do")
         return 2
-    async with process.opened("producer", settings) as (_runtime, heartbeat):
+    # A one-shot run (--once) stops on a database that is away; the service waits for it.
+    waiting = None if args.once else stop
+    async with process.opened("producer", settings, waiting) as (_runtime, heartbeat):
         producer = Producer(settings, heartbeat)
         log.info(
             "producer up: every %g s, topic %s on %s",

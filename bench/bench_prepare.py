@@ -10,7 +10,9 @@ batches `--repeats` times and the best repeat is printed (the machine is shared:
 the lowest is the least disturbed), as ms of process CPU per 1,000 events.
 `_prepare` is Ingestor._prepare whole (match, check, unplanned detection, the
 log's columns, coverage); `add_logs` is the cells' tally of the same logs, one
-call per batch and platform as the store makes them. Run it on two trees back
+call per batch and platform; `_Write.plan` is what a group commit of 8 batches
+makes before its transaction (rows, places, first sightings and the tally, one
+add_logs per platform of the group). Run it on two trees back
 to back for a before/after ratio (the tree is the one this file is in).
 """
 
@@ -35,7 +37,14 @@ from trackmaster.checks import Coverage, FieldRule, check_event  # noqa: E402
 from trackmaster.checks.rules import parse_rules  # noqa: E402
 from trackmaster.checks.unplanned import PlannedKeys, find_unplanned, root_for  # noqa: E402
 from trackmaster.sessions.cells import BatchTally, ValueTracker, log_columns  # noqa: E402
-from trackmaster.sessions.ingest import Ingestor, _payload_text  # noqa: E402
+from trackmaster.sessions.ingest import (  # noqa: E402
+    Ingestor,
+    IngestReport,
+    _Batch,
+    _first_of_each_message,
+    _payload_text,
+    _Write,
+)
 from trackmaster.sessions.live import LiveSession, ProjectSnapshot, Target  # noqa: E402
 from trackmaster.sessions.plans import EventPlan  # noqa: E402
 from trackmaster.sources import amplitude, collect, ga4, mixpanel, posthog, segment, snowplow  # noqa: E402
@@ -104,11 +113,23 @@ def steps(batches: int, repeats: int) -> None:
     if judge is not None:
         both = lambda: [judge.judge(e.payload, "sdk", root) for e in events]  # noqa: E731
         measured.append(("EventJudge.judge (both)", both))
+    # The group-commit write's plan (rows, places, the cells' tally) of groups of 8 batches.
+    prepared = [ingestor._prepare(snapshot, 1, p, now) for p in parsed]
+    groups = [
+        [_Batch(1, p, now, IngestReport()) for p in prepared[g : g + 8]]
+        for g in range(0, len(prepared), 8)
+    ]
+
+    def write_plans() -> None:
+        for group in groups:
+            _Write.plan(group, _first_of_each_message(group))
+
     measured += [
         ("log_columns", lambda: [log_columns(c) for c in checks]),
         ("payload JSON", lambda: [_payload_text(e) for e in events]),
         ("_prepare", lambda: [ingestor._prepare(snapshot, 1, p, now) for p in parsed]),
         ("BatchTally.add_logs", tally),
+        ("_Write.plan (with add_logs)", write_plans),
     ]
     for label, step in measured:
         step()  # warm: caches of checks, levels, words

@@ -229,6 +229,12 @@ def test_plain_post_reads_only_heads_framed_by_one_content_length() -> None:
         head(12, "Connection: close"),
         head(12, " folded: line"),
         head(12).replace(b"Content-Length: 12\r\n", b""),
+        # Line breaks that are not CRLF, and control bytes: h11 or a proxy might frame
+        # these otherwise (a lone LF hiding a second Content-Length), so h11 decides.
+        head(12, "X-A: b\nContent-Length: 99"),
+        head(12, "X-A: b\rContent-Length: 99"),
+        head(12).replace(b"POST /collect", b"POST /collect\n"),
+        head(12, "X-A: b\x00c"),
     ]
     for data in not_plain:
         assert plain_post(data) is None, data

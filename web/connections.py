@@ -58,6 +58,10 @@ LOG_EVERY_S = 10.0
 # A head longer than this is not read here (h11 reads it, and the app sheds it).
 EARLY_HEAD_BYTES = 8192
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A CR or LF that is not part of a CRLF: parsers differ on where such a line ends, and
+# framing must never be read here otherwise than h11 (or a proxy in front) would.
+_LONE_BREAK = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Heads with these are h11's to frame (chunked bodies, 100-continue, upgrades).
 _NOT_PLAIN = frozenset((b"transfer-encoding", b"expect", b"upgrade"))
 
@@ -71,7 +75,10 @@ def plain_post(data: bytes) -> tuple[bytes, int, int] | None:
     end = data.find(b"\r\n\r\n", 0, EARLY_HEAD_BYTES)
     if end < 0:
         return None
-    lines = data[:end].split(b"\r\n")
+    head = data[:end]
+    if _LONE_BREAK.search(head) or _CONTROL.search(head):
+        return None  # a line break h11 might read otherwise than this split, or control bytes
+    lines = head.split(b"\r\n")
     target, space, version = lines[0][5:].partition(b" ")
     if not space or version != b"HTTP/1.1" or not target.startswith(b"/"):
         return None

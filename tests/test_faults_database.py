@@ -301,3 +301,38 @@ async def test_the_producer_started_while_the_database_is_away_runs_once_it_is_b
     finally:
         producer.signal(signal.SIGTERM)
         await producer.wait_exit(30)
+
+
+async def test_a_schema_watch_says_each_trouble_once_and_opens_when_current(caplog) -> None:
+    """Back but refusing the user: the reason it gives, said once; then current: open."""
+    from trackmaster.reachability import Away, Unreachable
+    from trackmaster.schema_watch import AWAY_SINCE_START, SchemaWatch
+
+    refused = "MySQL refused user 'tm'"
+    answers: list[BaseException | list[str]] = [
+        Away("away"), Unreachable(refused), Unreachable(refused),
+        ["models.0010"], ["models.0010"], [],
+    ]  # fmt: skip
+    seen: list[str | None] = []
+
+    async def pending() -> list[str]:
+        seen.append(watch.closed_because)
+        answer = answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    watch = SchemaWatch(pending, lambda missing: f"missing {missing}", interval_s=0.01)
+    caplog.set_level(logging.INFO, logger="trackmaster.schema_watch")
+    watch.start()
+    async with asyncio.timeout(5):
+        await watch.opened.wait()
+    await watch.close()
+    assert seen == [
+        AWAY_SINCE_START, AWAY_SINCE_START, "MySQL refused user 'tm'", "MySQL refused user 'tm'",
+        "missing ['models.0010']", "missing ['models.0010']",
+    ]  # fmt: skip
+    assert watch.closed_because is None
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == ["MySQL refused user 'tm' Answering 503 until then.",
+                      "missing ['models.0010']; answering 503 until then"]  # fmt: skip

@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from trackmaster.reachability import Unreachable
+from trackmaster.reachability import Away, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +44,23 @@ class SchemaWatch:
         self._task = asyncio.get_running_loop().create_task(self._watch(), name="schema-watch")
 
     async def _watch(self) -> None:
-        said = False
+        said: set[str] = set()  # each kind of trouble is logged once, not every interval
         while True:
             try:
                 missing = await self._pending()
-            except Unreachable:
-                missing = None  # still away (or refusing us): the start-up line said so
+            except Away:
+                missing = None  # still away: the start-up line said so
+            except Unreachable as refused:
+                # Back, but refusing these settings (a password changed meanwhile): say it.
+                self.closed_because = str(refused)
+                if "refused" not in said:
+                    said.add("refused")
+                    log.error("%s Answering 503 until then.", refused)
+                missing = None
             except Exception:
-                log.exception("checking the database schema failed; trying again")
+                if "failed" not in said:
+                    said.add("failed")
+                    log.exception("checking the database schema failed; trying again")
                 missing = None
             if missing == []:
                 self.closed_because = None
@@ -59,10 +68,10 @@ class SchemaWatch:
                 log.info("the database answers and its schema is current: taking traffic")
                 return
             if missing:
-                # Said once: the list shrinks as someone migrates, closed all the while.
+                # The list shrinks as someone migrates, closed all the while.
                 self.closed_because = self._out_of_date(missing)
-                if not said:
-                    said = True
+                if "out of date" not in said:
+                    said.add("out of date")
                     log.error("%s; answering 503 until then", self.closed_because)
             await asyncio.sleep(self._interval_s)
 
